@@ -1,0 +1,51 @@
+package webhooks
+
+import "strings"
+
+// Header names of the wire contract. Receivers dedupe on HeaderID; the
+// signature is computed over id, timestamp and body as the Standard Webhooks
+// specification describes.
+const (
+	// HeaderID carries the event id, stable across retries and webhooks.
+	HeaderID = "webhook-id"
+	// HeaderTimestamp carries the Unix seconds of the attempt.
+	HeaderTimestamp = "webhook-timestamp"
+	// HeaderSignature carries one or more space-separated "v1,<base64>" signatures.
+	HeaderSignature = "webhook-signature"
+	// HeaderVendorSignature repeats HeaderSignature under the vendor's name.
+	HeaderVendorSignature = "X-Webhook-Signature"
+	// HeaderEvent carries the event type, so one URL can serve several types.
+	HeaderEvent = "X-Webhook-Event"
+)
+
+// reservedHeaders are set by hookbus itself on every request; a webhook's
+// custom headers may not name them.
+var reservedHeaders = map[string]struct{}{
+	"content-type":      {},
+	"content-length":    {},
+	"host":              {},
+	"user-agent":        {},
+	"transfer-encoding": {},
+	"connection":        {},
+	"traceparent":       {},
+	"tracestate":        {},
+}
+
+// reservedHeaderPrefixes cover whole families of headers hookbus owns.
+var reservedHeaderPrefixes = []string{"webhook-", "x-webhook-"}
+
+// IsReservedHeader reports whether name is a header hookbus sets itself and a
+// webhook's custom headers therefore may not set or override. The comparison
+// ignores case.
+func IsReservedHeader(name string) bool {
+	lower := strings.ToLower(name)
+	if _, ok := reservedHeaders[lower]; ok {
+		return true
+	}
+	for _, p := range reservedHeaderPrefixes {
+		if strings.HasPrefix(lower, p) {
+			return true
+		}
+	}
+	return false
+}
