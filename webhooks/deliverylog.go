@@ -1,0 +1,828 @@
+package webhooks
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Outcome is how a delivery ended. The zero Outcome is not valid.
+type Outcome string
+
+// The outcomes of a delivery.
+const (
+	// OutcomeDelivered: the receiver answered with a 2xx status.
+	OutcomeDelivered Outcome = "delivered"
+	// OutcomeDeadLettered: retries were exhausted or the failure was not
+	// retryable. The delivery can be redelivered.
+	OutcomeDeadLettered Outcome = "dead_lettered"
+	// OutcomeRefused: the request was never sent because the payload was over
+	// the size limit or invalid.
+	OutcomeRefused Outcome = "refused"
+	// OutcomeSkipped: the webhook was disabled. The delivery can be
+	// redelivered.
+	OutcomeSkipped Outcome = "skipped"
+	// OutcomeUndelivered: shutdown came before the delivery could finish. The
+	// delivery can be redelivered.
+	OutcomeUndelivered Outcome = "undelivered"
+)
+
+// Errors of the delivery log.
+var (
+	// ErrUnknownOutcome reports a string that is not one of the outcomes,
+	// including the empty string.
+	ErrUnknownOutcome = errors.New("webhooks: unknown delivery outcome")
+	// ErrInvalidLogEntry reports an Attempt or a DeliveryRecord that a
+	// DeliveryLog refuses to record; see Attempt.Validate and
+	// DeliveryRecord.Validate.
+	ErrInvalidLogEntry = errors.New("webhooks: invalid delivery log entry")
+	// ErrInvalidDeliveryQuery reports a DeliveryQuery that cannot be run; see
+	// DeliveryQuery.Validate.
+	ErrInvalidDeliveryQuery = errors.New("webhooks: invalid delivery query")
+)
+
+// ParseOutcome returns the Outcome whose wire value is s. The error wraps
+// ErrUnknownOutcome. Matching is exact.
+func ParseOutcome(s string) (Outcome, error) {
+	if o := Outcome(s); o.Valid() {
+		return o, nil
+	}
+	return "", newDeliveryLogError("webhooks: unknown delivery outcome "+strconv.Quote(s), ErrUnknownOutcome)
+}
+
+// Valid reports whether o is one of the outcomes.
+func (o Outcome) Valid() bool { return o.index() >= 0 }
+
+// String returns the wire value of o, valid or not.
+func (o Outcome) String() string { return string(o) }
+
+// MarshalText implements encoding.TextMarshaler. It fails with
+// ErrUnknownOutcome if o is not valid.
+func (o Outcome) MarshalText() ([]byte, error) {
+	if !o.Valid() {
+		_, err := ParseOutcome(string(o))
+		return nil, err
+	}
+	return []byte(o), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler. It fails with
+// ErrUnknownOutcome, leaving o unchanged, if text is not an outcome.
+func (o *Outcome) UnmarshalText(text []byte) error {
+	v, err := ParseOutcome(string(text))
+	if err != nil {
+		return err
+	}
+	*o = v
+	return nil
+}
+
+// MaxLoggedResponseBytes is the most of a response body an Attempt holds.
+const MaxLoggedResponseBytes = 4096
+
+// Attempt is one HTTP request of a delivery.
+type Attempt struct {
+	// DeliveryID is the delivery the attempt belongs to; it is required.
+	DeliveryID string
+	// EventID is the event being delivered, sent as webhook-id.
+	EventID string
+	// WebhookID is the webhook the request went to.
+	WebhookID string
+	// Number counts the attempts of a delivery from 1.
+	Number int
+	// StartedAt is when the request started.
+	StartedAt time.Time
+	// Duration is how long the request took.
+	Duration time.Duration
+	// StatusCode is the response status, 0 when no response arrived.
+	StatusCode int
+	// Error says why the attempt failed; it is empty for a 2xx response.
+	Error string
+	// ResponseBody holds at most MaxLoggedResponseBytes of the response
+	// body.
+	ResponseBody []byte
+}
+
+// Validate reports whether a DeliveryLog records a: DeliveryID must be set
+// and Number be at least 1. The error wraps ErrInvalidLogEntry.
+func (a Attempt) Validate() error {
+	switch {
+	case a.DeliveryID == "":
+		return newDeliveryLogError("webhooks: attempt without a delivery id", ErrInvalidLogEntry)
+	case a.Number < 1:
+		return newDeliveryLogError("webhooks: attempt "+strconv.Itoa(a.Number)+" of delivery "+strconv.Quote(a.DeliveryID)+
+			": numbers start at 1", ErrInvalidLogEntry)
+	}
+	return nil
+}
+
+// DeliveryRecord is the delivery of one event to one webhook, with its
+// outcome.
+type DeliveryRecord struct {
+	// ID identifies the delivery; it is required.
+	ID string
+	// EventID is the event delivered, sent as webhook-id.
+	EventID string
+	// EventType is the type of the event.
+	EventType EventType
+	// WebhookID is the webhook the event was delivered to.
+	WebhookID string
+	// Outcome is how the delivery ended; it must be valid.
+	Outcome Outcome
+	// Attempts is the number of requests made, 0 if noSlot was.
+	Attempts int
+	// StatusCode is the status of the last attempt, 0 if there was noSlot or
+	// no response arrived.
+	StatusCode int
+	// Error says why the delivery did not succeed; it is empty when
+	// delivered.
+	Error string
+	// Payload is the request body, kept so the delivery can be redelivered.
+	// A DeliveryLog may drop it for OutcomeDelivered (MemoryLog does).
+	Payload []byte
+	// OccurredAt is when the event happened.
+	OccurredAt time.Time
+	// CreatedAt is when the delivery was created.
+	CreatedAt time.Time
+	// CompletedAt is when the outcome was reached.
+	CompletedAt time.Time
+	// RedeliveryOf is the ID of the delivery this one redelivers, if any.
+	RedeliveryOf string
+}
+
+// Validate reports whether a DeliveryLog records d: ID must be set and
+// Outcome be valid. The error wraps ErrInvalidLogEntry, and ErrUnknownOutcome
+// for an invalid Outcome.
+func (d DeliveryRecord) Validate() error {
+	switch {
+	case d.ID == "":
+		return newDeliveryLogError("webhooks: delivery without an id", ErrInvalidLogEntry)
+	case !d.Outcome.Valid():
+		return newDeliveryLogError("webhooks: delivery "+strconv.Quote(d.ID)+": unknown outcome "+strconv.Quote(string(d.Outcome)),
+			ErrInvalidLogEntry, ErrUnknownOutcome)
+	}
+	return nil
+}
+
+// DeliveryQuery selects deliveries of a DeliveryLog. Every field set narrows
+// the selection; the zero DeliveryQuery selects every delivery.
+type DeliveryQuery struct {
+	// WebhookID, if set, selects the deliveries to that webhook.
+	WebhookID string
+	// EventID, if set, selects the deliveries of that event.
+	EventID string
+	// Outcome, if set, selects the deliveries with that outcome.
+	Outcome Outcome
+	// Outcomes, if not empty, selects the deliveries with any of these
+	// outcomes. It cannot be combined with Outcome.
+	Outcomes []Outcome
+	// Since, if not zero, selects the deliveries completed at or after it.
+	Since time.Time
+	// Limit, if positive, returns at most that many deliveries: the first
+	// ones in the order of Deliveries. Zero means no limit.
+	Limit int
+}
+
+// Validate reports whether q can be run: Outcome and every element of
+// Outcomes must be valid outcomes, only one of them may be set, and Limit
+// must not be negative. The error wraps ErrInvalidDeliveryQuery, and
+// ErrUnknownOutcome for an invalid outcome.
+func (q DeliveryQuery) Validate() error {
+	switch {
+	case q.Outcome != "" && len(q.Outcomes) > 0:
+		return newDeliveryLogError("webhooks: delivery query sets both Outcome and Outcomes", ErrInvalidDeliveryQuery)
+	case q.Outcome != "" && !q.Outcome.Valid():
+		return newDeliveryLogError("webhooks: delivery query: unknown outcome "+strconv.Quote(string(q.Outcome)),
+			ErrInvalidDeliveryQuery, ErrUnknownOutcome)
+	case q.Limit < 0:
+		return newDeliveryLogError("webhooks: delivery query: negative limit "+strconv.Itoa(q.Limit), ErrInvalidDeliveryQuery)
+	}
+	for _, o := range q.Outcomes {
+		if !o.Valid() {
+			return newDeliveryLogError("webhooks: delivery query: unknown outcome "+strconv.Quote(string(o)),
+				ErrInvalidDeliveryQuery, ErrUnknownOutcome)
+		}
+	}
+	return nil
+}
+
+// DeliveryLog records every attempt and every delivery outcome. The delivery
+// engine calls it for each attempt and each outcome, so implementations
+// should make recording cheap.
+//
+// Implementations are safe for concurrent use. Every method returns
+// ctx.Err() (possibly wrapped) when ctx is done before it starts, and then
+// records nothing. Errors other than those documented and context errors are
+// failures of the backing storage.
+//
+// Ownership of slices: a DeliveryLog may keep the Payload and ResponseBody
+// slices passed to it without copying them, so callers must not modify them
+// afterwards; the Payload and ResponseBody of returned values may be shared
+// with the log and other callers, so they must not be modified either. The
+// slices of records and attempts that Deliveries and Attempts return are new
+// on each call and belong to the caller.
+//
+// A DeliveryLog may forget old entries to bound its size (MemoryLog does);
+// Delivery then fails with ErrNotFound and queries no longer list them.
+//
+// The package webhookstest provides a conformance suite for implementations.
+type DeliveryLog interface {
+	// RecordAttempt records one attempt of a delivery, before or after the
+	// delivery's outcome is recorded. It fails with ErrInvalidLogEntry if a
+	// does not pass Attempt.Validate. An implementation may truncate
+	// ResponseBody to MaxLoggedResponseBytes.
+	RecordAttempt(ctx context.Context, a Attempt) error
+	// RecordDelivery records the outcome of a delivery, once per delivery
+	// id: a second call for an id already recorded fails with ErrConflict
+	// and changes nothing. It fails with ErrInvalidLogEntry if d does not
+	// pass DeliveryRecord.Validate. An implementation may drop the Payload
+	// of a delivered record.
+	RecordDelivery(ctx context.Context, d DeliveryRecord) error
+	// Delivery returns the delivery with the given id, or ErrNotFound.
+	Delivery(ctx context.Context, id string) (DeliveryRecord, error)
+	// Deliveries returns the deliveries q selects, ordered by CompletedAt,
+	// then by ID, ascending. It fails with ErrInvalidDeliveryQuery if q
+	// does not pass DeliveryQuery.Validate. No match is an empty slice and
+	// a nil error.
+	Deliveries(ctx context.Context, q DeliveryQuery) ([]DeliveryRecord, error)
+	// Attempts returns the attempts recorded for a delivery, ordered by
+	// Number. An unknown id is an empty slice and a nil error.
+	Attempts(ctx context.Context, deliveryID string) ([]Attempt, error)
+}
+
+// DefaultLogCapacity is the number of deliveries a MemoryLog keeps when its
+// capacity is not set.
+const DefaultLogCapacity = 10_000
+
+// MemoryLog is a DeliveryLog that keeps the most recent deliveries in memory,
+// for a single process and for tests. It is bounded:
+//
+//   - it keeps at most capacity deliveries together with their attempts,
+//     and at most 4*capacity attempts among them; when either bound would be
+//     exceeded, the deliveries recorded earliest are evicted first, each with
+//     all its attempts. With the default retry limit (4 attempts) only the
+//     capacity bound is ever reached.
+//   - attempts of deliveries whose outcome is not recorded yet are kept
+//     apart, at most 4*capacity of them; when that bound is reached, the
+//     attempts of the delivery whose first attempt is the oldest are dropped,
+//     lowest Number first.
+//
+// MemoryLog drops the Payload of delivered records and keeps at most
+// MaxLoggedResponseBytes of a ResponseBody, copying a longer one; it keeps
+// every other slice it is given without copying (see DeliveryLog). Like a
+// database column, it keeps the wall-clock part of times and drops monotonic
+// clock readings, so deliveries are ordered by wall clock.
+//
+// Recording takes one mutex and, at steady state with the log full,
+// allocates nothing but the copy of an oversized response body. Delivery, Deliveries and Attempts copy what they
+// return; Deliveries reads only the deliveries of the webhook, the event or
+// the outcomes queried (whichever are fewest) and sorts outside the lock.
+//
+// A MemoryLog is safe for concurrent use. Its zero value is an empty log of
+// DefaultLogCapacity, ready to use. A MemoryLog must not be copied after
+// first use.
+type MemoryLog struct {
+	mu       sync.Mutex
+	capacity int // 0 until the first write to a zero MemoryLog
+
+	// Recorded deliveries live in slots, reused through a free list and
+	// chained in recording order. The indexes are chains through the same
+	// slots, also in recording order: eviction always takes the oldest
+	// delivery, which is then the head of each chain it is on.
+	slots        []deliverySlot
+	free         int // first free slot, or noSlot
+	order        slotChain
+	byID         map[string]int
+	byWebhook    map[string]slotChain
+	byEvent      map[string]slotChain
+	byOutcome    [outcomeCount]slotChain
+	keptAttempts int // attempts held by recorded deliveries
+
+	// Attempts of deliveries without an outcome, in pendingSlots, reused
+	// through a free list and chained both ways in order of first attempt.
+	pendingSlots    []pendingSlot
+	pendingFree     int
+	pendingFirst    int
+	pendingLast     int
+	pendingByID     map[string]int
+	pendingAttempts int
+}
+
+// NewMemoryLog returns an empty MemoryLog keeping capacity deliveries.
+// capacity <= 0 means DefaultLogCapacity; a capacity over 1<<30 is reduced to
+// 1<<30. Memory is allocated as deliveries are recorded, not up front.
+func NewMemoryLog(capacity int) *MemoryLog {
+	l := &MemoryLog{}
+	l.setUp(capacity)
+	return l
+}
+
+var _ DeliveryLog = (*MemoryLog)(nil)
+
+// RecordAttempt implements DeliveryLog. An attempt of a delivery that is
+// already recorded joins its attempts and counts towards their bound.
+func (l *MemoryLog) RecordAttempt(ctx context.Context, a Attempt) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if len(a.ResponseBody) > MaxLoggedResponseBytes {
+		// A slice of a longer body would keep all of it alive.
+		a.ResponseBody = slices.Clone(a.ResponseBody[:MaxLoggedResponseBytes])
+	}
+	a.StartedAt = a.StartedAt.Round(0)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.setUp(0)
+	if s, ok := l.byID[a.DeliveryID]; ok {
+		slot := &l.slots[s]
+		slot.attempts = insertAttempt(slot.attempts, a)
+		l.keptAttempts++
+		for l.keptAttempts > l.attemptLimit() {
+			l.evictOldest()
+		}
+		return nil
+	}
+	p, ok := l.pendingByID[a.DeliveryID]
+	if !ok {
+		l.makePendingRoom(noSlot)
+		p = l.newPending(a.DeliveryID)
+	} else {
+		l.makePendingRoom(p)
+	}
+	ps := &l.pendingSlots[p]
+	ps.attempts = insertAttempt(ps.attempts, a)
+	l.pendingAttempts++
+	return nil
+}
+
+// RecordDelivery implements DeliveryLog. It drops the Payload of a delivered
+// record and may evict the oldest deliveries to make room.
+func (l *MemoryLog) RecordDelivery(ctx context.Context, d DeliveryRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if d.Outcome == OutcomeDelivered {
+		d.Payload = nil
+	}
+	d.OccurredAt = d.OccurredAt.Round(0)
+	d.CreatedAt = d.CreatedAt.Round(0)
+	d.CompletedAt = d.CompletedAt.Round(0)
+
+	l.mu.Lock()
+	if _, ok := l.byID[d.ID]; ok {
+		l.mu.Unlock()
+		return newDeliveryLogError("webhooks: delivery "+strconv.Quote(d.ID)+" already recorded", ErrConflict)
+	}
+	l.setUp(0)
+	p, hasPending := l.pendingByID[d.ID]
+	n := 0
+	if hasPending {
+		n = len(l.pendingSlots[p].attempts)
+	}
+	for l.order.n >= l.capacity || (l.order.n > 0 && l.keptAttempts+n > l.attemptLimit()) {
+		l.evictOldest()
+	}
+	s := l.newSlot()
+	slot := &l.slots[s]
+	slot.rec = d
+	if hasPending {
+		// Swap, so the pending slot keeps the evicted slot's empty slice
+		// for reuse.
+		ps := &l.pendingSlots[p]
+		slot.attempts, ps.attempts = ps.attempts, slot.attempts
+		l.pendingAttempts -= n
+		l.releasePending(p)
+		l.keptAttempts += n
+	}
+	l.link(s)
+	l.mu.Unlock()
+	return nil
+}
+
+// Delivery implements DeliveryLog.
+func (l *MemoryLog) Delivery(ctx context.Context, id string) (DeliveryRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return DeliveryRecord{}, err
+	}
+	l.mu.Lock()
+	s, ok := l.byID[id]
+	var d DeliveryRecord
+	if ok {
+		d = l.slots[s].rec
+	}
+	l.mu.Unlock()
+	if !ok {
+		return DeliveryRecord{}, newDeliveryLogError("webhooks: delivery "+strconv.Quote(id)+" not found", ErrNotFound)
+	}
+	return d, nil
+}
+
+// Deliveries implements DeliveryLog.
+func (l *MemoryLog) Deliveries(ctx context.Context, q DeliveryQuery) ([]DeliveryRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	m := deliveryMatcher{webhookID: q.WebhookID, eventID: q.EventID, since: q.Since}
+	if q.Outcome != "" {
+		m.outcomes = 1 << q.Outcome.index()
+	}
+	for _, o := range q.Outcomes {
+		m.outcomes |= 1 << o.index()
+	}
+
+	l.mu.Lock()
+	res := l.matching(m)
+	l.mu.Unlock()
+
+	slices.SortFunc(res, compareDeliveryRecords)
+	if q.Limit > 0 && len(res) > q.Limit {
+		// A new slice, so the caller does not keep the discarded matches
+		// alive.
+		res = slices.Clone(res[:q.Limit])
+	}
+	return res, nil
+}
+
+// Attempts implements DeliveryLog.
+func (l *MemoryLog) Attempts(ctx context.Context, deliveryID string) ([]Attempt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var src []Attempt
+	if s, ok := l.byID[deliveryID]; ok {
+		src = l.slots[s].attempts
+	} else if p, ok := l.pendingByID[deliveryID]; ok {
+		src = l.pendingSlots[p].attempts
+	}
+	out := make([]Attempt, len(src)) // not nil even when empty
+	copy(out, src)
+	return out, nil
+}
+
+// noSlot marks the end of a chain or an empty free list.
+const noSlot = -1
+
+const (
+	// outcomeCount is the number of valid outcomes.
+	outcomeCount = 5
+	// logAttemptsPerDelivery sizes the attempt bounds of a MemoryLog: the spec's
+	// limit of 3 retries makes at most 4 attempts per delivery.
+	logAttemptsPerDelivery = 4
+	// maxMemoryLogCapacity keeps logAttemptsPerDelivery*capacity far from
+	// overflowing.
+	maxMemoryLogCapacity = 1 << 30
+	// maxRecycledAttempts is the largest attempts slice kept for reuse when
+	// a slot is freed; a larger one is left to the garbage collector so a
+	// single delivery with many attempts does not pin its memory.
+	maxRecycledAttempts = 16
+)
+
+// index returns the position of o among the outcomes, or -1.
+func (o Outcome) index() int {
+	switch o {
+	case OutcomeDelivered:
+		return 0
+	case OutcomeDeadLettered:
+		return 1
+	case OutcomeRefused:
+		return 2
+	case OutcomeSkipped:
+		return 3
+	case OutcomeUndelivered:
+		return 4
+	}
+	return -1
+}
+
+// deliverySlot holds a recorded delivery and its attempts, and its links on
+// the chains of the log.
+type deliverySlot struct {
+	rec      DeliveryRecord
+	attempts []Attempt
+	// next links the recording order, or the free list.
+	next        int
+	nextWebhook int
+	nextEvent   int
+	nextOutcome int
+}
+
+// pendingSlot holds the attempts of a delivery without an outcome.
+type pendingSlot struct {
+	id       string
+	attempts []Attempt
+	// prev and next link the order of first attempt; next also links the
+	// free list.
+	prev, next int
+}
+
+// slotChain is a singly linked chain of delivery slots.
+type slotChain struct {
+	head, tail, n int
+}
+
+// chainLink names the link a chain follows.
+type chainLink int
+
+const (
+	linkOrder chainLink = iota
+	linkWebhook
+	linkEvent
+	linkOutcome
+)
+
+// setUp prepares the log on first use; capacity <= 0 means the default.
+func (l *MemoryLog) setUp(capacity int) {
+	if l.byID != nil {
+		return
+	}
+	if capacity <= 0 {
+		capacity = DefaultLogCapacity
+	}
+	l.capacity = min(capacity, maxMemoryLogCapacity)
+	l.free, l.pendingFree, l.pendingFirst, l.pendingLast = noSlot, noSlot, noSlot, noSlot
+	l.order = slotChain{head: noSlot, tail: noSlot}
+	for i := range l.byOutcome {
+		l.byOutcome[i] = slotChain{head: noSlot, tail: noSlot}
+	}
+	l.byID = make(map[string]int)
+	l.byWebhook = make(map[string]slotChain)
+	l.byEvent = make(map[string]slotChain)
+	l.pendingByID = make(map[string]int)
+}
+
+// attemptLimit bounds the attempts held by recorded deliveries, and
+// separately those of pending ones.
+func (l *MemoryLog) attemptLimit() int { return logAttemptsPerDelivery * l.capacity }
+
+// newSlot returns a free delivery slot, growing the slots if there is noSlot.
+func (l *MemoryLog) newSlot() int {
+	if s := l.free; s != noSlot {
+		l.free = l.slots[s].next
+		return s
+	}
+	l.slots = append(l.slots, deliverySlot{})
+	return len(l.slots) - 1
+}
+
+// link puts the delivery in slot s at the end of its chains.
+func (l *MemoryLog) link(s int) {
+	rec := &l.slots[s].rec
+	l.byID[rec.ID] = s
+	l.appendTo(&l.order, s, linkOrder)
+	w := l.byWebhook[rec.WebhookID]
+	if w.n == 0 {
+		w = slotChain{head: noSlot, tail: noSlot}
+	}
+	l.appendTo(&w, s, linkWebhook)
+	l.byWebhook[rec.WebhookID] = w
+	e := l.byEvent[rec.EventID]
+	if e.n == 0 {
+		e = slotChain{head: noSlot, tail: noSlot}
+	}
+	l.appendTo(&e, s, linkEvent)
+	l.byEvent[rec.EventID] = e
+	l.appendTo(&l.byOutcome[rec.Outcome.index()], s, linkOutcome)
+}
+
+// appendTo adds slot s at the tail of c, following link.
+func (l *MemoryLog) appendTo(c *slotChain, s int, link chainLink) {
+	*l.slots[s].linkPtr(link) = noSlot
+	if c.n == 0 {
+		c.head = s
+	} else {
+		*l.slots[c.tail].linkPtr(link) = s
+	}
+	c.tail = s
+	c.n++
+}
+
+// evictOldest removes the delivery recorded earliest, with its attempts, and
+// frees its slot. The log must not be empty.
+func (l *MemoryLog) evictOldest() {
+	s := l.order.head
+	slot := &l.slots[s]
+	rec := &slot.rec
+	delete(l.byID, rec.ID)
+	popChainHead(&l.order, slot.next)
+	if w := l.byWebhook[rec.WebhookID]; w.n == 1 {
+		delete(l.byWebhook, rec.WebhookID)
+	} else {
+		popChainHead(&w, slot.nextWebhook)
+		l.byWebhook[rec.WebhookID] = w
+	}
+	if e := l.byEvent[rec.EventID]; e.n == 1 {
+		delete(l.byEvent, rec.EventID)
+	} else {
+		popChainHead(&e, slot.nextEvent)
+		l.byEvent[rec.EventID] = e
+	}
+	popChainHead(&l.byOutcome[rec.Outcome.index()], slot.nextOutcome)
+	l.keptAttempts -= len(slot.attempts)
+	slot.attempts = recycleAttempts(slot.attempts)
+	*rec = DeliveryRecord{}
+	slot.next = l.free
+	l.free = s
+}
+
+// popChainHead removes the head of c, whose successor is next.
+func popChainHead(c *slotChain, next int) {
+	c.n--
+	if c.n == 0 {
+		*c = slotChain{head: noSlot, tail: noSlot}
+		return
+	}
+	c.head = next
+}
+
+// linkPtr returns the link of slot s that chains of kind link follow.
+func (s *deliverySlot) linkPtr(link chainLink) *int {
+	switch link {
+	case linkWebhook:
+		return &s.nextWebhook
+	case linkEvent:
+		return &s.nextEvent
+	case linkOutcome:
+		return &s.nextOutcome
+	}
+	return &s.next
+}
+
+// newPending returns a pending slot for the delivery id, last in the order of
+// first attempt.
+func (l *MemoryLog) newPending(id string) int {
+	p := l.pendingFree
+	if p != noSlot {
+		l.pendingFree = l.pendingSlots[p].next
+	} else {
+		l.pendingSlots = append(l.pendingSlots, pendingSlot{})
+		p = len(l.pendingSlots) - 1
+	}
+	ps := &l.pendingSlots[p]
+	ps.id = id
+	ps.prev, ps.next = l.pendingLast, noSlot
+	if l.pendingLast == noSlot {
+		l.pendingFirst = p
+	} else {
+		l.pendingSlots[l.pendingLast].next = p
+	}
+	l.pendingLast = p
+	l.pendingByID[id] = p
+	return p
+}
+
+// releasePending unlinks the pending slot p and frees it, keeping its
+// attempts slice, emptied, for reuse. The caller accounts for the attempts.
+func (l *MemoryLog) releasePending(p int) {
+	ps := &l.pendingSlots[p]
+	if ps.prev == noSlot {
+		l.pendingFirst = ps.next
+	} else {
+		l.pendingSlots[ps.prev].next = ps.next
+	}
+	if ps.next == noSlot {
+		l.pendingLast = ps.prev
+	} else {
+		l.pendingSlots[ps.next].prev = ps.prev
+	}
+	delete(l.pendingByID, ps.id)
+	ps.id = ""
+	ps.attempts = recycleAttempts(ps.attempts)
+	ps.prev, ps.next = noSlot, l.pendingFree
+	l.pendingFree = p
+}
+
+// makePendingRoom drops pending attempts until one more fits: whole
+// deliveries in order of first attempt, except keep (a pending slot about to
+// receive an attempt), whose lowest-numbered attempt goes instead.
+func (l *MemoryLog) makePendingRoom(keep int) {
+	for l.pendingAttempts >= l.attemptLimit() {
+		p := l.pendingFirst
+		if p == keep {
+			ps := &l.pendingSlots[p]
+			n := len(ps.attempts)
+			copy(ps.attempts, ps.attempts[1:])
+			ps.attempts[n-1] = Attempt{}
+			ps.attempts = ps.attempts[:n-1]
+			l.pendingAttempts--
+			continue
+		}
+		l.pendingAttempts -= len(l.pendingSlots[p].attempts)
+		l.releasePending(p)
+	}
+}
+
+// deliveryMatcher is a DeliveryQuery ready to test records.
+type deliveryMatcher struct {
+	webhookID, eventID string
+	outcomes           uint8 // bit i set selects the outcome of index i; 0 selects all
+	since              time.Time
+}
+
+func (m *deliveryMatcher) match(d *DeliveryRecord) bool {
+	return (m.webhookID == "" || d.WebhookID == m.webhookID) &&
+		(m.eventID == "" || d.EventID == m.eventID) &&
+		(m.outcomes == 0 || m.outcomes&(1<<d.Outcome.index()) != 0) &&
+		(m.since.IsZero() || !d.CompletedAt.Before(m.since))
+}
+
+// matching returns copies of the records m selects, unordered. It walks the
+// shortest chain that covers them all.
+func (l *MemoryLog) matching(m deliveryMatcher) []DeliveryRecord {
+	chains := [outcomeCount]slotChain{l.order}
+	link, nChains, total := linkOrder, 1, l.order.n
+	if m.webhookID != "" {
+		if c := l.byWebhook[m.webhookID]; c.n < total {
+			chains[0], link, nChains, total = c, linkWebhook, 1, c.n
+		}
+	}
+	if m.eventID != "" {
+		if c := l.byEvent[m.eventID]; c.n < total {
+			chains[0], link, nChains, total = c, linkEvent, 1, c.n
+		}
+	}
+	if m.outcomes != 0 {
+		var cs [outcomeCount]slotChain
+		k, sum := 0, 0
+		for i, c := range l.byOutcome {
+			if m.outcomes&(1<<i) != 0 {
+				cs[k] = c
+				k++
+				sum += c.n
+			}
+		}
+		if sum < total {
+			chains, link, nChains, total = cs, linkOutcome, k, sum
+		}
+	}
+	res := make([]DeliveryRecord, 0, min(total, 64)) // not nil even when empty
+	for _, c := range chains[:nChains] {
+		for s, left := c.head, c.n; left > 0; left-- {
+			slot := &l.slots[s]
+			if m.match(&slot.rec) {
+				res = append(res, slot.rec)
+			}
+			s = *slot.linkPtr(link)
+		}
+	}
+	return res
+}
+
+// compareDeliveryRecords orders records by CompletedAt, then by ID.
+func compareDeliveryRecords(a, b DeliveryRecord) int {
+	if c := a.CompletedAt.Compare(b.CompletedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// insertAttempt adds a to attempts, which is ordered by Number, after any
+// attempt with the same Number.
+func insertAttempt(attempts []Attempt, a Attempt) []Attempt {
+	attempts = append(attempts, a)
+	i := len(attempts) - 1
+	for ; i > 0 && attempts[i-1].Number > a.Number; i-- {
+		attempts[i] = attempts[i-1]
+	}
+	attempts[i] = a
+	return attempts
+}
+
+// recycleAttempts empties attempts for reuse, dropping its references, or returns
+// nil if it is too large to keep.
+func recycleAttempts(attempts []Attempt) []Attempt {
+	if cap(attempts) > maxRecycledAttempts {
+		return nil
+	}
+	clear(attempts)
+	return attempts[:0]
+}
+
+// deliveryLogError is an error of the delivery log: a message and the sentinels it
+// wraps.
+type deliveryLogError struct {
+	msg  string
+	errs []error
+}
+
+func newDeliveryLogError(msg string, errs ...error) error {
+	return &deliveryLogError{msg: msg, errs: errs}
+}
+
+func (e *deliveryLogError) Error() string   { return e.msg }
+func (e *deliveryLogError) Unwrap() []error { return e.errs }

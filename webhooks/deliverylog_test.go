@@ -1,0 +1,589 @@
+package webhooks_test
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hookbus/hookbus/webhooks"
+)
+
+// The MemoryLog's conformance to the DeliveryLog contract is checked by
+// webhookstest.TestDeliveryLog, run from the webhookstest package's tests;
+// these tests cover what is particular to it: bounds, eviction, payloads and
+// allocations.
+
+func ExampleMemoryLog() {
+	ctx := context.Background()
+	dlog := webhooks.NewMemoryLog(1000)
+	start := time.Date(2025, time.June, 2, 9, 30, 0, 0, time.UTC)
+	payload := []byte(`{"meetingId":"m-42","status":"meeting_summary_done"}`)
+
+	// The engine records every attempt, then the outcome.
+	for n := 1; n <= 4; n++ {
+		err := dlog.RecordAttempt(ctx, webhooks.Attempt{
+			DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_crm", Number: n,
+			StartedAt: start.Add(time.Duration(n) * time.Second), Duration: 80 * time.Millisecond,
+			StatusCode: 503, Error: "status 503",
+		})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	records := []webhooks.DeliveryRecord{{
+		ID: "dlv_1", EventID: "evt_1", EventType: webhooks.MeetingStatusChangedEvent, WebhookID: "wh_crm",
+		Outcome: webhooks.OutcomeDeadLettered, Attempts: 4, StatusCode: 503, Error: "status 503",
+		Payload: payload, OccurredAt: start, CreatedAt: start, CompletedAt: start.Add(5 * time.Second),
+	}, {
+		ID: "dlv_2", EventID: "evt_1", EventType: webhooks.MeetingStatusChangedEvent, WebhookID: "wh_erp",
+		Outcome: webhooks.OutcomeDelivered, Attempts: 1, StatusCode: 204,
+		Payload: payload, OccurredAt: start, CreatedAt: start, CompletedAt: start.Add(time.Second),
+	}}
+	for _, d := range records {
+		if err := dlog.RecordDelivery(ctx, d); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+
+	// Dead letters, with what is needed to redeliver them.
+	dead, err := dlog.Deliveries(ctx, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDeadLettered})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, d := range dead {
+		attempts, err := dlog.Attempts(ctx, d.ID)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%s to %s: %s after %d attempts (%s)\n", d.ID, d.WebhookID, d.Outcome, len(attempts), d.Error)
+		fmt.Printf("payload: %s\n", d.Payload)
+	}
+	delivered, err := dlog.Delivery(ctx, "dlv_2")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s: %s, payload kept: %t\n", delivered.ID, delivered.Outcome, delivered.Payload != nil)
+	// Output:
+	// dlv_1 to wh_crm: dead_lettered after 4 attempts (status 503)
+	// payload: {"meetingId":"m-42","status":"meeting_summary_done"}
+	// dlv_2: delivered, payload kept: false
+}
+
+func TestOutcomeText(t *testing.T) {
+	outcomes := []webhooks.Outcome{
+		webhooks.OutcomeDelivered, webhooks.OutcomeDeadLettered, webhooks.OutcomeRefused,
+		webhooks.OutcomeSkipped, webhooks.OutcomeUndelivered,
+	}
+	for _, o := range outcomes {
+		if !o.Valid() {
+			t.Errorf("%q.Valid() = false", o)
+		}
+		text, err := o.MarshalText()
+		if err != nil || string(text) != o.String() || o.String() != string(o) {
+			t.Errorf("%q.MarshalText() = %q, %v; String() = %q", o, text, err, o.String())
+		}
+		var back webhooks.Outcome
+		if err := back.UnmarshalText(text); err != nil || back != o {
+			t.Errorf("UnmarshalText(%q) = %q, %v", text, back, err)
+		}
+		if p, err := webhooks.ParseOutcome(string(o)); err != nil || p != o {
+			t.Errorf("ParseOutcome(%q) = %q, %v", o, p, err)
+		}
+	}
+
+	for _, bad := range []string{"", "Delivered", "delivered ", "dead-lettered", "failed"} {
+		o := webhooks.Outcome(bad)
+		if o.Valid() {
+			t.Errorf("Outcome(%q).Valid() = true", bad)
+		}
+		if _, err := o.MarshalText(); !errors.Is(err, webhooks.ErrUnknownOutcome) {
+			t.Errorf("Outcome(%q).MarshalText() error = %v, want ErrUnknownOutcome", bad, err)
+		}
+		if _, err := webhooks.ParseOutcome(bad); !errors.Is(err, webhooks.ErrUnknownOutcome) {
+			t.Errorf("ParseOutcome(%q) error = %v, want ErrUnknownOutcome", bad, err)
+		}
+		got := webhooks.OutcomeSkipped
+		if err := got.UnmarshalText([]byte(bad)); !errors.Is(err, webhooks.ErrUnknownOutcome) || got != webhooks.OutcomeSkipped {
+			t.Errorf("UnmarshalText(%q) = %v, outcome %q; want ErrUnknownOutcome, outcome unchanged", bad, err, got)
+		}
+	}
+
+	// As a JSON field, through the text methods.
+	var v struct{ Outcome webhooks.Outcome }
+	if err := json.Unmarshal([]byte(`{"Outcome":"dead_lettered"}`), &v); err != nil || v.Outcome != webhooks.OutcomeDeadLettered {
+		t.Errorf("json.Unmarshal = %q, %v", v.Outcome, err)
+	}
+	if err := json.Unmarshal([]byte(`{"Outcome":"lost"}`), &v); !errors.Is(err, webhooks.ErrUnknownOutcome) {
+		t.Errorf("json.Unmarshal of an unknown outcome = %v, want ErrUnknownOutcome", err)
+	}
+}
+
+func TestMemoryLogEvictsOldest(t *testing.T) {
+	ctx := t.Context()
+	l := webhooks.NewMemoryLog(3)
+	webhooksOf := []string{"wh-a", "wh-b", "wh-a", "wh-b", "wh-a"}
+	for i, wh := range webhooksOf {
+		id := "dlv-" + strconv.Itoa(i)
+		dlogMustAttempt(t, l, webhooks.Attempt{DeliveryID: id, Number: 1})
+		dlogMustRecord(t, l, dlogRecord(id, wh, "evt-"+strconv.Itoa(i%2), webhooks.OutcomeDeadLettered, i))
+	}
+	for _, id := range []string{"dlv-0", "dlv-1"} {
+		if _, err := l.Delivery(ctx, id); !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("Delivery(%s) after eviction = %v, want ErrNotFound", id, err)
+		}
+		if got := dlogAttempts(t, l, id); len(got) != 0 {
+			t.Errorf("Attempts(%s) after eviction = %d attempts, want none", id, len(got))
+		}
+	}
+	for _, id := range []string{"dlv-2", "dlv-3", "dlv-4"} {
+		if _, err := l.Delivery(ctx, id); err != nil {
+			t.Errorf("Delivery(%s) = %v", id, err)
+		}
+		if got := dlogAttempts(t, l, id); len(got) != 1 {
+			t.Errorf("Attempts(%s) = %d attempts, want 1", id, len(got))
+		}
+	}
+	tests := []struct {
+		q    webhooks.DeliveryQuery
+		want []string
+	}{
+		{webhooks.DeliveryQuery{}, []string{"dlv-2", "dlv-3", "dlv-4"}},
+		{webhooks.DeliveryQuery{WebhookID: "wh-a"}, []string{"dlv-2", "dlv-4"}},
+		{webhooks.DeliveryQuery{WebhookID: "wh-b"}, []string{"dlv-3"}},
+		{webhooks.DeliveryQuery{EventID: "evt-0"}, []string{"dlv-2", "dlv-4"}},
+		{webhooks.DeliveryQuery{EventID: "evt-1"}, []string{"dlv-3"}},
+		{webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDeadLettered}, []string{"dlv-2", "dlv-3", "dlv-4"}},
+	}
+	for _, tc := range tests {
+		dlogAssertIDs(t, fmt.Sprintf("Deliveries(%+v)", tc.q), dlogDeliveries(t, l, tc.q), tc.want...)
+	}
+
+	// Evict the last delivery of wh-b and evt-1, then record for them again:
+	// their indexes start afresh.
+	dlogMustRecord(t, l, dlogRecord("dlv-5", "wh-a", "evt-0", webhooks.OutcomeDelivered, 5))
+	dlogMustRecord(t, l, dlogRecord("dlv-6", "wh-c", "evt-2", webhooks.OutcomeSkipped, 6))
+	dlogAssertIDs(t, "Deliveries(wh-b) once its deliveries are evicted", dlogDeliveries(t, l, webhooks.DeliveryQuery{WebhookID: "wh-b"}))
+	dlogMustRecord(t, l, dlogRecord("dlv-7", "wh-b", "evt-1", webhooks.OutcomeDeadLettered, 7))
+	dlogAssertIDs(t, "Deliveries(wh-b)", dlogDeliveries(t, l, webhooks.DeliveryQuery{WebhookID: "wh-b"}), "dlv-7")
+	dlogAssertIDs(t, "Deliveries(evt-1)", dlogDeliveries(t, l, webhooks.DeliveryQuery{EventID: "evt-1"}), "dlv-7")
+	dlogAssertIDs(t, "Deliveries(dead letters)",
+		dlogDeliveries(t, l, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDeadLettered}), "dlv-7")
+	dlogAssertIDs(t, "Deliveries()", dlogDeliveries(t, l, webhooks.DeliveryQuery{}), "dlv-5", "dlv-6", "dlv-7")
+}
+
+// TestMemoryLogMatchesModel records random deliveries into a small log and
+// checks random queries against a model: a slice in recording order that
+// forgets its oldest elements past the capacity. It finds indexes that go
+// out of step with the deliveries through eviction and slot reuse.
+func TestMemoryLogMatchesModel(t *testing.T) {
+	const capacity = 7
+	ctx := t.Context()
+	rng := rand.New(rand.NewPCG(1, 2))
+	outcomes := []webhooks.Outcome{
+		webhooks.OutcomeDelivered, webhooks.OutcomeDeadLettered, webhooks.OutcomeRefused,
+		webhooks.OutcomeSkipped, webhooks.OutcomeUndelivered,
+	}
+	l := webhooks.NewMemoryLog(capacity)
+	var model []webhooks.DeliveryRecord
+	for i := range 3000 {
+		d := dlogRecord("dlv-"+strconv.Itoa(i), "wh-"+strconv.Itoa(rng.IntN(4)), "evt-"+strconv.Itoa(rng.IntN(6)),
+			outcomes[rng.IntN(len(outcomes))], rng.IntN(20))
+		dlogMustRecord(t, l, d)
+		model = append(model, d)
+		if len(model) > capacity {
+			model = model[1:]
+		}
+		if rng.IntN(10) == 0 { // a duplicate of a delivery kept or evicted
+			dup := dlogRecord("dlv-"+strconv.Itoa(rng.IntN(i+1)), "wh-0", "evt-0", webhooks.OutcomeDelivered, 0)
+			kept := slices.ContainsFunc(model, func(m webhooks.DeliveryRecord) bool { return m.ID == dup.ID })
+			err := l.RecordDelivery(ctx, dup)
+			if kept && !errors.Is(err, webhooks.ErrConflict) {
+				t.Fatalf("RecordDelivery(%s), a kept delivery = %v, want ErrConflict", dup.ID, err)
+			}
+			if !kept && err != nil {
+				t.Fatalf("RecordDelivery(%s), an evicted delivery = %v", dup.ID, err)
+			}
+			if !kept {
+				model = append(model, dup)
+				if len(model) > capacity {
+					model = model[1:]
+				}
+			}
+		}
+
+		q := webhooks.DeliveryQuery{}
+		if rng.IntN(2) == 0 {
+			q.WebhookID = "wh-" + strconv.Itoa(rng.IntN(5))
+		}
+		if rng.IntN(3) == 0 {
+			q.EventID = "evt-" + strconv.Itoa(rng.IntN(7))
+		}
+		switch rng.IntN(3) {
+		case 0:
+			q.Outcome = outcomes[rng.IntN(len(outcomes))]
+		case 1:
+			q.Outcomes = []webhooks.Outcome{outcomes[rng.IntN(len(outcomes))], outcomes[rng.IntN(len(outcomes))]}
+		}
+		if rng.IntN(3) == 0 {
+			q.Since = dlogTime(rng.IntN(20))
+		}
+		if rng.IntN(3) == 0 {
+			q.Limit = 1 + rng.IntN(4)
+		}
+		got := dlogDeliveries(t, l, q)
+		want := dlogModelQuery(model, q)
+		if !slices.Equal(dlogIDs(got), want) {
+			t.Fatalf("after %d deliveries, Deliveries(%+v) = %q, want %q", i+1, q, dlogIDs(got), want)
+		}
+	}
+}
+
+func TestMemoryLogBoundsPendingAttempts(t *testing.T) {
+	ctx := t.Context()
+	l := webhooks.NewMemoryLog(2) // at most 8 attempts of deliveries without an outcome
+	for _, id := range []string{"dlv-1", "dlv-2", "dlv-3"} {
+		for n := 1; n <= 3; n++ {
+			if id == "dlv-3" && n == 3 {
+				break
+			}
+			dlogMustAttempt(t, l, webhooks.Attempt{DeliveryID: id, Number: n})
+		}
+	}
+	// 8 attempts: full. The next drops those of dlv-1, the oldest.
+	dlogMustAttempt(t, l, webhooks.Attempt{DeliveryID: "dlv-4", Number: 1})
+	for id, want := range map[string]int{"dlv-1": 0, "dlv-2": 3, "dlv-3": 2, "dlv-4": 1} {
+		if got := dlogAttempts(t, l, id); len(got) != want {
+			t.Errorf("Attempts(%s) = %d attempts, want %d", id, len(got), want)
+		}
+	}
+	// The outcome of a delivery whose attempts were dropped is recorded
+	// without them.
+	dlogMustRecord(t, l, dlogRecord("dlv-1", "wh-1", "evt-1", webhooks.OutcomeDeadLettered, 0))
+	if got := dlogAttempts(t, l, "dlv-1"); len(got) != 0 {
+		t.Errorf("Attempts(dlv-1) after its attempts were dropped = %d attempts, want none", len(got))
+	}
+
+	// A single delivery with more attempts than the bound keeps its latest.
+	l = webhooks.NewMemoryLog(1) // at most 4
+	for n := 1; n <= 6; n++ {
+		dlogMustAttempt(t, l, webhooks.Attempt{DeliveryID: "dlv-1", Number: n})
+	}
+	dlogAssertNumbers(t, "Attempts of a delivery over the bound", dlogAttempts(t, l, "dlv-1"), 3, 4, 5, 6)
+	if err := l.RecordDelivery(ctx, dlogRecord("dlv-1", "wh-1", "evt-1", webhooks.OutcomeDeadLettered, 0)); err != nil {
+		t.Fatal(err)
+	}
+	dlogAssertNumbers(t, "Attempts once recorded", dlogAttempts(t, l, "dlv-1"), 3, 4, 5, 6)
+}
+
+func TestMemoryLogBoundsKeptAttempts(t *testing.T) {
+	ctx := t.Context()
+	l := webhooks.NewMemoryLog(2) // at most 8 attempts among recorded deliveries
+	record := func(id string, attempts int) {
+		t.Helper()
+		for n := 1; n <= attempts; n++ {
+			dlogMustAttempt(t, l, webhooks.Attempt{DeliveryID: id, Number: n})
+		}
+		dlogMustRecord(t, l, dlogRecord(id, "wh-1", "evt-1", webhooks.OutcomeDeadLettered, 0))
+	}
+	record("dlv-1", 4)
+	record("dlv-2", 4)
+	dlogAssertIDs(t, "Deliveries with 8 attempts", dlogDeliveries(t, l, webhooks.DeliveryQuery{}), "dlv-1", "dlv-2")
+
+	// An attempt after the outcome joins the others, over the bound: the
+	// oldest delivery goes.
+	dlogMustAttempt(t, l, webhooks.Attempt{DeliveryID: "dlv-2", Number: 5})
+	dlogAssertIDs(t, "Deliveries after a late attempt", dlogDeliveries(t, l, webhooks.DeliveryQuery{}), "dlv-2")
+	dlogAssertNumbers(t, "Attempts(dlv-2)", dlogAttempts(t, l, "dlv-2"), 1, 2, 3, 4, 5)
+
+	// A delivery with many attempts evicts older ones though the capacity
+	// is not reached.
+	record("dlv-3", 6)
+	dlogAssertIDs(t, "Deliveries after one with 6 attempts", dlogDeliveries(t, l, webhooks.DeliveryQuery{}), "dlv-3")
+	if _, err := l.Delivery(ctx, "dlv-2"); !errors.Is(err, webhooks.ErrNotFound) {
+		t.Errorf("Delivery(dlv-2) = %v, want ErrNotFound", err)
+	}
+	if got := dlogAttempts(t, l, "dlv-2"); len(got) != 0 {
+		t.Errorf("Attempts(dlv-2) after eviction = %d attempts, want none", len(got))
+	}
+}
+
+func TestMemoryLogPayloads(t *testing.T) {
+	ctx := t.Context()
+	l := webhooks.NewMemoryLog(0)
+	payload := []byte(`{"meetingId":"m-42","status":"meeting_created"}`)
+	for _, o := range []webhooks.Outcome{
+		webhooks.OutcomeDelivered, webhooks.OutcomeDeadLettered, webhooks.OutcomeRefused,
+		webhooks.OutcomeSkipped, webhooks.OutcomeUndelivered,
+	} {
+		d := dlogRecord("dlv-"+string(o), "wh-1", "evt-1", o, 0)
+		d.Payload = payload
+		dlogMustRecord(t, l, d)
+		got, err := l.Delivery(ctx, d.ID)
+		if err != nil {
+			t.Fatalf("Delivery(%s) = %v", d.ID, err)
+		}
+		switch {
+		case o == webhooks.OutcomeDelivered && got.Payload != nil:
+			t.Errorf("a delivered record kept its payload %q, want nil", got.Payload)
+		case o != webhooks.OutcomeDelivered && !bytes.Equal(got.Payload, payload):
+			t.Errorf("a %s record has payload %q, want %q", o, got.Payload, payload)
+		}
+	}
+
+	// A response body over the limit is truncated into a copy of its own.
+	body := bytes.Repeat([]byte("x"), webhooks.MaxLoggedResponseBytes+100)
+	dlogMustAttempt(t, l, webhooks.Attempt{DeliveryID: "dlv-long", Number: 1, ResponseBody: body})
+	got := dlogAttempts(t, l, "dlv-long")
+	if len(got) != 1 || len(got[0].ResponseBody) != webhooks.MaxLoggedResponseBytes {
+		t.Fatalf("Attempts(dlv-long) = %d attempts, want 1 with a body of %d bytes", len(got), webhooks.MaxLoggedResponseBytes)
+	}
+	if cap(got[0].ResponseBody) >= len(body) {
+		t.Errorf("the logged body has capacity %d: it shares the %d-byte original", cap(got[0].ResponseBody), len(body))
+	}
+}
+
+func TestMemoryLogDefaultCapacity(t *testing.T) {
+	for name, l := range map[string]*webhooks.MemoryLog{
+		"NewMemoryLog(0)":  webhooks.NewMemoryLog(0),
+		"NewMemoryLog(-1)": webhooks.NewMemoryLog(-1),
+		"zero value":       new(webhooks.MemoryLog),
+	} {
+		for i := range webhooks.DefaultLogCapacity + 1 {
+			dlogMustRecord(t, l, webhooks.DeliveryRecord{ID: "dlv-" + strconv.Itoa(i), Outcome: webhooks.OutcomeDelivered})
+		}
+		if got := len(dlogDeliveries(t, l, webhooks.DeliveryQuery{})); got != webhooks.DefaultLogCapacity {
+			t.Errorf("%s keeps %d deliveries, want DefaultLogCapacity", name, got)
+		}
+		if _, err := l.Delivery(t.Context(), "dlv-0"); !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("%s: Delivery(dlv-0) = %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
+// TestMemoryLogMemoryIsBounded records many deliveries, each to a new
+// webhook and of a new event, and many attempts of deliveries that never get
+// an outcome: the heap must not grow with them, so no index keeps what the
+// log forgot.
+func TestMemoryLogMemoryIsBounded(t *testing.T) {
+	const (
+		capacity  = 10
+		n         = 50_000 // a leaked index entry per delivery would be megabytes
+		maxGrowth = 512 << 10
+	)
+	l := webhooks.NewMemoryLog(capacity)
+	record := func(from, to int) {
+		for i := from; i < to; i++ {
+			id := strconv.Itoa(i)
+			dlogMustAttempt(t, l, webhooks.Attempt{DeliveryID: "dlv-" + id, Number: 1})
+			dlogMustAttempt(t, l, webhooks.Attempt{DeliveryID: "lost-" + id, Number: 1})
+			dlogMustRecord(t, l, dlogRecord("dlv-"+id, "wh-"+id, "evt-"+id, webhooks.OutcomeDeadLettered, 0))
+		}
+	}
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	record(0, 100*capacity)
+	before := heap()
+	record(100*capacity, n)
+	if after := heap(); after > before+maxGrowth {
+		t.Errorf("heap grew from %d to %d bytes over %d deliveries into a log of capacity %d", before, after, n, capacity)
+	}
+	runtime.KeepAlive(l)
+}
+
+// TestMemoryLogAllocations pins the hot path. At steady state (the log full,
+// its slots and attempt slices recycled) recording allocates nothing; the
+// bound leaves room for the occasional growth of an index map.
+func TestMemoryLogAllocations(t *testing.T) {
+	const (
+		capacity = 100
+		runs     = 1000
+		maxAvg   = 0.1 // allocations per call, averaged over the runs
+	)
+	ctx := context.Background()
+	l := webhooks.NewMemoryLog(capacity)
+	ids := make([]string, 10*capacity+6*runs) // dlogAllocsPerRun calls f 2*runs times
+	for i := range ids {
+		ids[i] = "dlv-" + strconv.Itoa(i)
+	}
+	next := 0
+	cycle := func() {
+		id := ids[next]
+		next++
+		for n := 1; n <= 2; n++ {
+			_ = l.RecordAttempt(ctx, webhooks.Attempt{DeliveryID: id, EventID: id, WebhookID: "wh-1", Number: n, StatusCode: 503})
+		}
+		_ = l.RecordDelivery(ctx, webhooks.DeliveryRecord{ID: id, EventID: id, WebhookID: "wh-1", Outcome: webhooks.OutcomeDelivered, Attempts: 2})
+	}
+	for range 3 * capacity {
+		cycle()
+	}
+	got := dlogAllocsPerRun(runs, cycle)
+	t.Logf("cycle: %.3f allocations", got)
+	if got > 3*maxAvg {
+		t.Errorf("two RecordAttempt and a RecordDelivery allocate %.2f times on average, want at most %.2f", got, 3*maxAvg)
+	}
+
+	attempt := func() {
+		_ = l.RecordAttempt(ctx, webhooks.Attempt{DeliveryID: ids[next], Number: 1})
+		next++
+	}
+	for range 4 * capacity { // fills the pending attempts
+		attempt()
+	}
+	got = dlogAllocsPerRun(runs, attempt)
+	t.Logf("RecordAttempt: %.3f allocations", got)
+	if got > maxAvg {
+		t.Errorf("RecordAttempt allocates %.2f times on average, want at most %.2f", got, maxAvg)
+	}
+	got = dlogAllocsPerRun(runs, cycle) // consumes nothing pending: fresh ids
+	t.Logf("cycle with attempts pending: %.3f allocations", got)
+	if got > 3*maxAvg {
+		t.Errorf("the cycle allocates %.2f times on average with attempts pending, want at most %.2f", got, 3*maxAvg)
+	}
+}
+
+func BenchmarkMemoryLogRecord(b *testing.B) {
+	ctx := context.Background()
+	l := webhooks.NewMemoryLog(0)
+	ids := make([]string, 1<<16) // reused long after their eviction
+	for i := range ids {
+		ids[i] = "dlv_" + strconv.Itoa(i)
+	}
+	body := []byte(`{"ok":true}`)
+	now := time.Now()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		id := ids[i%len(ids)]
+		i++
+		for n := 1; n <= 2; n++ {
+			if err := l.RecordAttempt(ctx, webhooks.Attempt{DeliveryID: id, EventID: id, WebhookID: "wh_1", Number: n,
+				StartedAt: now, StatusCode: 200, ResponseBody: body}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := l.RecordDelivery(ctx, webhooks.DeliveryRecord{ID: id, EventID: id, WebhookID: "wh_1",
+			Outcome: webhooks.OutcomeDelivered, Attempts: 2, StatusCode: 200, CreatedAt: now, CompletedAt: now}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// dlogAllocsPerRun is testing.AllocsPerRun without its rounding down to a
+// whole number, so that a rare allocation is seen. It calls f 2*runs times,
+// half of them to warm up.
+func dlogAllocsPerRun(runs int, f func()) float64 {
+	return testing.AllocsPerRun(1, func() {
+		for range runs {
+			f()
+		}
+	}) / float64(runs)
+}
+
+func dlogTime(minutes int) time.Time {
+	return time.Date(2025, time.June, 2, 9, 30, 0, 0, time.UTC).Add(time.Duration(minutes) * time.Minute)
+}
+
+func dlogRecord(id, webhookID, eventID string, o webhooks.Outcome, minute int) webhooks.DeliveryRecord {
+	return webhooks.DeliveryRecord{
+		ID: id, EventID: eventID, EventType: webhooks.MeetingStatusChangedEvent, WebhookID: webhookID, Outcome: o,
+		Payload: []byte(`{}`), OccurredAt: dlogTime(minute), CreatedAt: dlogTime(minute), CompletedAt: dlogTime(minute),
+	}
+}
+
+// dlogModelQuery runs q on model, a slice of the deliveries kept.
+func dlogModelQuery(model []webhooks.DeliveryRecord, q webhooks.DeliveryQuery) []string {
+	var out []webhooks.DeliveryRecord
+	for _, d := range model {
+		if (q.WebhookID == "" || d.WebhookID == q.WebhookID) &&
+			(q.EventID == "" || d.EventID == q.EventID) &&
+			(q.Outcome == "" || d.Outcome == q.Outcome) &&
+			(len(q.Outcomes) == 0 || slices.Contains(q.Outcomes, d.Outcome)) &&
+			(q.Since.IsZero() || !d.CompletedAt.Before(q.Since)) {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b webhooks.DeliveryRecord) int {
+		return cmp.Or(a.CompletedAt.Compare(b.CompletedAt), cmp.Compare(a.ID, b.ID))
+	})
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return dlogIDs(out)
+}
+
+func dlogMustRecord(t *testing.T, l webhooks.DeliveryLog, d webhooks.DeliveryRecord) {
+	t.Helper()
+	if err := l.RecordDelivery(t.Context(), d); err != nil {
+		t.Fatalf("RecordDelivery(%s) = %v", d.ID, err)
+	}
+}
+
+func dlogMustAttempt(t *testing.T, l webhooks.DeliveryLog, a webhooks.Attempt) {
+	t.Helper()
+	if err := l.RecordAttempt(t.Context(), a); err != nil {
+		t.Fatalf("RecordAttempt(%s, %d) = %v", a.DeliveryID, a.Number, err)
+	}
+}
+
+func dlogDeliveries(t *testing.T, l webhooks.DeliveryLog, q webhooks.DeliveryQuery) []webhooks.DeliveryRecord {
+	t.Helper()
+	list, err := l.Deliveries(t.Context(), q)
+	if err != nil {
+		t.Fatalf("Deliveries(%+v) = %v", q, err)
+	}
+	return list
+}
+
+func dlogAttempts(t *testing.T, l webhooks.DeliveryLog, id string) []webhooks.Attempt {
+	t.Helper()
+	list, err := l.Attempts(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Attempts(%s) = %v", id, err)
+	}
+	return list
+}
+
+func dlogIDs(list []webhooks.DeliveryRecord) []string {
+	out := make([]string, len(list))
+	for i, d := range list {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func dlogAssertIDs(t *testing.T, what string, list []webhooks.DeliveryRecord, want ...string) {
+	t.Helper()
+	if got := dlogIDs(list); !slices.Equal(got, want) {
+		t.Errorf("%s: ids %q, want %q", what, got, want)
+	}
+}
+
+func dlogAssertNumbers(t *testing.T, what string, list []webhooks.Attempt, want ...int) {
+	t.Helper()
+	got := make([]int, len(list))
+	for i, a := range list {
+		got[i] = a.Number
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: numbers %v, want %v", what, got, want)
+	}
+}
