@@ -1,0 +1,351 @@
+package bus
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Bus carries typed events from publishers to handlers over a Watermill
+// Pub/Sub. Register handlers with Handle, HandleRaw and HandleDeadLetters, then
+// Start (or Run) the bus; Publish from any goroutine; end with Shutdown or
+// Close. All methods are safe for concurrent use. A Bus must be made by New.
+type Bus struct {
+	pub          message.Publisher
+	sub          message.Subscriber
+	newSub       func(handlerName string) (message.Subscriber, error)
+	inMemory     bool
+	instance     string // marks in-memory messages whose pending units Publish reserved
+	log          *slog.Logger
+	tracer       trace.Tracer
+	prop         propagation.TextMapPropagator
+	now          func() time.Time
+	workers      int
+	retry        RetryPolicy
+	overflowWait bool
+	dlTopic      string
+	onDeadLetter func(DeadLetterParams)
+	drainTimeout time.Duration
+	pending      *semaphore // in-memory transport only
+
+	lifecycle sync.Mutex // serialises Start and the beginning of Shutdown
+	mu        sync.Mutex // guards frozen, handlers and topics until Start
+	frozen    bool
+	handlers  []*handler
+	topics    map[string]*topic // read without mu once started is set
+
+	state      atomic.Int32
+	started    atomic.Bool // set once Start succeeded, never reset; topics is frozen by then
+	publishing gate
+
+	lifetime  context.Context // parent of handler contexts; cancelled only at hard stop
+	hardStop  context.CancelFunc
+	stopPumps chan struct{}
+	stopOnce  sync.Once
+	running   sync.WaitGroup // pumps and workers
+	ownedSubs []message.Subscriber
+
+	shuttingDown bool          // guarded by lifecycle
+	closing      chan struct{} // closed when Shutdown begins
+	done         chan struct{} // closed when Shutdown has finished
+	shutdownErr  error         // written before done is closed
+}
+
+// Bus states, in the only order they are taken.
+const (
+	stateNew int32 = iota
+	stateStarted
+	stateClosing
+	stateClosed
+)
+
+// topic is an event name with its handlers, fixed once the bus has started.
+type topic struct {
+	name        string
+	handlers    []*handler
+	publishSpan string
+}
+
+const instrumentationName = "github.com/hookbus/hookbus/bus"
+
+// metadataReservedBy marks an in-memory message whose pending units the
+// publishing bus already holds; its value is the bus's instance id. Pumps
+// remove it before handlers see the metadata.
+const metadataReservedBy = "bus_reserved_by"
+
+// New returns a Bus for cfg, or an error wrapping ErrInvalidConfig that joins
+// every problem found.
+func New(cfg Config) (*Bus, error) {
+	if errs := cfg.problems(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	b := &Bus{
+		pub:          cfg.Publisher,
+		sub:          cfg.Subscriber,
+		newSub:       cfg.NewSubscriber,
+		instance:     uuid.NewString(),
+		log:          cfg.Logger,
+		prop:         cfg.Propagator,
+		now:          cfg.Now,
+		workers:      cfg.Workers,
+		retry:        cfg.Retry,
+		overflowWait: cfg.Overflow == OverflowWait,
+		dlTopic:      cfg.DeadLetterTopic,
+		onDeadLetter: cfg.OnDeadLetter,
+		drainTimeout: cfg.DrainTimeout,
+		topics:       make(map[string]*topic),
+		stopPumps:    make(chan struct{}),
+		closing:      make(chan struct{}),
+		done:         make(chan struct{}),
+	}
+	b.publishing.drained = make(chan struct{})
+	if b.pub == nil {
+		// Publish waits for the subscriber's ack, which the pump gives as soon as
+		// the message is in the handler's queue: GoChannel's goroutines for the
+		// message end before Publish returns (without the wait they pile up
+		// whenever publishers outpace the pumps, and throughput drops by half).
+		// PreserveContext spares GoChannel a cancellable context per message;
+		// the bus never uses a message's context.
+		gc := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true, PreserveContext: true}, nil)
+		b.pub, b.sub = gc, gc
+	}
+	if gc, ok := b.pub.(*gochannel.GoChannel); ok && b.sub == message.Subscriber(gc) {
+		b.inMemory = true
+		maxPending := cfg.MaxPending
+		if maxPending == 0 {
+			maxPending = DefaultMaxPending
+		}
+		b.pending = newSemaphore(int64(maxPending))
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	b.tracer = tp.Tracer(instrumentationName)
+	if b.prop == nil {
+		b.prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	if b.workers == 0 {
+		b.workers = DefaultWorkers
+	}
+	if b.dlTopic == "" {
+		b.dlTopic = DefaultDeadLetterTopic
+	}
+	if b.drainTimeout == 0 {
+		b.drainTimeout = DefaultDrainTimeout
+	}
+	// Handler contexts outlive every caller's context: they end only when a
+	// Shutdown gives up on draining. Nothing from Start's context (values, spans)
+	// belongs in them.
+	b.lifetime, b.hardStop = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// InMemory reports whether the bus runs on the in-memory transport (a
+// GoChannel), where Publish refuses events before Start and events nobody
+// handles, and Config.MaxPending applies.
+func (b *Bus) InMemory() bool { return b.inMemory }
+
+// Publish publishes e as JSON on the topic e.EventName(). If e implements
+// Validate() error, that is called first and an error refuses the event.
+//
+// On the in-memory transport, Publish returns ErrNotStarted before Start,
+// ErrNoHandlers when no handler takes the event, and takes one pending unit per
+// handler of the event, waiting for room or failing with ErrFull at
+// Config.MaxPending as Config.Overflow says; once Publish returns nil the event
+// is queued for every handler and Shutdown drains it. With a broker, Publish
+// always publishes: the broker keeps the event for whoever consumes it, and a
+// publish-only process need not Start.
+//
+// ctx is the parent of the publish span and bounds the wait for room. After
+// Shutdown has begun, Publish returns ErrClosed, except from inside a handler.
+//
+// A handler of this bus that publishes with its own context (or one derived
+// from it) continues the handling of its event: its Publish is accepted while
+// Shutdown drains, and with OverflowWait it never waits for room, since the
+// room could be held by the events queued behind that very handler.
+func (b *Bus) Publish(ctx context.Context, e Event) error {
+	inHandler := ctx.Value(handlerBusKey{}) == b
+	if inHandler {
+		if b.lifetime.Err() != nil {
+			return ErrClosed
+		}
+	} else {
+		if !b.publishing.enter() {
+			return ErrClosed
+		}
+		defer b.publishing.leave()
+	}
+
+	if e == nil {
+		return fmt.Errorf("%w: nil event", ErrInvalidEvent)
+	}
+	name := e.EventName()
+	switch name {
+	case "":
+		return fmt.Errorf("%w: %T has an empty event name", ErrInvalidEvent, e)
+	case b.dlTopic:
+		return fmt.Errorf("%w: %q is the dead-letter topic", ErrInvalidEvent, name)
+	}
+	if v, ok := e.(validatingEvent); ok {
+		if err := v.Validate(); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidEvent, name, err)
+		}
+	}
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInvalidEvent, name, err)
+	}
+
+	var units int64
+	spanName := ""
+	if b.inMemory {
+		if !b.started.Load() {
+			if b.state.Load() >= stateClosing {
+				return ErrClosed
+			}
+			return ErrNotStarted
+		}
+		t := b.topics[name]
+		if t == nil {
+			return fmt.Errorf("%w: %s", ErrNoHandlers, name)
+		}
+		units, spanName = int64(len(t.handlers)), t.publishSpan
+	} else {
+		spanName = "publish " + name
+	}
+
+	id, occurred := b.identify(e)
+	ctx, span := b.tracer.Start(ctx, spanName, producerSpanOptions...)
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(producerAttributes(name, id)...)
+	}
+	if units > 0 {
+		if err := b.reserve(ctx, units, inHandler); err != nil {
+			recordError(span, err)
+			return fmt.Errorf("bus: publish %s: %w", name, err)
+		}
+	}
+
+	msg := message.NewMessage(id, payload)
+	msg.Metadata[MetadataEventID] = id
+	msg.Metadata[MetadataEventName] = name
+	msg.Metadata[MetadataOccurredAt] = occurred.UTC().Format(time.RFC3339Nano)
+	if units > 0 {
+		msg.Metadata[metadataReservedBy] = b.instance
+	}
+	b.prop.Inject(ctx, propagation.MapCarrier(msg.Metadata))
+	msg.SetContext(ctx)
+	if err := b.pub.Publish(name, msg); err != nil {
+		if units > 0 {
+			b.pending.release(units)
+		}
+		recordError(span, err)
+		return fmt.Errorf("bus: publish %s: %w", name, err)
+	}
+	return nil
+}
+
+// reserve takes the pending units of an in-memory event. A handler's Publish
+// never waits, and is not refused because Shutdown has begun.
+func (b *Bus) reserve(ctx context.Context, units int64, inHandler bool) error {
+	if !inHandler {
+		return b.pending.acquire(ctx, units, b.overflowWait)
+	}
+	if b.pending.tryAcquire(units) {
+		return nil
+	}
+	if !b.overflowWait {
+		return ErrFull
+	}
+	b.pending.force(units)
+	return nil
+}
+
+// identify returns the event's id and time: its own when it has them, else a
+// new UUIDv7 and Config.Now().
+func (b *Bus) identify(e Event) (string, time.Time) {
+	var id string
+	if ie, ok := e.(identifiedEvent); ok {
+		id = ie.EventID()
+	}
+	if id == "" {
+		id = newID()
+	}
+	var occurred time.Time
+	if te, ok := e.(timedEvent); ok {
+		occurred = te.EventTime()
+	}
+	if occurred.IsZero() {
+		occurred = b.now()
+	}
+	return id, occurred
+}
+
+// newID returns a new UUIDv7: 48 bits of Unix milliseconds, then 74 random
+// bits. Unlike uuid.NewV7 it takes no lock and allocates only the string.
+func newID() string {
+	var u uuid.UUID
+	rand.Read(u[:]) // never fails: crypto/rand.Read crashes the program instead
+	ms := uint64(time.Now().UnixMilli())
+	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	u[6] = 0x70 | u[6]&0x0f // version 7
+	u[8] = 0x80 | u[8]&0x3f // RFC 9562 variant
+	return u.String()
+}
+
+func recordError(span trace.Span, err error) {
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+}
+
+// gate counts the Publish calls in progress and refuses new ones once closed,
+// so that Shutdown knows when no more events can enter.
+type gate struct {
+	state   atomic.Int64 // calls in progress, plus gateClosed once closed
+	once    sync.Once
+	drained chan struct{} // closed once the gate is closed and no call is in progress
+}
+
+const gateClosed = 1 << 62
+
+func (g *gate) enter() bool {
+	if g.state.Add(1) >= gateClosed {
+		g.leave()
+		return false
+	}
+	return true
+}
+
+func (g *gate) leave() {
+	if g.state.Add(-1) == gateClosed {
+		g.once.Do(func() { close(g.drained) })
+	}
+}
+
+func (g *gate) close() {
+	if old := g.state.Or(gateClosed); old == 0 {
+		g.once.Do(func() { close(g.drained) })
+	}
+}

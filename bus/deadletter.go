@@ -1,0 +1,107 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// DeadLetter is an event a handler gave up on: every attempt failed, or one
+// failed with a Permanent error.
+type DeadLetter struct {
+	// Message is the original event: its id, name, time, payload and metadata.
+	Message Message
+	// Handler is the name of the handler that gave up.
+	Handler string
+	// Reason is the error text of the last attempt.
+	Reason string
+	// Attempts is how many times the handler was called for the event.
+	Attempts int
+}
+
+// DeadLetterParams is what Config.OnDeadLetter receives. It is a struct so that
+// fields can be added.
+type DeadLetterParams struct {
+	// DeadLetter is the dead letter.
+	DeadLetter DeadLetter
+	// Err is the error of the last attempt (Reason is its text); it matches
+	// ErrHandlerPanic for a panic and ErrPermanent for a Permanent error.
+	Err error
+	// PublishErr is why publishing the dead letter to Config.DeadLetterTopic
+	// failed, or nil when it was published.
+	PublishErr error
+}
+
+// giveUp records a failure the handler will not retry any more. A normal
+// handler's event becomes a dead letter: published to the dead-letter topic,
+// reported to Config.OnDeadLetter and logged, then acknowledged; with a broker,
+// a dead letter that could not be published is not acknowledged, so the
+// broker redelivers the event. A dead-letter handler's failure is logged and
+// the dead letter is left to the broker, or dropped in memory.
+func (b *Bus) giveUp(ctx context.Context, h *handler, it item, msg *Message, err error, attempts int) {
+	if h.deadLetters {
+		b.log.Error("bus: dead-letter handler failed",
+			"handler", h.name, "event", msg.Name, "event_id", msg.ID, "attempts", attempts, "error", err)
+		b.finish(h, it, b.inMemory)
+		return
+	}
+	dl := DeadLetter{Message: *msg, Handler: h.name, Reason: err.Error(), Attempts: attempts}
+	pubErr := b.publishDeadLetter(ctx, h, dl)
+	b.notifyDeadLetter(DeadLetterParams{DeadLetter: dl, Err: err, PublishErr: pubErr})
+	b.log.Error("bus: event dead-lettered",
+		"handler", h.name, "event", msg.Name, "event_id", msg.ID, "attempts", attempts,
+		"reason", dl.Reason, "dead_letter_published", pubErr == nil, "publish_error", pubErr)
+	b.finish(h, it, pubErr == nil || b.inMemory)
+}
+
+// publishDeadLetter publishes dl on the dead-letter topic: the original payload
+// and metadata, plus the dead-letter keys, with the trace context of ctx (the
+// consumer span that gave up).
+func (b *Bus) publishDeadLetter(ctx context.Context, h *handler, dl DeadLetter) error {
+	wm := message.NewMessage(newID(), dl.Message.Payload)
+	for k, v := range dl.Message.Metadata {
+		wm.Metadata[k] = v
+	}
+	wm.Metadata[MetadataDeadLetterReason] = dl.Reason
+	wm.Metadata[MetadataDeadLetterHandler] = dl.Handler
+	wm.Metadata[MetadataDeadLetterTopic] = h.topic
+	wm.Metadata[MetadataDeadLetterAttempts] = strconv.Itoa(dl.Attempts)
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		b.prop.Inject(ctx, propagation.MapCarrier(wm.Metadata))
+	}
+	wm.SetContext(ctx)
+
+	var units int64
+	if b.inMemory {
+		// Dead letters take pending units without waiting: the units they would
+		// wait for may be held by the very events that are failing.
+		if t := b.topics[b.dlTopic]; t != nil {
+			units = int64(len(t.handlers))
+			b.pending.force(units)
+			wm.Metadata[metadataReservedBy] = b.instance
+		}
+	}
+	if err := b.pub.Publish(b.dlTopic, wm); err != nil {
+		if units > 0 {
+			b.pending.release(units)
+		}
+		return fmt.Errorf("bus: publish dead letter to %s: %w", b.dlTopic, err)
+	}
+	return nil
+}
+
+func (b *Bus) notifyDeadLetter(p DeadLetterParams) {
+	if b.onDeadLetter == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("bus: OnDeadLetter panicked", "handler", p.DeadLetter.Handler, "event_id", p.DeadLetter.Message.ID, "panic", r)
+		}
+	}()
+	b.onDeadLetter(p)
+}

@@ -1,0 +1,293 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Start subscribes every handler and starts its workers. It returns once every
+// subscription exists, so that a Publish after Start is never dropped by an
+// in-memory transport. ctx bounds only the start-up (it is checked between
+// subscriptions); the subscriptions live until Shutdown. When Start fails it
+// undoes what it did and may be called again. A second Start returns
+// ErrStarted; after Shutdown has begun, ErrClosed.
+func (b *Bus) Start(ctx context.Context) error {
+	b.lifecycle.Lock()
+	defer b.lifecycle.Unlock()
+	switch b.state.Load() {
+	case stateStarted:
+		return ErrStarted
+	case stateClosing, stateClosed:
+		return ErrClosed
+	}
+	b.mu.Lock()
+	b.frozen = true
+	handlers := b.handlers
+	b.mu.Unlock()
+
+	subscriptions := make([]<-chan *message.Message, len(handlers))
+	var owned []message.Subscriber
+	fail := func(err error) error {
+		errs := []error{err}
+		for _, h := range handlers {
+			if h.subCancel != nil {
+				h.subCancel()
+				h.subCancel = nil
+			}
+		}
+		for _, s := range owned {
+			if cerr := s.Close(); cerr != nil {
+				errs = append(errs, fmt.Errorf("bus: close subscriber: %w", cerr))
+			}
+		}
+		b.mu.Lock()
+		b.frozen = false
+		b.mu.Unlock()
+		return errors.Join(errs...)
+	}
+	for i, h := range handlers {
+		if err := ctx.Err(); err != nil {
+			return fail(fmt.Errorf("bus: start: %w", err))
+		}
+		sub := b.sub
+		if b.newSub != nil {
+			s, err := b.newSub(h.name)
+			if err != nil {
+				return fail(fmt.Errorf("bus: new subscriber for handler %q: %w", h.name, err))
+			}
+			if s == nil {
+				return fail(fmt.Errorf("bus: new subscriber for handler %q: NewSubscriber returned nil", h.name))
+			}
+			owned = append(owned, s)
+			sub = s
+		}
+		// Subscriptions end when Shutdown cancels them, never with a caller's context.
+		subCtx, cancel := context.WithCancel(context.Background())
+		h.subCancel = cancel
+		msgs, err := sub.Subscribe(subCtx, h.topic)
+		if err != nil {
+			return fail(fmt.Errorf("bus: subscribe handler %q to %s: %w", h.name, h.topic, err))
+		}
+		subscriptions[i] = msgs
+	}
+	b.ownedSubs = owned
+	for i, h := range handlers {
+		b.run(h, subscriptions[i])
+	}
+	b.started.Store(true)
+	b.state.Store(stateStarted)
+	b.log.DebugContext(ctx, "bus: started", "handlers", len(handlers), "in_memory", b.inMemory)
+	return nil
+}
+
+// Run starts the bus if it is not started yet, then blocks until ctx ends and
+// shuts the bus down, draining for at most Config.DrainTimeout (from a context
+// that keeps ctx's values), and returns Shutdown's result. If Shutdown is
+// called elsewhere first, Run returns nil once it has finished.
+func (b *Bus) Run(ctx context.Context) error {
+	if err := b.Start(ctx); err != nil && !errors.Is(err, ErrStarted) {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.drainTimeout)
+		defer cancel()
+		return b.Shutdown(sctx)
+	case <-b.closing:
+		<-b.done
+		return nil
+	}
+}
+
+// Shutdown stops the bus: Publish returns ErrClosed from now on (except from
+// inside handlers, which may still publish follow-up events), events already
+// accepted are handled (on the in-memory transport, every event Publish
+// accepted; with a broker, the messages already received), then the workers
+// stop and the subscribers and the publisher are closed. Called from a
+// handler, Shutdown waits for that handler: it cannot drain before ctx ends.
+//
+// Handler contexts stay alive while Shutdown drains. If ctx ends first,
+// Shutdown cancels them, stops waiting for handlers and returns a *DrainError
+// (matching ErrDrainIncomplete and ctx.Err()) that says how many (event,
+// handler) pairs were left: with a broker they are nacked, so the broker
+// redelivers them; on the in-memory transport they are lost. A handler that
+// ignores its context keeps its goroutine until it returns. Errors closing the
+// transport are joined to the result.
+//
+// Shutdown is safe to call more than once and concurrently: the first call
+// does the work, later ones wait for it (or for their own ctx) and return its
+// result.
+func (b *Bus) Shutdown(ctx context.Context) error {
+	b.lifecycle.Lock()
+	if b.shuttingDown {
+		b.lifecycle.Unlock()
+		select {
+		case <-b.done:
+			return b.shutdownErr
+		case <-ctx.Done():
+			return fmt.Errorf("bus: shutdown still in progress: %w", ctx.Err())
+		}
+	}
+	b.shuttingDown = true
+	started := b.state.Load() == stateStarted
+	b.mu.Lock()
+	b.frozen = true
+	b.mu.Unlock()
+	b.state.Store(stateClosing)
+	close(b.closing)
+	b.lifecycle.Unlock()
+
+	err := b.shutdown(ctx, started)
+	b.shutdownErr = err
+	b.state.Store(stateClosed)
+	close(b.done)
+	return err
+}
+
+// Close shuts the bus down, draining for at most Config.DrainTimeout, and
+// returns Shutdown's result.
+func (b *Bus) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), b.drainTimeout)
+	defer cancel()
+	return b.Shutdown(ctx)
+}
+
+// DrainError is the error Shutdown returns when its context ended before the
+// drain did. It matches ErrDrainIncomplete and the context's error with
+// errors.Is; get it with errors.As to read Left.
+type DrainError struct {
+	// Left is how many (event, handler) pairs were pending when Shutdown gave
+	// up: queued, being handled, or (in memory) still in the transport.
+	Left int64
+	// Err is the context's error.
+	Err error
+}
+
+func (e *DrainError) Error() string {
+	return fmt.Sprintf("%v: %d (event, handler) pairs left unhandled: %v", ErrDrainIncomplete, e.Left, e.Err)
+}
+
+// Unwrap returns ErrDrainIncomplete and the context's error.
+func (e *DrainError) Unwrap() []error { return []error{ErrDrainIncomplete, e.Err} }
+
+var _ error = (*DrainError)(nil)
+
+func (b *Bus) shutdown(ctx context.Context, started bool) error {
+	b.publishing.close()
+	if b.inMemory {
+		b.pending.close() // fails Publish calls waiting for room
+	}
+	if !started {
+		b.hardStop()
+		return b.closeTransport()
+	}
+	b.log.DebugContext(ctx, "bus: draining")
+	err := b.drain(ctx)
+	if err != nil {
+		left := b.abort()
+		b.log.ErrorContext(ctx, "bus: drain incomplete", "left", left, "error", err)
+		err = &DrainError{Left: left, Err: err}
+	} else {
+		b.hardStop() // nothing runs any more; releases the context
+	}
+	if cerr := b.closeTransport(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	b.log.DebugContext(ctx, "bus: stopped", "error", err)
+	return err
+}
+
+// drain waits for the Publish calls in progress, then (in memory) for every
+// accepted event to be handled, then stops intake and waits for the workers to
+// finish the queues.
+func (b *Bus) drain(ctx context.Context) error {
+	select {
+	case <-b.publishing.drained:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if b.inMemory {
+		if err := b.pending.waitIdle(ctx); err != nil {
+			return err
+		}
+	}
+	b.stopIntake()
+	done := make(chan struct{})
+	go func() {
+		b.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stopIntake stops the pumps and subscriptions and closes the queues, whose
+// workers exit once they are empty.
+func (b *Bus) stopIntake() {
+	b.stopOnce.Do(func() { close(b.stopPumps) })
+	for _, h := range b.handlers {
+		h.subCancel()
+		h.queue.close()
+	}
+}
+
+// abort gives up draining: handler contexts and backoff waits end, queued items
+// are left unhandled (nacked with a broker), and so are the broker messages in
+// workers' hands. It returns how many (event, handler) pairs were pending.
+func (b *Bus) abort() int64 {
+	var left int64
+	if b.inMemory {
+		left = b.pending.inUse()
+	} else {
+		for _, h := range b.handlers {
+			left += h.held.Load()
+		}
+	}
+	b.hardStop()
+	b.stopIntake()
+	for _, h := range b.handlers {
+		for _, it := range h.queue.closeAndTake() {
+			b.finish(h, it, false)
+		}
+		for i := range h.current {
+			if wm := h.current[i].Load(); wm != nil {
+				wm.Nack()
+			}
+		}
+	}
+	return left
+}
+
+// closeTransport closes every subscriber and the publisher, each once.
+func (b *Bus) closeTransport() error {
+	var errs []error
+	for _, s := range b.ownedSubs {
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("bus: close subscriber: %w", err))
+		}
+	}
+	if b.sub != nil && !sameValue(b.sub, b.pub) {
+		if err := b.sub.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("bus: close subscriber: %w", err))
+		}
+	}
+	if err := b.pub.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("bus: close publisher: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// sameValue reports whether a and b are the same comparable value, without
+// panicking on uncomparable ones.
+func sameValue(a, b any) bool {
+	ta := reflect.TypeOf(a)
+	return ta == reflect.TypeOf(b) && ta != nil && ta.Comparable() && a == b
+}

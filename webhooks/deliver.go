@@ -1,0 +1,158 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Span attribute keys of deliver spans.
+const (
+	attrWebhookID   = attribute.Key("hookbus.webhook.id")
+	attrWebhookName = attribute.Key("hookbus.webhook.name")
+	attrEventID     = attribute.Key("hookbus.event.id")
+	attrEventType   = attribute.Key("hookbus.event.type")
+	attrDeliveryID  = attribute.Key("hookbus.delivery.id")
+	attrAttempts    = attribute.Key("hookbus.delivery.attempts")
+	attrOutcome     = attribute.Key("hookbus.delivery.outcome")
+	attrStatusCode  = attribute.Key("http.response.status_code")
+)
+
+// deliver runs one delivery on a scheduler worker: sign, POST with retries,
+// record every attempt and the outcome. ctx is cancelled only when Shutdown
+// gives up waiting.
+func (s *Service) deliver(ctx context.Context, d *delivery) {
+	t := d.ep.target.Load()
+	if d.ep.disabled.Load() {
+		s.finish(ctx, d, OutcomeSkipped, 0, 0, errWebhookDisabled)
+		return
+	}
+	ctx, span := s.tracer.Start(trace.ContextWithSpanContext(ctx, d.parent), "deliver "+t.webhook.Name,
+		trace.WithSpanKind(trace.SpanKindInternal))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(
+			attrWebhookID.String(t.webhook.ID),
+			attrWebhookName.String(t.webhook.Name),
+			attrEventID.String(d.eventID),
+			attrEventType.String(string(d.eventType)),
+			attrDeliveryID.String(d.id),
+		)
+	}
+	res, err := s.sender.Send(ctx, SendRequest{
+		Target:     t,
+		EventID:    d.eventID,
+		DeliveryID: d.id,
+		Payload:    d.payload,
+		OnAttempt: func(a Attempt) {
+			s.meters.recordAttempt(ctx, a.StatusCode, a.Duration)
+			if lerr := s.log.RecordAttempt(context.WithoutCancel(ctx), a); lerr != nil {
+				s.logger.Error("webhooks: record attempt", "delivery", a.DeliveryID, "error", lerr)
+			}
+		},
+	})
+	var (
+		outcome  = OutcomeDelivered
+		attempts = res.Attempts
+		status   = res.StatusCode
+	)
+	if err != nil {
+		var de *DeliveryError
+		if errors.As(err, &de) {
+			attempts, status = de.Attempts, de.StatusCode
+		}
+		switch {
+		case ctx.Err() != nil:
+			outcome = OutcomeUndelivered
+		case errors.Is(err, ErrPayloadTooLarge), errors.Is(err, ErrHTTPSRequired):
+			outcome = OutcomeRefused
+		default:
+			outcome = OutcomeDeadLettered
+		}
+		span.RecordError(err)
+		span.SetStatus(codes.Error, string(outcome))
+	}
+	if span.IsRecording() {
+		span.SetAttributes(attrAttempts.Int(attempts), attrOutcome.String(string(outcome)), attrStatusCode.Int(status))
+	}
+	s.finish(context.WithoutCancel(ctx), d, outcome, attempts, status, err)
+}
+
+var errWebhookDisabled = errors.New("webhooks: webhook disabled")
+
+// finish records d's outcome, updates the webhook's health and calls hooks.
+func (s *Service) finish(ctx context.Context, d *delivery, o Outcome, attempts, status int, err error) {
+	rec := DeliveryRecord{
+		ID:           d.id,
+		EventID:      d.eventID,
+		EventType:    d.eventType,
+		WebhookID:    d.webhookID(),
+		Outcome:      o,
+		Attempts:     attempts,
+		StatusCode:   status,
+		OccurredAt:   d.occurredAt,
+		CreatedAt:    d.createdAt,
+		CompletedAt:  s.cfg.Now(),
+		RedeliveryOf: d.redeliveryOf,
+	}
+	if o != OutcomeDelivered {
+		rec.Payload = d.payload
+		if err != nil {
+			rec.Error = err.Error()
+		}
+	}
+	if lerr := s.log.RecordDelivery(ctx, rec); lerr != nil {
+		s.logger.Error("webhooks: record delivery", "delivery", rec.ID, "error", lerr)
+	}
+	s.meters.recordOutcome(ctx, o)
+	if d.done != nil {
+		d.done(rec, err)
+	}
+	switch o {
+	case OutcomeDelivered:
+		d.ep.failures.Store(0)
+	case OutcomeDeadLettered:
+		s.deadLettered(ctx, d, rec, status, err)
+	}
+}
+
+// deadLettered reports a dead letter and disables a webhook that answered
+// 410 Gone or failed DisableAfter times in a row.
+func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRecord, status int, err error) {
+	t := d.ep.target.Load()
+	s.logger.Warn("webhooks: delivery dead-lettered", "delivery", rec.ID, "webhook", rec.WebhookID,
+		"event", rec.EventID, "attempts", rec.Attempts, "status", status)
+	if s.cfg.OnDeadLetter != nil {
+		s.cfg.OnDeadLetter(DeadLetterParams{Delivery: rec, Webhook: t.Webhook(), Err: err})
+	}
+	n := d.ep.failures.Add(1)
+	switch {
+	case errors.Is(err, ErrGone):
+		s.disableFor(ctx, rec.WebhookID, DisabledGone, err)
+	case s.cfg.DisableAfter > 0 && int(n) >= s.cfg.DisableAfter:
+		s.disableFor(ctx, rec.WebhookID, DisabledFailing, fmt.Errorf("%d consecutive dead letters: %w", n, err))
+	}
+}
+
+// disableFor disables a webhook on the engine's initiative and reports it.
+func (s *Service) disableFor(ctx context.Context, id, reason string, cause error) {
+	w, changed, err := s.setDisabled(ctx, id, true, reason)
+	if err != nil {
+		s.logger.Error("webhooks: disable webhook", "webhook", id, "error", err)
+		return
+	}
+	if !changed {
+		return
+	}
+	s.logger.Warn("webhooks: webhook disabled", "webhook", id, "reason", reason)
+	s.meters.recordDisabled(ctx, reason)
+	if s.cfg.OnDisabled != nil {
+		s.cfg.OnDisabled(DisabledParams{Webhook: w, Reason: reason, Err: cause})
+	}
+}
+
+func (d *delivery) webhookID() string { return d.ep.target.Load().webhook.ID }

@@ -1,0 +1,842 @@
+package webhooks_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/signals"
+	"github.com/hookbus/hookbus/webhooks"
+)
+
+var engLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// engService starts a service on a fresh in-memory bus. Loopback is
+// allow-listed and plain http allowed unless the test sets its own.
+func engService(t *testing.T, cfg webhooks.Config) *webhooks.Service {
+	t.Helper()
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sender.AllowHTTP = true
+	if cfg.Sender.AllowAddresses == nil {
+		cfg.Sender.AllowAddresses = engLoopback
+	}
+	if cfg.Sender.RetryWaitMin == 0 {
+		cfg.Sender.RetryWaitMin = time.Millisecond
+		cfg.Sender.RetryWaitMax = 5 * time.Millisecond
+	}
+	s, err := webhooks.New(b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown = %v", err)
+		}
+	})
+	return s
+}
+
+func engCreate(t *testing.T, s *webhooks.Service, name, url string, et webhooks.EventType) webhooks.Webhook {
+	t.Helper()
+	w, err := s.Create(t.Context(), webhooks.Webhook{Name: name, URL: url, EventType: et})
+	if err != nil {
+		t.Fatalf("Create(%s) = %v", name, err)
+	}
+	return w
+}
+
+// engWait polls the log until n deliveries match q.
+func engWait(t *testing.T, s *webhooks.Service, q webhooks.DeliveryQuery, n int) []webhooks.DeliveryRecord {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		got, err := s.Log().Deliveries(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited for %d deliveries matching %+v, have %d", n, q, len(got))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// engHits records the requests a test server received.
+type engHits struct {
+	mu   sync.Mutex
+	reqs []engReq
+}
+
+type engReq struct {
+	header http.Header
+	body   []byte
+	at     time.Time
+}
+
+func (h *engHits) add(r *http.Request) engReq {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	req := engReq{header: r.Header.Clone(), body: body, at: time.Now()}
+	h.mu.Lock()
+	h.reqs = append(h.reqs, req)
+	h.mu.Unlock()
+	return req
+}
+
+func (h *engHits) all() []engReq {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.reqs)
+}
+
+func engServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int)) (*httptest.Server, *engHits) {
+	t.Helper()
+	hits := &engHits{}
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.add(r)
+		handle(w, r, int(n.Add(1)))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, hits
+}
+
+func statusHandler(code int) func(http.ResponseWriter, *http.Request, int) {
+	return func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(code) }
+}
+
+var engEvent = webhooks.MeetingStatusChanged{MeetingID: "m-42", Status: webhooks.MeetingSummaryDone}
+
+func TestDeliverySignedRequest(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	srv, hits := engServer(t, statusHandler(http.StatusNoContent))
+	w, err := s.Create(t.Context(), webhooks.Webhook{
+		Name: "CRM", URL: srv.URL + "/hooks", EventType: webhooks.MeetingStatusChangedEvent,
+		Headers: map[string]string{"Authorization": "Bearer s3cret", "X-Tenant": "acme"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(w.Secret, webhooks.SecretPrefix) {
+		t.Fatalf("generated secret %q lacks the prefix", w.Secret)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+	if recs[0].Outcome != webhooks.OutcomeDelivered || recs[0].Attempts != 1 || recs[0].StatusCode != 204 {
+		t.Fatalf("record = %+v", recs[0])
+	}
+	req := hits.all()[0]
+	if got := string(req.body); got != `{"meetingId":"m-42","status":"meeting_summary_done"}` {
+		t.Errorf("body = %s", got)
+	}
+	for k, want := range map[string]string{
+		"Content-Type":    "application/json",
+		"User-Agent":      "hookbus/" + webhooks.Version,
+		"X-Webhook-Event": "meeting_status_changed",
+		"Authorization":   "Bearer s3cret",
+		"X-Tenant":        "acme",
+		"Webhook-Id":      recs[0].EventID,
+	} {
+		if got := req.header.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	if req.header.Get("Webhook-Signature") != req.header.Get("X-Webhook-Signature") {
+		t.Errorf("X-Webhook-Signature differs from webhook-signature")
+	}
+	v, err := webhooks.NewVerifier([]string{w.Secret}, webhooks.VerifierConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Verify(req.header, req.body); err != nil {
+		t.Errorf("Verify = %v", err)
+	}
+	attempts, err := s.Log().Attempts(t.Context(), recs[0].ID)
+	if err != nil || len(attempts) != 1 || attempts[0].StatusCode != 204 || attempts[0].Number != 1 {
+		t.Errorf("attempts = %+v, %v", attempts, err)
+	}
+}
+
+func TestDeliveryRetriesThenDeadLetter(t *testing.T) {
+	var dead atomic.Int64
+	s := engService(t, webhooks.Config{OnDeadLetter: func(p webhooks.DeadLetterParams) {
+		var de *webhooks.DeliveryError
+		if errors.As(p.Err, &de) && de.StatusCode == 500 && de.Attempts == 4 {
+			dead.Add(1)
+		}
+	}})
+	srv, hits := engServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.WriteHeader(500)
+		io.WriteString(w, "boom")
+	})
+	w := engCreate(t, s, "failing", srv.URL, webhooks.MeetingStatusChangedEvent)
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+	if r := recs[0]; r.Outcome != webhooks.OutcomeDeadLettered || r.Attempts != 4 || r.StatusCode != 500 || len(r.Payload) == 0 {
+		t.Fatalf("record = %+v", r)
+	}
+	if got := len(hits.all()); got != 4 {
+		t.Errorf("receiver got %d requests, want 4", got)
+	}
+	if dead.Load() != 1 {
+		t.Errorf("OnDeadLetter calls with a 4-attempt 500 DeliveryError = %d, want 1", dead.Load())
+	}
+	// Every attempt carries the same id, a valid signature and its own timestamp.
+	v, _ := webhooks.NewVerifier([]string{w.Secret}, webhooks.VerifierConfig{})
+	for i, r := range hits.all() {
+		if r.header.Get("Webhook-Id") != recs[0].EventID {
+			t.Errorf("attempt %d webhook-id = %q", i+1, r.header.Get("Webhook-Id"))
+		}
+		if err := v.Verify(r.header, r.body); err != nil {
+			t.Errorf("attempt %d: %v", i+1, err)
+		}
+	}
+	attempts, _ := s.Log().Attempts(t.Context(), recs[0].ID)
+	if len(attempts) != 4 {
+		t.Fatalf("logged attempts = %d, want 4", len(attempts))
+	}
+	for i, a := range attempts {
+		if a.Number != i+1 || a.StatusCode != 500 || string(a.ResponseBody) != "boom" || a.Error == "" {
+			t.Errorf("attempt %d = %+v", i+1, a)
+		}
+	}
+}
+
+// engClock is a clock that moves one second every time it is read, so every
+// attempt gets its own timestamp without waiting.
+type engClock struct{ n atomic.Int64 }
+
+func (c *engClock) now() time.Time {
+	return time.Unix(1_800_000_000+c.n.Add(1), 0)
+}
+
+func TestDeliveryFreshTimestampPerAttempt(t *testing.T) {
+	clock := &engClock{}
+	s := engService(t, webhooks.Config{Now: clock.now})
+	srv, hits := engServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n < 3 {
+			w.WriteHeader(503)
+			return
+		}
+		w.WriteHeader(200)
+	})
+	w := engCreate(t, s, "flaky", srv.URL, webhooks.MeetingStatusChangedEvent)
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	reqs := hits.all()
+	if len(reqs) != 3 {
+		t.Fatalf("requests = %d, want 3", len(reqs))
+	}
+	seen := map[string]bool{}
+	for i, r := range reqs {
+		ts := r.header.Get("Webhook-Timestamp")
+		if seen[ts] {
+			t.Errorf("attempt %d reuses timestamp %s", i+1, ts)
+		}
+		seen[ts] = true
+		v, _ := webhooks.NewVerifier([]string{w.Secret}, webhooks.VerifierConfig{Now: func() time.Time {
+			return time.Unix(1_800_000_000, 0)
+		}})
+		if err := v.Verify(r.header, r.body); err != nil {
+			t.Errorf("attempt %d: %v", i+1, err)
+		}
+	}
+}
+
+func TestDeliveryGoneDisables(t *testing.T) {
+	var disabled atomic.Value
+	s := engService(t, webhooks.Config{OnDisabled: func(p webhooks.DisabledParams) { disabled.Store(p.Reason) }})
+	srv, hits := engServer(t, statusHandler(http.StatusGone))
+	w := engCreate(t, s, "gone", srv.URL, webhooks.MeetingStatusChangedEvent)
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+	if recs[0].Outcome != webhooks.OutcomeDeadLettered || recs[0].Attempts != 1 || recs[0].StatusCode != 410 {
+		t.Fatalf("record = %+v", recs[0])
+	}
+	if got, _ := disabled.Load().(string); got != webhooks.DisabledGone {
+		t.Fatalf("OnDisabled reason = %q", got)
+	}
+	got, err := s.Get(t.Context(), w.ID)
+	if err != nil || !got.Disabled || got.DisabledReason != webhooks.DisabledGone {
+		t.Fatalf("webhook after 410 = %+v, %v", got, err)
+	}
+	// The next event is recorded as skipped, not sent.
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeSkipped}, 1)
+	if n := len(hits.all()); n != 1 {
+		t.Errorf("receiver got %d requests, want 1", n)
+	}
+}
+
+func TestDeliveryConsecutiveFailuresDisable(t *testing.T) {
+	var calls atomic.Int64
+	s := engService(t, webhooks.Config{
+		DisableAfter: 3,
+		Sender:       webhooks.SenderConfig{MaxRetries: -1},
+		OnDisabled: func(p webhooks.DisabledParams) {
+			if p.Reason == webhooks.DisabledFailing {
+				calls.Add(1)
+			}
+		},
+	})
+	srv, _ := engServer(t, statusHandler(500))
+	w := engCreate(t, s, "failing", srv.URL, webhooks.MeetingStatusChangedEvent)
+	for i := range 3 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+		engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, i+1)
+	}
+	got, _ := s.Get(t.Context(), w.ID)
+	if !got.Disabled || calls.Load() != 1 {
+		t.Fatalf("after 3 dead letters: disabled=%v, OnDisabled calls=%d", got.Disabled, calls.Load())
+	}
+	if _, err := s.Enable(t.Context(), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Get(t.Context(), w.ID)
+	if got.Disabled {
+		t.Fatal("Enable left the webhook disabled")
+	}
+}
+
+func TestDeliveryTimeoutCutsAttempt(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{Timeout: timeout, MaxRetries: -1}})
+	release := make(chan struct{})
+	srv, _ := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	w := engCreate(t, s, "hanging", srv.URL, webhooks.MeetingStatusChangedEvent)
+	start := time.Now()
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+	elapsed := time.Since(start)
+	if recs[0].Outcome != webhooks.OutcomeDeadLettered || recs[0].Attempts != 1 || recs[0].StatusCode != 0 {
+		t.Fatalf("record = %+v", recs[0])
+	}
+	if elapsed < timeout || elapsed > timeout+2*time.Second {
+		t.Errorf("attempt took %v, want about %v", elapsed, timeout)
+	}
+	attempts, _ := s.Log().Attempts(t.Context(), recs[0].ID)
+	if len(attempts) != 1 || attempts[0].Duration < timeout || attempts[0].Error == "" {
+		t.Errorf("attempts = %+v", attempts)
+	}
+}
+
+func TestDeliveryRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retryAfter func() string
+		waitMax    time.Duration
+		minGap     time.Duration
+		maxGap     time.Duration
+	}{
+		{"honoured", func() string { return "1" }, 5 * time.Second, 900 * time.Millisecond, 3 * time.Second},
+		{"capped", func() string { return "3600" }, 300 * time.Millisecond, 250 * time.Millisecond, 2 * time.Second},
+		{"http date", func() string { return time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat) }, 5 * time.Second, time.Second, 4 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{
+				RetryWaitMin: time.Millisecond, RetryWaitMax: tc.waitMax, MaxRetries: 1,
+			}})
+			srv, hits := engServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+				if n == 1 {
+					w.Header().Set("Retry-After", tc.retryAfter())
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				w.WriteHeader(200)
+			})
+			w := engCreate(t, s, "limited", srv.URL, webhooks.MeetingStatusChangedEvent)
+			if err := s.Publish(t.Context(), engEvent); err != nil {
+				t.Fatal(err)
+			}
+			engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+			reqs := hits.all()
+			if len(reqs) != 2 {
+				t.Fatalf("requests = %d", len(reqs))
+			}
+			if gap := reqs[1].at.Sub(reqs[0].at); gap < tc.minGap || gap > tc.maxGap {
+				t.Errorf("gap between attempts = %v, want %v..%v", gap, tc.minGap, tc.maxGap)
+			}
+		})
+	}
+}
+
+func TestDeliveryRedirectIsFailure(t *testing.T) {
+	target, targetHits := engServer(t, statusHandler(200))
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: 1}})
+	srv, hits := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		http.Redirect(w, r, target.URL, http.StatusTemporaryRedirect)
+	})
+	w := engCreate(t, s, "redirecting", srv.URL, webhooks.MeetingStatusChangedEvent)
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+	if recs[0].Outcome != webhooks.OutcomeDeadLettered || recs[0].StatusCode != 307 || recs[0].Attempts != 2 {
+		t.Fatalf("record = %+v", recs[0])
+	}
+	if len(hits.all()) != 2 || len(targetHits.all()) != 0 {
+		t.Errorf("redirecting server got %d, target got %d", len(hits.all()), len(targetHits.all()))
+	}
+}
+
+func TestDeliveryReservedHeadersRefused(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	for _, name := range []string{"webhook-id", "Webhook-Signature", "X-Webhook-Event", "content-type", "Traceparent", "User-Agent", "Host"} {
+		_, err := s.Create(t.Context(), webhooks.Webhook{
+			Name: "x", URL: "https://example.com/h", EventType: webhooks.MeetingStatusChangedEvent,
+			Headers: map[string]string{name: "v"},
+		})
+		if !errors.Is(err, webhooks.ErrHeaderReserved) {
+			t.Errorf("header %s: err = %v, want ErrHeaderReserved", name, err)
+		}
+	}
+}
+
+func TestDeliveryPayloadLimit(t *testing.T) {
+	const limit = 300
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxPayloadBytes: limit}})
+	srv, hits := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "signals", srv.URL, webhooks.CommercialSignalDetectedEvent)
+	signal := func(size int) webhooks.CommercialSignalDetected {
+		e := webhooks.CommercialSignalDetected{
+			Code: signals.BuyingIntent, Category: signals.Positive, ActivityType: signals.ActivityCall,
+			ActivityID: "a-1", ChangeType: signals.ChangeNew,
+		}
+		base, _ := e.MarshalJSON()
+		e.Description = strings.Repeat("x", size-len(base))
+		if b, _ := e.MarshalJSON(); len(b) != size {
+			t.Fatalf("built a %d-byte payload, want %d", len(b), size)
+		}
+		return e
+	}
+	over := signal(limit + 1)
+	if err := s.Publish(t.Context(), over); !errors.Is(err, webhooks.ErrPayloadTooLarge) {
+		t.Fatalf("Publish(limit+1) = %v, want ErrPayloadTooLarge", err)
+	}
+	// Published on the bus directly, it is refused at dispatch and recorded.
+	b := s.Bus()
+	if err := b.Publish(t.Context(), over); err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeRefused}, 1)
+	if !strings.Contains(recs[0].Error, "too large") || len(recs[0].Payload) != limit+1 {
+		t.Errorf("refused record = %+v", recs[0])
+	}
+	if err := s.Publish(t.Context(), signal(limit)); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	reqs := hits.all()
+	if len(reqs) != 1 || len(reqs[0].body) != limit {
+		t.Fatalf("receiver got %d requests (first %d bytes), want one of %d bytes", len(reqs), len(reqs[0].body), limit)
+	}
+}
+
+func TestDeliverySSRF(t *testing.T) {
+	srv, hits := engServer(t, statusHandler(204))
+	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+	for _, tc := range []struct {
+		url  string
+		rule string
+	}{
+		{srv.URL, "loopback"},
+		{"http://localhost" + port, "loopback"},
+		{"http://10.1.2.3" + port, "private"},
+		{"http://192.168.0.10" + port, "private"},
+		{"http://169.254.169.254/latest/meta-data", "cloud-metadata"},
+		{"http://169.254.10.10" + port, "link-local"},
+		{"http://100.64.0.1" + port, "cgnat"},
+		{"http://[::1]" + port, "loopback"},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{AllowAddresses: []netip.Prefix{}}})
+			w := engCreate(t, s, "internal", tc.url, webhooks.MeetingStatusChangedEvent)
+			if err := s.Publish(t.Context(), engEvent); err != nil {
+				t.Fatal(err)
+			}
+			recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+			if recs[0].Outcome != webhooks.OutcomeDeadLettered || recs[0].Attempts != 1 {
+				t.Fatalf("record = %+v", recs[0])
+			}
+			if !strings.Contains(recs[0].Error, "("+tc.rule) {
+				t.Errorf("error %q does not name rule %s", recs[0].Error, tc.rule)
+			}
+		})
+	}
+	if n := len(hits.all()); n != 0 {
+		t.Fatalf("a refused address was reached %d times", n)
+	}
+	t.Run("allow-listed", func(t *testing.T) {
+		s := engService(t, webhooks.Config{})
+		w := engCreate(t, s, "local", srv.URL, webhooks.MeetingStatusChangedEvent)
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+		engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	})
+	t.Run("allow-listed host", func(t *testing.T) {
+		s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{AllowAddresses: []netip.Prefix{}, AllowHosts: []string{"localhost"}}})
+		w := engCreate(t, s, "local", "http://localhost"+port, webhooks.MeetingStatusChangedEvent)
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+		engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	})
+}
+
+func TestDeliveryRedeliverAfterRecovery(t *testing.T) {
+	var healthy atomic.Bool
+	s := engService(t, webhooks.Config{})
+	srv, hits := engServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		if healthy.Load() {
+			w.WriteHeader(200)
+			return
+		}
+		w.WriteHeader(502)
+	})
+	w := engCreate(t, s, "recovering", srv.URL, webhooks.MeetingStatusChangedEvent)
+	for range 3 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 3)
+	healthy.Store(true)
+	id, err := s.Redeliver(t.Context(), dead[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	rec, err := s.Log().Delivery(t.Context(), id)
+	if err != nil || rec.Outcome != webhooks.OutcomeDelivered || rec.RedeliveryOf != dead[0].ID || rec.EventID != dead[0].EventID {
+		t.Fatalf("redelivery = %+v, %v", rec, err)
+	}
+	if last := hits.all()[len(hits.all())-1]; last.header.Get("Webhook-Id") != dead[0].EventID {
+		t.Errorf("redelivery webhook-id = %q, want the original %q", last.header.Get("Webhook-Id"), dead[0].EventID)
+	}
+	// The other two in one call; the one already repaired is not sent again.
+	ids, err := s.RedeliverFailed(t.Context(), w.ID, time.Time{})
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("RedeliverFailed = %v, %v; want 2 ids", ids, err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 3)
+	if _, err := s.Redeliver(t.Context(), id); !errors.Is(err, webhooks.ErrNotRedeliverable) {
+		t.Errorf("Redeliver(delivered) = %v, want ErrNotRedeliverable", err)
+	}
+}
+
+func TestDeliverySecretRotation(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	srv, hits := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "rotating", srv.URL, webhooks.MeetingStatusChangedEvent)
+	rotated, err := s.RotateSecret(t.Context(), w.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated.Secret == w.Secret || len(rotated.PreviousSecrets) != 1 || rotated.PreviousSecrets[0].Secret != w.Secret {
+		t.Fatalf("rotated = %+v", rotated)
+	}
+	if d := time.Until(rotated.PreviousSecrets[0].ExpiresAt); d < 23*time.Hour || d > 25*time.Hour {
+		t.Errorf("previous secret expires in %v, want the 24 h default", d)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	req := hits.all()[0]
+	if n := len(strings.Fields(req.header.Get("Webhook-Signature"))); n != 2 {
+		t.Errorf("signatures = %d, want 2", n)
+	}
+	for _, secret := range []string{w.Secret, rotated.Secret} {
+		v, _ := webhooks.NewVerifier([]string{secret}, webhooks.VerifierConfig{})
+		if err := v.Verify(req.header, req.body); err != nil {
+			t.Errorf("verify with one of the secrets: %v", err)
+		}
+	}
+}
+
+func TestSendTestEvent(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	srv, hits := engServer(t, statusHandler(202))
+	w := engCreate(t, s, "signals", srv.URL, webhooks.CommercialSignalDetectedEvent)
+	res, err := s.SendTestEvent(t.Context(), w.ID)
+	if err != nil || res.StatusCode != 202 || res.Attempts != 1 {
+		t.Fatalf("SendTestEvent = %+v, %v", res, err)
+	}
+	req := hits.all()[0]
+	if _, err := webhooks.DecodeEvent(webhooks.CommercialSignalDetectedEvent, req.body); err != nil {
+		t.Errorf("sample payload does not decode: %v", err)
+	}
+	bad, _ := engServer(t, statusHandler(500))
+	w2 := engCreate(t, s, "broken", bad.URL, webhooks.CommercialSignalDetectedEvent)
+	_, err = s.SendTestEvent(t.Context(), w2.ID)
+	var de *webhooks.DeliveryError
+	if !errors.As(err, &de) || de.StatusCode != 500 || de.Attempts != 1 {
+		t.Fatalf("SendTestEvent(500) = %v, want a one-attempt DeliveryError", err)
+	}
+}
+
+// engRecorded is a host's own domain event, translated into webhook events.
+type engRecorded struct {
+	MeetingID string `json:"meetingId"`
+	Notes     int    `json:"notes"`
+}
+
+func (engRecorded) EventName() string { return "billing.meeting_recorded" }
+
+func TestTranslate(t *testing.T) {
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = webhooks.Translate(s, "billing-to-webhooks", func(_ context.Context, e engRecorded) ([]webhooks.Event, error) {
+		out := []webhooks.Event{webhooks.MeetingStatusChanged{MeetingID: e.MeetingID, Status: webhooks.MeetingNotesDone}}
+		for i := range e.Notes {
+			out = append(out, webhooks.MeetingNoteStatusChanged{MeetingNoteID: fmt.Sprintf("n-%d", i), MeetingID: e.MeetingID, Status: webhooks.MeetingNoteCreated})
+		}
+		return out, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	srv, hits := engServer(t, statusHandler(204))
+	engCreate(t, s, "meetings", srv.URL, webhooks.MeetingStatusChangedEvent)
+	engCreate(t, s, "notes", srv.URL, webhooks.MeetingNoteStatusChangedEvent)
+	if err := b.Publish(t.Context(), engRecorded{MeetingID: "m-7", Notes: 2}); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDelivered}, 3)
+	ids := map[string]bool{}
+	for _, r := range hits.all() {
+		ids[r.header.Get("Webhook-Id")] = true
+	}
+	if len(ids) != 3 {
+		t.Errorf("distinct webhook-ids = %d, want 3", len(ids))
+	}
+}
+
+func TestDeliveryIsolation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("isolation measurement takes a few seconds")
+	}
+	const events = 200
+	measure := func(withHang bool) time.Duration {
+		s := engService(t, webhooks.Config{
+			Workers: 8, MaxConcurrencyPerWebhook: 4,
+			Sender: webhooks.SenderConfig{Timeout: 2 * time.Second, MaxRetries: -1},
+		})
+		release := make(chan struct{})
+		defer close(release)
+		hang, _ := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		})
+		var mu sync.Mutex
+		var lat []time.Duration
+		healthy, _ := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+			var e struct{ MeetingID string }
+			body, _ := io.ReadAll(r.Body)
+			_ = json.Unmarshal(body, &e)
+			sent, _ := time.Parse(time.RFC3339Nano, e.MeetingID)
+			mu.Lock()
+			lat = append(lat, time.Since(sent))
+			mu.Unlock()
+			w.WriteHeader(204)
+		})
+		h := engCreate(t, s, "healthy", healthy.URL, webhooks.MeetingStatusChangedEvent)
+		if withHang {
+			engCreate(t, s, "hanging", hang.URL, webhooks.MeetingStatusChangedEvent)
+		}
+		for range events {
+			e := webhooks.MeetingStatusChanged{MeetingID: time.Now().Format(time.RFC3339Nano), Status: webhooks.MeetingCreated}
+			if err := s.Publish(t.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		engWait(t, s, webhooks.DeliveryQuery{WebhookID: h.ID, Outcome: webhooks.OutcomeDelivered}, events)
+		mu.Lock()
+		defer mu.Unlock()
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		return lat[len(lat)*99/100]
+	}
+	alone := measure(false)
+	withHang := measure(true)
+	t.Logf("healthy webhook p99: alone %v, beside a hanging webhook %v", alone, withHang)
+	if withHang > 10*alone+50*time.Millisecond {
+		t.Errorf("a hanging neighbour raised the healthy p99 from %v to %v", alone, withHang)
+	}
+}
+
+func TestDeliveryFanOutUnderRandomFailures(t *testing.T) {
+	events, hooks := 5000, 5
+	if testing.Short() {
+		events = 500
+	}
+	s := engService(t, webhooks.Config{
+		Workers:      16,
+		DisableAfter: -1,
+		Log:          webhooks.NewMemoryLog(events * hooks),
+		QueueSize:    events,
+		Sender:       webhooks.SenderConfig{RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond},
+	})
+	var mu sync.Mutex
+	delivered := map[string]int{} // webhook path + event id -> 2xx answers
+	srv, _ := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if rand.IntN(100) < 30 {
+			w.WriteHeader(500)
+			return
+		}
+		mu.Lock()
+		delivered[r.URL.Path+" "+r.Header.Get("Webhook-Id")]++
+		mu.Unlock()
+		w.WriteHeader(204)
+	})
+	for i := range hooks {
+		engCreate(t, s, fmt.Sprintf("hook-%d", i), fmt.Sprintf("%s/h%d", srv.URL, i), webhooks.MeetingNoteStatusChangedEvent)
+	}
+	for i := range events {
+		e := webhooks.MeetingNoteStatusChanged{MeetingNoteID: fmt.Sprintf("n-%d", i), MeetingID: "m-1", Status: webhooks.MeetingNoteUpdated}
+		if err := s.Publish(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := events * hooks
+	recs := engWait(t, s, webhooks.DeliveryQuery{}, total)
+	var ok, dead int
+	for _, r := range recs {
+		switch r.Outcome {
+		case webhooks.OutcomeDelivered:
+			ok++
+		case webhooks.OutcomeDeadLettered:
+			dead++
+		default:
+			t.Errorf("unexpected outcome %+v", r)
+		}
+	}
+	mu.Lock()
+	received := len(delivered)
+	mu.Unlock()
+	t.Logf("%d deliveries: %d delivered, %d dead-lettered; receiver saw %d distinct (webhook, event) pairs", len(recs), ok, dead, received)
+	if len(recs) != total || ok+dead != total {
+		t.Fatalf("records = %d (delivered %d + dead %d), want %d", len(recs), ok, dead, total)
+	}
+	if received != ok {
+		t.Errorf("receiver acknowledged %d pairs, log says %d delivered", received, ok)
+	}
+}
+
+func TestShutdownRecordsUndelivered(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{
+		Workers: 1, MaxConcurrencyPerWebhook: 1,
+		Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, Timeout: 5 * time.Second, MaxRetries: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{}, 10)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	w := engCreate(t, s, "slow", srv.URL, webhooks.MeetingStatusChangedEvent)
+	for range 3 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = s.Shutdown(ctx)
+	if !errors.Is(err, webhooks.ErrDrainIncomplete) {
+		t.Fatalf("Shutdown = %v, want ErrDrainIncomplete", err)
+	}
+	recs, _ := s.Log().Deliveries(context.Background(), webhooks.DeliveryQuery{WebhookID: w.ID})
+	if len(recs) != 3 {
+		t.Fatalf("records after shutdown = %d, want 3", len(recs))
+	}
+	for _, r := range recs {
+		if r.Outcome != webhooks.OutcomeUndelivered {
+			t.Errorf("outcome = %s, want undelivered", r.Outcome)
+		}
+	}
+	if err := s.Publish(context.Background(), engEvent); !errors.Is(err, webhooks.ErrClosed) {
+		t.Errorf("Publish after Shutdown = %v, want ErrClosed", err)
+	}
+	if err2 := s.Shutdown(context.Background()); !errors.Is(err2, webhooks.ErrDrainIncomplete) {
+		t.Errorf("second Shutdown = %v, want the first result", err2)
+	}
+}

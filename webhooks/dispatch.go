@@ -1,0 +1,168 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookbus/hookbus/bus"
+)
+
+// Publish validates e, refuses it with ErrPayloadTooLarge when its body is
+// over the limit, and publishes it on the bus. Publishing with the bus
+// directly works too; an oversized event is then refused at dispatch and
+// recorded as OutcomeRefused.
+func (s *Service) Publish(ctx context.Context, e Event) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("webhooks: marshal %s: %w", e.EventType(), err)
+	}
+	if len(body) > s.sender.cfg.MaxPayloadBytes {
+		return fmt.Errorf("%w: %s event of %d bytes, limit %d", ErrPayloadTooLarge, e.EventType(), len(body), s.sender.cfg.MaxPayloadBytes)
+	}
+	return s.bus.Publish(ctx, e)
+}
+
+// Translate registers fn as the translation of a host's own domain event T
+// into webhook events: every T published on the bus becomes zero or more
+// webhook events, delivered like published ones. Their webhook-id is derived
+// from T's event id, so a retried translation sends the same ids. name is the
+// bus handler name. An error from fn is retried by the bus and finally
+// dead-lettered there. Register translations before the service starts.
+func Translate[T bus.Event](s *Service, name string, fn func(ctx context.Context, e T) ([]Event, error)) error {
+	return bus.Handle(s.bus, name, func(ctx context.Context, e T) error {
+		msg, _ := bus.MessageFromContext(ctx)
+		events, err := fn(ctx, e)
+		if err != nil {
+			return err
+		}
+		for i, ev := range events {
+			if err := ev.Validate(); err != nil {
+				return bus.Permanent(fmt.Errorf("webhooks: translation %s produced an invalid event: %w", name, err))
+			}
+			body, err := json.Marshal(ev)
+			if err != nil {
+				return bus.Permanent(fmt.Errorf("webhooks: marshal %s: %w", ev.EventType(), err))
+			}
+			id := msg.ID
+			if len(events) > 1 {
+				id += "-" + strconv.Itoa(i)
+			}
+			if err := s.dispatch(ctx, id, ev.EventType(), body, msg.OccurredAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, bus.WithSpanName("translate"))
+}
+
+// handleEvent is the bus handler of the three webhook event types.
+func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
+	t, err := ParseEventType(m.Name)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	return s.dispatch(ctx, m.ID, t, m.Payload, m.OccurredAt)
+}
+
+// dispatch fans one event out: a delivery per webhook of its type, queued
+// for the enabled ones and recorded as skipped for the disabled ones. It
+// returns once every delivery is queued or recorded; it waits while a queue
+// is full, which is how backpressure reaches the bus.
+func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time) error {
+	hooks, err := s.store.ListByEventType(ctx, t)
+	if err != nil {
+		return fmt.Errorf("webhooks: list webhooks for %s: %w", t, err)
+	}
+	now := s.cfg.Now()
+	parent := trace.SpanContextFromContext(ctx)
+	for i := range hooks {
+		w := &hooks[i]
+		ep, err := s.endpoint(w, now)
+		if err != nil {
+			// A webhook the store holds but that cannot be sent to (corrupt
+			// secret, say) is refused on record rather than blocking the rest.
+			s.recordNow(ctx, w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
+			continue
+		}
+		d := &delivery{
+			id:         newID("dlv_"),
+			eventID:    eventID,
+			eventType:  t,
+			payload:    payload,
+			occurredAt: occurredAt,
+			createdAt:  now,
+			parent:     parent,
+			ep:         ep,
+		}
+		switch {
+		case w.Disabled:
+			s.finish(ctx, d, OutcomeSkipped, 0, 0, fmt.Errorf("webhook disabled: %s", w.DisabledReason))
+		case len(payload) > s.sender.cfg.MaxPayloadBytes:
+			s.finish(ctx, d, OutcomeRefused, 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.sender.cfg.MaxPayloadBytes))
+		default:
+			if err := s.enqueue(ctx, d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// enqueue hands d to the scheduler.
+func (s *Service) enqueue(ctx context.Context, d *delivery) error {
+	s.mu.Lock()
+	sched := s.sched
+	s.mu.Unlock()
+	if sched == nil {
+		return fmt.Errorf("webhooks: %w", bus.ErrNotStarted)
+	}
+	return sched.enqueue(ctx, &d.ep.q, d)
+}
+
+// endpoint returns the engine state of w, rebuilding its target when w
+// changed or a previous secret expired.
+func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
+	s.mu.Lock()
+	ep := s.endpoints[w.ID]
+	if ep == nil {
+		ep = &endpoint{}
+		s.endpoints[w.ID] = ep
+	}
+	s.mu.Unlock()
+	if t := ep.target.Load(); t != nil && t.webhook.UpdatedAt.Equal(w.UpdatedAt) &&
+		(t.validUntil.IsZero() || now.Before(t.validUntil)) {
+		return ep, nil
+	}
+	t, err := NewTarget(*w, now)
+	if err != nil {
+		return nil, err
+	}
+	ep.target.Store(t)
+	ep.disabled.Store(w.Disabled)
+	return ep, nil
+}
+
+// recordNow records an outcome for a delivery that never reached a queue.
+func (s *Service) recordNow(ctx context.Context, webhookID, eventID string, t EventType, payload []byte, occurredAt time.Time, o Outcome, err error) {
+	now := s.cfg.Now()
+	rec := DeliveryRecord{
+		ID: newID("dlv_"), EventID: eventID, EventType: t, WebhookID: webhookID,
+		Outcome: o, Error: err.Error(), Payload: payload,
+		OccurredAt: occurredAt, CreatedAt: now, CompletedAt: now,
+	}
+	if lerr := s.log.RecordDelivery(ctx, rec); lerr != nil {
+		s.logger.Error("webhooks: record delivery", "delivery", rec.ID, "error", lerr)
+	}
+	s.meters.recordOutcome(ctx, o)
+}

@@ -1,0 +1,308 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// ErrWebhookDisabled: the operation needs an enabled webhook.
+var ErrWebhookDisabled = errWebhookDisabled
+
+// Create validates w and saves it. An empty ID is assigned; an empty Secret
+// is generated with crypto/rand; CreatedAt and UpdatedAt are set. It returns
+// the saved webhook, secret included, so it can be shown to the customer.
+func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
+	w = w.Clone()
+	if w.ID == "" {
+		w.ID = newID("wh_")
+	}
+	if w.Secret == "" {
+		secret, err := GenerateSecret()
+		if err != nil {
+			return Webhook{}, err
+		}
+		w.Secret = secret
+	}
+	now := s.cfg.Now()
+	w.CreatedAt, w.UpdatedAt = now, now
+	if err := w.Validate(s.validateOptions()); err != nil {
+		return Webhook{}, err
+	}
+	if err := s.store.Create(ctx, w); err != nil {
+		return Webhook{}, err
+	}
+	return w, nil
+}
+
+// Get returns the webhook with the given id, or an error wrapping ErrNotFound.
+func (s *Service) Get(ctx context.Context, id string) (Webhook, error) {
+	return s.store.Get(ctx, id)
+}
+
+// List returns every webhook.
+func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.List(ctx) }
+
+// Update validates w and replaces the stored webhook of the same ID. An empty
+// Secret keeps the current one (use RotateSecret to change it with a grace
+// period); CreatedAt is kept and UpdatedAt set. Deliveries already queued use
+// the new configuration.
+func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
+	old, err := s.store.Get(ctx, w.ID)
+	if err != nil {
+		return Webhook{}, err
+	}
+	w = w.Clone()
+	if w.Secret == "" {
+		w.Secret, w.PreviousSecrets = old.Secret, old.PreviousSecrets
+	}
+	w.CreatedAt, w.UpdatedAt = old.CreatedAt, s.laterThan(old.UpdatedAt)
+	if err := w.Validate(s.validateOptions()); err != nil {
+		return Webhook{}, err
+	}
+	if err := s.store.Update(ctx, w); err != nil {
+		return Webhook{}, err
+	}
+	s.refresh(w)
+	return w, nil
+}
+
+// Delete removes a webhook. Its queued deliveries are recorded as skipped.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	if err := s.store.Delete(ctx, id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ep := s.endpoints[id]
+	delete(s.endpoints, id)
+	s.mu.Unlock()
+	if ep != nil {
+		ep.disabled.Store(true)
+	}
+	return nil
+}
+
+// Enable re-enables a disabled webhook and clears its failure count.
+func (s *Service) Enable(ctx context.Context, id string) (Webhook, error) {
+	w, _, err := s.setDisabled(ctx, id, false, "")
+	return w, err
+}
+
+// Disable stops deliveries to a webhook: its events are recorded as skipped
+// until it is enabled again.
+func (s *Service) Disable(ctx context.Context, id, reason string) (Webhook, error) {
+	w, _, err := s.setDisabled(ctx, id, true, reason)
+	return w, err
+}
+
+// RotateSecret replaces a webhook's secret with newSecret, or a generated one
+// when newSecret is empty. The old secret stays valid for the configured
+// grace period: until then every request carries both signatures, so
+// receivers can switch at their own pace.
+func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webhook, error) {
+	w, err := s.store.Get(ctx, id)
+	if err != nil {
+		return Webhook{}, err
+	}
+	if newSecret == "" {
+		if newSecret, err = GenerateSecret(); err != nil {
+			return Webhook{}, err
+		}
+	}
+	if _, err := ParseSecret(newSecret); err != nil {
+		return Webhook{}, err
+	}
+	now := s.cfg.Now()
+	kept := w.PreviousSecrets[:0:0]
+	for _, p := range w.PreviousSecrets {
+		if now.Before(p.ExpiresAt) {
+			kept = append(kept, p)
+		}
+	}
+	w.PreviousSecrets = append(kept, PreviousSecret{Secret: w.Secret, ExpiresAt: now.Add(s.cfg.SecretGracePeriod)})
+	w.Secret = newSecret
+	w.UpdatedAt = s.laterThan(w.UpdatedAt)
+	if err := s.store.Update(ctx, w); err != nil {
+		return Webhook{}, err
+	}
+	s.refresh(w)
+	return w, nil
+}
+
+// SendTestEvent sends a sample event of the webhook's type to it, once and
+// without retries, and returns the result, as a settings page's "Test"
+// button wants. It works on disabled webhooks too. Its attempt is recorded in
+// the log under a delivery id starting with "dlv_test_"; it counts neither as
+// a delivery nor toward disabling the webhook.
+func (s *Service) SendTestEvent(ctx context.Context, id string) (SendResult, error) {
+	if s.closed.Load() {
+		return SendResult{}, ErrClosed
+	}
+	w, err := s.store.Get(ctx, id)
+	if err != nil {
+		return SendResult{}, err
+	}
+	e, err := SampleEvent(w.EventType)
+	if err != nil {
+		return SendResult{}, err
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return SendResult{}, err
+	}
+	t, err := NewTarget(w, s.cfg.Now())
+	if err != nil {
+		return SendResult{}, err
+	}
+	return s.sender.Send(ctx, SendRequest{
+		Target:     t,
+		EventID:    newID("evt_test_"),
+		DeliveryID: newID("dlv_test_"),
+		Payload:    body,
+		NoRetry:    true,
+		OnAttempt: func(a Attempt) {
+			if lerr := s.log.RecordAttempt(context.WithoutCancel(ctx), a); lerr != nil {
+				s.logger.Error("webhooks: record attempt", "delivery", a.DeliveryID, "error", lerr)
+			}
+		},
+	})
+}
+
+// Redeliver queues a new delivery of a dead-lettered, skipped or undelivered
+// delivery, with the same event id and body, and returns the new delivery's
+// id. The webhook must be enabled.
+func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, error) {
+	rec, err := s.log.Delivery(ctx, deliveryID)
+	if err != nil {
+		return "", err
+	}
+	return s.redeliver(ctx, rec)
+}
+
+// RedeliverFailed redelivers every dead-lettered, skipped or undelivered
+// delivery of a webhook completed at or after since, except those already
+// redelivered successfully, and returns the new delivery ids.
+func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since time.Time) ([]string, error) {
+	failed, err := s.log.Deliveries(ctx, DeliveryQuery{WebhookID: webhookID, Outcomes: redeliverable, Since: since})
+	if err != nil {
+		return nil, err
+	}
+	done, err := s.log.Deliveries(ctx, DeliveryQuery{WebhookID: webhookID, Outcome: OutcomeDelivered, Since: since})
+	if err != nil {
+		return nil, err
+	}
+	repaired := make(map[string]bool, len(done))
+	for _, d := range done {
+		if d.RedeliveryOf != "" {
+			repaired[d.RedeliveryOf] = true
+		}
+	}
+	var ids []string
+	for _, rec := range failed {
+		if repaired[rec.ID] {
+			continue
+		}
+		id, err := s.redeliver(ctx, rec)
+		if err != nil {
+			return ids, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+var redeliverable = []Outcome{OutcomeDeadLettered, OutcomeSkipped, OutcomeUndelivered}
+
+func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, error) {
+	if s.closed.Load() {
+		return "", ErrClosed
+	}
+	if !slices.Contains(redeliverable, rec.Outcome) {
+		return "", fmt.Errorf("%w: delivery %s is %s", ErrNotRedeliverable, rec.ID, rec.Outcome)
+	}
+	w, err := s.store.Get(ctx, rec.WebhookID)
+	if err != nil {
+		return "", err
+	}
+	if w.Disabled {
+		return "", fmt.Errorf("%w: %s", ErrWebhookDisabled, w.ID)
+	}
+	ep, err := s.endpoint(&w, s.cfg.Now())
+	if err != nil {
+		return "", err
+	}
+	d := &delivery{
+		id:           newID("dlv_"),
+		eventID:      rec.EventID,
+		eventType:    rec.EventType,
+		payload:      rec.Payload,
+		occurredAt:   rec.OccurredAt,
+		createdAt:    s.cfg.Now(),
+		ep:           ep,
+		redeliveryOf: rec.ID,
+	}
+	if err := s.enqueue(ctx, d); err != nil {
+		return "", err
+	}
+	return d.id, nil
+}
+
+// setDisabled flips a webhook's Disabled flag; changed reports whether it
+// was different before.
+func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, reason string) (Webhook, bool, error) {
+	w, err := s.store.Get(ctx, id)
+	if err != nil {
+		return Webhook{}, false, err
+	}
+	if w.Disabled == disabled && (!disabled || w.DisabledReason == reason) {
+		return w, false, nil
+	}
+	w.Disabled, w.DisabledReason = disabled, reason
+	if !disabled {
+		w.DisabledReason = ""
+	}
+	w.UpdatedAt = s.laterThan(w.UpdatedAt)
+	if err := s.store.Update(ctx, w); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Webhook{}, false, err
+		}
+		return Webhook{}, false, fmt.Errorf("webhooks: save webhook %s: %w", id, err)
+	}
+	s.refresh(w)
+	return w, true, nil
+}
+
+// refresh brings the engine state of w up to date at once, so deliveries
+// already queued see a disable, enable or new secret.
+func (s *Service) refresh(w Webhook) {
+	s.mu.Lock()
+	ep := s.endpoints[w.ID]
+	s.mu.Unlock()
+	if ep == nil {
+		return
+	}
+	if !w.Disabled {
+		ep.failures.Store(0)
+	}
+	if t, err := NewTarget(w, s.cfg.Now()); err == nil {
+		ep.target.Store(t)
+	}
+	ep.disabled.Store(w.Disabled)
+}
+
+// laterThan returns now, or just after prev when the clock has not moved
+// past it, so every change gets a distinct UpdatedAt.
+func (s *Service) laterThan(prev time.Time) time.Time {
+	now := s.cfg.Now()
+	if !now.After(prev) {
+		now = prev.Add(time.Nanosecond)
+	}
+	return now
+}
+
+func (s *Service) validateOptions() ValidateOptions {
+	return ValidateOptions{AllowHTTP: s.cfg.Sender.AllowHTTP}
+}

@@ -1,0 +1,179 @@
+package webhooks
+
+import (
+	"context"
+	"sync"
+)
+
+// scheduler runs deliveries on a fixed pool of workers. Every webhook has its
+// own bounded FIFO queue and a limit on deliveries in flight; webhooks with
+// work wait their turn in a ready ring, so a worker serves them round-robin
+// and a slow webhook can hold at most its own limit of workers. Memory is
+// bounded by the queue sizes; goroutines by the worker count.
+type scheduler struct {
+	queueSize  int
+	perWebhook int
+	run        func(context.Context, *delivery)
+
+	mu       sync.Mutex
+	work     sync.Cond // signalled when a queue becomes ready or on stop
+	space    sync.Cond // broadcast when a full queue loses an item
+	idle     sync.Cond // broadcast when nothing is queued or in flight
+	ready    []*queue  // FIFO of queues with work and spare concurrency
+	queued   int       // deliveries waiting in queues
+	inflight int       // deliveries being run
+	waiting  int       // enqueuers blocked on a full queue
+	closed   bool      // no more enqueues
+	stopped  bool      // workers exit
+
+	ctx    context.Context // given to every run; cancelled by hardStop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// queue is one webhook's share of the scheduler; its fields are guarded by
+// the scheduler's mutex.
+type queue struct {
+	items    []*delivery // ring buffer of queueSize
+	head, n  int
+	inflight int
+	inReady  bool
+}
+
+func newScheduler(workers, queueSize, perWebhook int, run func(context.Context, *delivery)) *scheduler {
+	s := &scheduler{queueSize: queueSize, perWebhook: perWebhook, run: run}
+	s.work.L, s.space.L, s.idle.L = &s.mu, &s.mu, &s.mu
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(workers)
+	for range workers {
+		go s.worker()
+	}
+	return s
+}
+
+// enqueue adds d to q, waiting while q is full until ctx ends. It fails with
+// ErrClosed once the scheduler no longer takes work.
+func (s *scheduler) enqueue(ctx context.Context, q *queue, d *delivery) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for q.n == s.queueSize && !s.closed {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.waiting++
+		stop := context.AfterFunc(ctx, func() {
+			s.mu.Lock()
+			s.space.Broadcast()
+			s.mu.Unlock()
+		})
+		s.space.Wait()
+		stop()
+		s.waiting--
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	if q.items == nil {
+		q.items = make([]*delivery, s.queueSize)
+	}
+	q.items[(q.head+q.n)%s.queueSize] = d
+	q.n++
+	s.queued++
+	s.makeReady(q)
+	return nil
+}
+
+// makeReady puts q in the ready ring if it has work and spare concurrency.
+func (s *scheduler) makeReady(q *queue) {
+	if !q.inReady && q.n > 0 && q.inflight < s.perWebhook {
+		q.inReady = true
+		s.ready = append(s.ready, q)
+		s.work.Signal()
+	}
+}
+
+func (s *scheduler) worker() {
+	defer s.wg.Done()
+	s.mu.Lock()
+	for {
+		for len(s.ready) == 0 && !s.stopped {
+			s.work.Wait()
+		}
+		if s.stopped {
+			s.mu.Unlock()
+			return
+		}
+		q := s.ready[0]
+		s.ready[0] = nil
+		s.ready = s.ready[1:]
+		q.inReady = false
+		d := q.items[q.head]
+		q.items[q.head] = nil
+		q.head = (q.head + 1) % s.queueSize
+		q.n--
+		q.inflight++
+		s.queued--
+		s.inflight++
+		s.makeReady(q) // to the back of the ring: round-robin
+		if s.waiting > 0 {
+			s.space.Broadcast()
+		}
+		s.mu.Unlock()
+
+		s.run(s.ctx, d)
+
+		s.mu.Lock()
+		q.inflight--
+		s.inflight--
+		s.makeReady(q)
+		if s.queued == 0 && s.inflight == 0 {
+			s.idle.Broadcast()
+		}
+	}
+}
+
+// drain stops intake and waits until every queued delivery has run or ctx
+// ends. It reports whether everything ran.
+func (s *scheduler) drain(ctx context.Context) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.space.Broadcast() // blocked enqueuers fail with ErrClosed
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.idle.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	for (s.queued > 0 || s.inflight > 0) && ctx.Err() == nil {
+		s.idle.Wait()
+	}
+	return s.queued == 0 && s.inflight == 0
+}
+
+// stop cancels deliveries in flight, waits for the workers to return and
+// hands back whatever was still queued, in queue order per webhook.
+func (s *scheduler) stop() []*delivery {
+	s.cancel()
+	s.mu.Lock()
+	s.closed, s.stopped = true, true
+	s.work.Broadcast()
+	s.space.Broadcast()
+	s.mu.Unlock()
+	s.wg.Wait()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var left []*delivery
+	for _, q := range s.ready {
+		for q.n > 0 {
+			left = append(left, q.items[q.head])
+			q.items[q.head] = nil
+			q.head = (q.head + 1) % s.queueSize
+			q.n--
+			s.queued--
+		}
+	}
+	s.ready = nil
+	return left
+}

@@ -1,0 +1,410 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookbus/hookbus/internal/ssrf"
+)
+
+// Defaults of the spec's limits and of the retry schedule.
+const (
+	// DefaultTimeout bounds one attempt: connecting, sending and reading the response.
+	DefaultTimeout = 10 * time.Second
+	// DefaultMaxRetries is the number of retries after the first attempt.
+	DefaultMaxRetries = 3
+	// DefaultRetryWaitMin is the first backoff, doubled on each retry.
+	DefaultRetryWaitMin = time.Second
+	// DefaultRetryWaitMax caps every backoff, Retry-After included.
+	DefaultRetryWaitMax = 30 * time.Second
+	// DefaultMaxPayloadBytes is the largest body sent: the spec's 1 MB, read as
+	// 1,000,000 bytes so that receivers enforcing either reading accept it.
+	DefaultMaxPayloadBytes = 1_000_000
+	// DefaultMaxIdleConnsPerHost keeps connections warm for busy receivers.
+	DefaultMaxIdleConnsPerHost = 256
+)
+
+// Errors of a delivery. A failed Send returns a *DeliveryError whose chain
+// holds one of these, a context error, or the transport's error.
+var (
+	// ErrPayloadTooLarge: the body exceeds the configured maximum; nothing was sent.
+	ErrPayloadTooLarge = errors.New("webhooks: payload too large")
+	// ErrGone: the receiver answered 410 Gone; the webhook should be disabled.
+	ErrGone = errors.New("webhooks: receiver answered 410 Gone")
+	// ErrRedirect: the receiver answered 3xx; redirects are never followed.
+	ErrRedirect = errors.New("webhooks: receiver answered with a redirect")
+	// ErrUnexpectedStatus: the receiver answered outside 2xx (other than 3xx and 410).
+	ErrUnexpectedStatus = errors.New("webhooks: receiver answered a non-2xx status")
+	// ErrAddressBlocked: the URL resolved to an address the SSRF policy refuses.
+	// errors.As with *AddressBlockedError gives the address and the rule.
+	ErrAddressBlocked = ssrf.ErrBlocked
+)
+
+// AddressBlockedError names the refused address and the rule that refused it.
+type AddressBlockedError = ssrf.BlockedError
+
+// DeliveryError reports a failed Send: the last status code (0 when no
+// response arrived), the number of attempts made, and the cause.
+type DeliveryError struct {
+	StatusCode int
+	Attempts   int
+	Err        error
+}
+
+// Error implements error.
+func (e *DeliveryError) Error() string {
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("webhooks: delivery failed after %d attempt(s), last status %d: %v", e.Attempts, e.StatusCode, e.Err)
+	}
+	return fmt.Sprintf("webhooks: delivery failed after %d attempt(s): %v", e.Attempts, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// SenderConfig configures a Sender. The zero value means the spec's limits:
+// 10 s per attempt, 3 retries, 1 MB bodies, https only, public addresses only.
+type SenderConfig struct {
+	// Timeout bounds each attempt; zero means DefaultTimeout.
+	Timeout time.Duration
+	// MaxRetries is the number of retries after the first attempt; zero means
+	// DefaultMaxRetries, a negative value means none.
+	MaxRetries int
+	// RetryWaitMin and RetryWaitMax bound the backoff; zero means
+	// DefaultRetryWaitMin and DefaultRetryWaitMax.
+	RetryWaitMin, RetryWaitMax time.Duration
+	// RetryPolicy decides whether to retry; nil means DefaultRetryPolicy.
+	RetryPolicy RetryPolicy
+	// Backoff computes waits; nil means DefaultBackoff.
+	Backoff Backoff
+	// MaxPayloadBytes is the largest body sent; zero means DefaultMaxPayloadBytes.
+	MaxPayloadBytes int
+	// AllowHTTP permits plain http URLs; by default only https is sent.
+	AllowHTTP bool
+	// AllowAddresses lists address ranges that may be dialed although the SSRF
+	// rules refuse them (loopback for tests, an internal network).
+	AllowAddresses []netip.Prefix
+	// AllowHosts lists host names whose addresses are not checked.
+	AllowHosts []string
+	// MaxIdleConnsPerHost keeps idle connections per receiver; zero means
+	// DefaultMaxIdleConnsPerHost.
+	MaxIdleConnsPerHost int
+	// TracerProvider gives the tracer of the per-attempt client spans; nil
+	// means the global provider.
+	TracerProvider trace.TracerProvider
+	// Propagator injects the attempt's trace context; nil means W3C trace
+	// context and baggage.
+	Propagator propagation.TextMapPropagator
+	// Now is the clock of timestamps and durations; nil means time.Now.
+	Now func() time.Time
+}
+
+// Sender signs and POSTs webhook payloads with retries. It is safe for
+// concurrent use; create one and share it. Close releases idle connections.
+type Sender struct {
+	cfg       SenderConfig
+	transport *http.Transport
+	client    *retryablehttp.Client // with retries
+	once      *retryablehttp.Client // a single attempt, same connections
+}
+
+// SendRequest is one payload for one target.
+type SendRequest struct {
+	// Target is the prepared webhook.
+	Target *Target
+	// EventID is sent as webhook-id; it must stay the same across retries and
+	// redeliveries so that receivers can dedupe.
+	EventID string
+	// DeliveryID identifies this delivery in the attempts reported to OnAttempt.
+	DeliveryID string
+	// Payload is the exact body; Send neither copies nor modifies it.
+	Payload []byte
+	// NoRetry makes a single attempt, as a "send test event" button wants.
+	NoRetry bool
+	// OnAttempt, if set, is called after every attempt, in order, from the
+	// calling goroutine.
+	OnAttempt func(Attempt)
+}
+
+// SendResult describes a successful Send.
+type SendResult struct {
+	// Attempts is the number of requests made.
+	Attempts int
+	// StatusCode is the 2xx status of the last attempt.
+	StatusCode int
+	// ResponseBody holds at most MaxLoggedResponseBytes of the response.
+	ResponseBody []byte
+}
+
+// NewSender validates cfg and returns a Sender.
+func NewSender(cfg SenderConfig) (*Sender, error) {
+	var errs []error
+	if cfg.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative Timeout", ErrInvalidConfig))
+	}
+	if cfg.RetryWaitMin < 0 || cfg.RetryWaitMax < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative retry wait", ErrInvalidConfig))
+	}
+	if cfg.MaxPayloadBytes < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative MaxPayloadBytes", ErrInvalidConfig))
+	}
+	if cfg.MaxIdleConnsPerHost < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative MaxIdleConnsPerHost", ErrInvalidConfig))
+	}
+	policy := ssrf.Policy{AllowPrefixes: cfg.AllowAddresses, AllowHosts: cfg.AllowHosts}
+	if err := policy.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	cfg.Timeout = cmpOr(cfg.Timeout, DefaultTimeout)
+	switch {
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = DefaultMaxRetries
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	}
+	cfg.RetryWaitMin = cmpOr(cfg.RetryWaitMin, DefaultRetryWaitMin)
+	cfg.RetryWaitMax = max(cmpOr(cfg.RetryWaitMax, DefaultRetryWaitMax), cfg.RetryWaitMin)
+	cfg.MaxPayloadBytes = cmpOr(cfg.MaxPayloadBytes, DefaultMaxPayloadBytes)
+	cfg.MaxIdleConnsPerHost = cmpOr(cfg.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
+	if cfg.RetryPolicy == nil {
+		cfg.RetryPolicy = DefaultRetryPolicy
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.Propagator == nil {
+		cfg.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+
+	dialer := &ssrf.Dialer{Policy: policy, Dialer: &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}}
+	transport := &http.Transport{
+		// Never a proxy: the SSRF check must see the receiver's own address.
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   cfg.Timeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	var opts []otelhttp.Option
+	opts = append(opts, otelhttp.WithPropagators(cfg.Propagator))
+	if cfg.TracerProvider != nil {
+		opts = append(opts, otelhttp.WithTracerProvider(cfg.TracerProvider))
+	}
+	httpClient := &http.Client{
+		// retryablehttp closes all idle connections whenever a request fails
+		// for good; hiding CloseIdleConnections keeps one failing receiver
+		// from costing every other receiver its warm connections.
+		Transport: keepIdle{otelhttp.NewTransport(transport, opts...)},
+		Timeout:   cfg.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	s := &Sender{cfg: cfg, transport: transport}
+	s.client = s.newClient(httpClient, cfg.MaxRetries)
+	s.once = s.newClient(httpClient, 0)
+	return s, nil
+}
+
+func (s *Sender) newClient(hc *http.Client, retries int) *retryablehttp.Client {
+	return &retryablehttp.Client{
+		HTTPClient:     hc,
+		Logger:         nil, // retryablehttp's default logger writes to stderr
+		RetryWaitMin:   s.cfg.RetryWaitMin,
+		RetryWaitMax:   s.cfg.RetryWaitMax,
+		RetryMax:       retries,
+		RequestLogHook: s.beforeAttempt,
+		CheckRetry:     s.afterAttempt,
+		Backoff:        s.cfg.Backoff,
+		ErrorHandler:   retryablehttp.PassthroughErrorHandler, // keep the last response
+		PrepareRetry:   s.resign,
+	}
+}
+
+// Send POSTs req.Payload to req.Target, retrying per the configuration, and
+// returns the result of the successful attempt or a *DeliveryError. ctx bounds
+// the whole delivery, backoff included; each attempt also has its own timeout.
+func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) {
+	t := req.Target
+	if len(req.Payload) > s.cfg.MaxPayloadBytes {
+		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(req.Payload), s.cfg.MaxPayloadBytes)}
+	}
+	if t.url.Scheme != "https" && !(t.url.Scheme == "http" && s.cfg.AllowHTTP) {
+		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: scheme %q", ErrHTTPSRequired, t.url.Scheme)}
+	}
+	st := &sendState{req: req}
+	ctx = context.WithValue(ctx, sendStateKey{}, st)
+	hreq := &http.Request{
+		Method:        http.MethodPost,
+		URL:           t.url,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        t.newHeader(req.EventID, s.cfg.Now(), req.Payload),
+		Host:          t.url.Host,
+		ContentLength: int64(len(req.Payload)),
+	}
+	hreq = hreq.WithContext(ctx)
+	rreq := &retryablehttp.Request{Request: hreq}
+	if err := rreq.SetBody(req.Payload); err != nil {
+		return SendResult{}, &DeliveryError{Err: err}
+	}
+	client := s.client
+	if req.NoRetry {
+		client = s.once
+	}
+	resp, err := client.Do(rreq)
+	if resp != nil {
+		drain(resp.Body)
+	}
+	switch {
+	case err != nil:
+		return SendResult{}, &DeliveryError{StatusCode: st.last.StatusCode, Attempts: st.n, Err: err}
+	case !isSuccess(resp.StatusCode):
+		return SendResult{}, &DeliveryError{StatusCode: resp.StatusCode, Attempts: st.n, Err: statusError(resp.StatusCode)}
+	}
+	return SendResult{Attempts: st.n, StatusCode: resp.StatusCode, ResponseBody: st.last.ResponseBody}, nil
+}
+
+// Close closes idle connections. Requests in flight are not affected.
+func (s *Sender) Close() error {
+	s.transport.CloseIdleConnections()
+	return nil
+}
+
+// sendState follows one Send through retryablehttp's hooks, which only see
+// the request's context.
+type sendState struct {
+	req     SendRequest
+	n       int // attempts started
+	started time.Time
+	last    Attempt
+}
+
+type sendStateKey struct{}
+
+func stateOf(ctx context.Context) *sendState {
+	st, _ := ctx.Value(sendStateKey{}).(*sendState)
+	return st
+}
+
+// beforeAttempt runs before every attempt, the first included.
+func (s *Sender) beforeAttempt(_ retryablehttp.Logger, r *http.Request, _ int) {
+	if st := stateOf(r.Context()); st != nil {
+		st.n++
+		st.started = s.cfg.Now()
+	}
+}
+
+// resign runs before every retry: a fresh timestamp and signature. The
+// request is retryablehttp's shallow copy, so the header map is copied before
+// it is changed: the previous attempt's may still be in use by the transport.
+func (s *Sender) resign(r *http.Request) error {
+	st := stateOf(r.Context())
+	if st == nil {
+		return nil
+	}
+	h := r.Header.Clone()
+	st.req.Target.sign(h, st.req.EventID, s.cfg.Now(), st.req.Payload)
+	r.Header = h
+	return nil
+}
+
+// afterAttempt records the attempt, then asks the retry policy.
+func (s *Sender) afterAttempt(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	retry, perr := s.cfg.RetryPolicy(ctx, resp, err)
+	st := stateOf(ctx)
+	if st == nil {
+		return retry, perr
+	}
+	a := Attempt{
+		DeliveryID: st.req.DeliveryID,
+		EventID:    st.req.EventID,
+		WebhookID:  st.req.Target.webhook.ID,
+		Number:     st.n,
+		StartedAt:  st.started,
+		Duration:   s.cfg.Now().Sub(st.started),
+	}
+	switch {
+	case err != nil:
+		a.Error = err.Error()
+	default:
+		a.StatusCode = resp.StatusCode
+		a.ResponseBody = peekBody(resp)
+		if !isSuccess(resp.StatusCode) {
+			a.Error = statusError(resp.StatusCode).Error()
+		}
+	}
+	st.last = a
+	if st.req.OnAttempt != nil {
+		st.req.OnAttempt(a)
+	}
+	return retry, perr
+}
+
+// statusError classifies a non-2xx status.
+func statusError(code int) error {
+	switch {
+	case code == http.StatusGone:
+		return ErrGone
+	case code >= 300 && code < 400:
+		return fmt.Errorf("%w: status %d", ErrRedirect, code)
+	}
+	return fmt.Errorf("%w: status %d", ErrUnexpectedStatus, code)
+}
+
+// peekBody reads the first MaxLoggedResponseBytes of the body for the log
+// and puts them back in front of the rest, so the body stays whole for
+// whoever reads it next.
+func peekBody(resp *http.Response) []byte {
+	if resp.Body == nil || resp.Body == http.NoBody || resp.ContentLength == 0 {
+		return nil
+	}
+	prefix, _ := io.ReadAll(io.LimitReader(resp.Body, MaxLoggedResponseBytes))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(prefix), resp.Body), resp.Body}
+	if len(prefix) == 0 {
+		return nil
+	}
+	return prefix
+}
+
+// drain reads a little of what is left so the connection can be reused, then
+// closes the body.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	_ = body.Close()
+}
+
+// keepIdle hides the wrapped transport's CloseIdleConnections.
+type keepIdle struct{ http.RoundTripper }
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,328 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookbus/hookbus/bus"
+)
+
+// Defaults of the delivery engine.
+const (
+	// DefaultWorkers is the size of the shared delivery worker pool.
+	DefaultWorkers = 32
+	// DefaultMaxConcurrencyPerWebhook limits deliveries in flight to one webhook.
+	DefaultMaxConcurrencyPerWebhook = 8
+	// DefaultQueueSize bounds each webhook's queue of pending deliveries.
+	DefaultQueueSize = 1024
+	// DefaultDisableAfter is the run of consecutive dead letters that disables a webhook.
+	DefaultDisableAfter = 10
+	// DefaultSecretGracePeriod keeps a rotated-out secret valid.
+	DefaultSecretGracePeriod = 24 * time.Hour
+	// HandlerPrefix starts the bus handler names (consumer groups) of the
+	// dispatcher: one handler per event type, "hookbus.webhooks.<event type>".
+	HandlerPrefix = "hookbus.webhooks."
+)
+
+// Errors of the service.
+var (
+	// ErrClosed: the service has been shut down.
+	ErrClosed = errors.New("webhooks: closed")
+	// ErrInvalidConfig: a Config or SenderConfig field is out of range.
+	ErrInvalidConfig = errors.New("webhooks: invalid configuration")
+	// ErrNotRedeliverable: the delivery was delivered or refused, so there is nothing to redeliver.
+	ErrNotRedeliverable = errors.New("webhooks: delivery cannot be redelivered")
+	// ErrDrainIncomplete: Shutdown's context ended before every delivery had an outcome.
+	ErrDrainIncomplete = errors.New("webhooks: shutdown left deliveries undelivered")
+)
+
+// Config configures a Service. The zero value is an in-memory store and
+// delivery log with the spec's limits.
+type Config struct {
+	// Store keeps webhooks; nil means a new MemoryStore.
+	Store Store
+	// Log records attempts and outcomes; nil means a new MemoryLog.
+	Log DeliveryLog
+	// Sender configures requests: timeout, retries, payload limit, SSRF
+	// allow-lists, plain http.
+	Sender SenderConfig
+	// Workers is the size of the shared delivery pool; zero means DefaultWorkers.
+	Workers int
+	// MaxConcurrencyPerWebhook limits one webhook's deliveries in flight, so a
+	// hanging receiver holds at most this many workers; zero means
+	// DefaultMaxConcurrencyPerWebhook (never more than Workers).
+	MaxConcurrencyPerWebhook int
+	// QueueSize bounds each webhook's pending deliveries; when a queue is full
+	// the dispatcher waits, and the bus applies its own backpressure to
+	// Publish. Zero means DefaultQueueSize.
+	QueueSize int
+	// DisableAfter is the number of consecutive dead letters that disables a
+	// webhook; zero means DefaultDisableAfter, a negative value never.
+	DisableAfter int
+	// SecretGracePeriod keeps the previous secret valid after RotateSecret;
+	// zero means DefaultSecretGracePeriod.
+	SecretGracePeriod time.Duration
+	// OnDeadLetter is called after a delivery is dead-lettered.
+	OnDeadLetter func(DeadLetterParams)
+	// OnDisabled is called after a webhook is disabled by the engine.
+	OnDisabled func(DisabledParams)
+	// Logger receives operational logs; nil discards them. Secrets and header
+	// values are never logged.
+	Logger *slog.Logger
+	// TracerProvider gives the tracer of deliver spans (and of attempt spans
+	// unless Sender.TracerProvider is set); nil means the global provider.
+	TracerProvider trace.TracerProvider
+	// MeterProvider gives the meter of the engine's metrics (deliveries by
+	// outcome, attempts by status class, attempt durations, queue depth, dead
+	// letters, disabled webhooks); nil means the global provider.
+	MeterProvider metric.MeterProvider
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DeadLetterParams describes a dead-lettered delivery.
+type DeadLetterParams struct {
+	Delivery DeliveryRecord
+	Webhook  Webhook
+	Err      error
+}
+
+// DisabledParams describes a webhook the engine disabled.
+type DisabledParams struct {
+	Webhook Webhook
+	// Reason is DisabledGone or DisabledFailing.
+	Reason string
+	// Err is the failure that triggered it.
+	Err error
+}
+
+// Reasons the engine disables a webhook, stored in Webhook.DisabledReason.
+const (
+	DisabledGone    = "receiver answered 410 Gone"
+	DisabledFailing = "too many consecutive failed deliveries"
+)
+
+// Service is the webhook engine: it manages webhooks, turns the events
+// published on a bus into deliveries, and runs them. Create it with New
+// before the bus starts, then Start or Run it. Its methods are safe for
+// concurrent use.
+type Service struct {
+	bus    *bus.Bus
+	cfg    Config
+	store  Store
+	log    DeliveryLog
+	sender *Sender
+	tracer trace.Tracer
+	meters *meters
+	logger *slog.Logger
+	sched  *scheduler
+
+	mu        sync.Mutex
+	endpoints map[string]*endpoint
+
+	startOnce sync.Once
+	startErr  error
+	closed    atomic.Bool
+	shutOnce  sync.Once
+	shutErr   error
+}
+
+// endpoint is the engine's state for one webhook.
+type endpoint struct {
+	q        queue // guarded by the scheduler's mutex
+	target   atomic.Pointer[Target]
+	failures atomic.Int32 // consecutive dead letters
+	disabled atomic.Bool  // disabled or deleted since its deliveries were queued
+}
+
+// delivery is one event on its way to one webhook.
+type delivery struct {
+	id           string
+	eventID      string
+	eventType    EventType
+	payload      []byte
+	occurredAt   time.Time
+	createdAt    time.Time
+	parent       trace.SpanContext
+	ep           *endpoint
+	redeliveryOf string
+	done         func(DeliveryRecord, error) // optional, for callers that wait
+}
+
+// New returns a Service that delivers the webhook events published on b.
+// It registers the dispatcher on b, so call it before b starts.
+func New(b *bus.Bus, cfg Config) (*Service, error) {
+	if b == nil {
+		return nil, fmt.Errorf("%w: nil bus", ErrInvalidConfig)
+	}
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Workers", cfg.Workers}, {"MaxConcurrencyPerWebhook", cfg.MaxConcurrencyPerWebhook}, {"QueueSize", cfg.QueueSize}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("%w: negative %s", ErrInvalidConfig, f.name))
+		}
+	}
+	if cfg.SecretGracePeriod < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative SecretGracePeriod", ErrInvalidConfig))
+	}
+	if cfg.Sender.TracerProvider == nil {
+		cfg.Sender.TracerProvider = cfg.TracerProvider
+	}
+	if cfg.Sender.Now == nil {
+		cfg.Sender.Now = cfg.Now
+	}
+	sender, err := NewSender(cfg.Sender)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	cfg.Workers = cmpOr(cfg.Workers, DefaultWorkers)
+	cfg.MaxConcurrencyPerWebhook = min(cmpOr(cfg.MaxConcurrencyPerWebhook, DefaultMaxConcurrencyPerWebhook), cfg.Workers)
+	cfg.QueueSize = cmpOr(cfg.QueueSize, DefaultQueueSize)
+	cfg.DisableAfter = cmpOr(cfg.DisableAfter, DefaultDisableAfter)
+	cfg.SecretGracePeriod = cmpOr(cfg.SecretGracePeriod, DefaultSecretGracePeriod)
+	if cfg.Store == nil {
+		cfg.Store = NewMemoryStore()
+	}
+	if cfg.Log == nil {
+		cfg.Log = NewMemoryLog(0)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	if cfg.MeterProvider == nil {
+		cfg.MeterProvider = otel.GetMeterProvider()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{
+		bus:       b,
+		cfg:       cfg,
+		store:     cfg.Store,
+		log:       cfg.Log,
+		sender:    sender,
+		tracer:    cfg.TracerProvider.Tracer(instrumentationName),
+		logger:    cfg.Logger,
+		endpoints: make(map[string]*endpoint),
+	}
+	if s.meters, err = newMeters(cfg.MeterProvider, s.queueDepth); err != nil {
+		return nil, fmt.Errorf("webhooks: create metrics: %w", err)
+	}
+	for _, t := range EventTypes() {
+		if err := bus.HandleRaw(b, HandlerPrefix+string(t), string(t), s.handleEvent, bus.WithSpanName("dispatch")); err != nil {
+			return nil, fmt.Errorf("webhooks: register dispatcher for %s: %w", t, err)
+		}
+	}
+	return s, nil
+}
+
+const instrumentationName = "github.com/hookbus/hookbus/webhooks"
+
+// Start starts the delivery workers and then the bus. It returns once both
+// are ready; calling it again does nothing.
+func (s *Service) Start(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	s.startOnce.Do(func() {
+		s.mu.Lock()
+		s.sched = newScheduler(s.cfg.Workers, s.cfg.QueueSize, s.cfg.MaxConcurrencyPerWebhook, s.deliver)
+		s.mu.Unlock()
+		if err := s.bus.Start(ctx); err != nil && !errors.Is(err, bus.ErrStarted) {
+			s.startErr = fmt.Errorf("webhooks: start bus: %w", err)
+		}
+	})
+	return s.startErr
+}
+
+// Run starts the service and blocks until ctx ends, then shuts it down
+// within the bus's drain timeout.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	return s.Shutdown(shutCtx)
+}
+
+const drainTimeout = 30 * time.Second
+
+// Shutdown stops intake, lets queued and in-flight deliveries finish until
+// ctx ends, and records every delivery still without an outcome as
+// OutcomeUndelivered (so it can be redelivered). It shuts the bus down first,
+// so events already published are dispatched. It is safe to call more than
+// once; later calls return the first result. Afterwards, methods that
+// deliver return ErrClosed.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.shutOnce.Do(func() {
+		s.closed.Store(true)
+		busErr := s.bus.Shutdown(ctx)
+		s.mu.Lock()
+		sched := s.sched
+		s.mu.Unlock()
+		var left int
+		if sched != nil {
+			sched.drain(ctx)
+			rest := sched.stop()
+			left = len(rest)
+			for _, d := range rest {
+				s.finish(context.WithoutCancel(ctx), d, OutcomeUndelivered, 0, 0, ErrClosed)
+			}
+		}
+		_ = s.sender.Close()
+		_ = s.meters.reg.Unregister()
+		var err error
+		if left > 0 {
+			err = fmt.Errorf("%w: %d deliveries recorded as %s", ErrDrainIncomplete, left, OutcomeUndelivered)
+		}
+		s.shutErr = errors.Join(busErr, err)
+	})
+	return s.shutErr
+}
+
+// queueDepth reports the deliveries waiting in queues.
+func (s *Service) queueDepth() int64 {
+	s.mu.Lock()
+	sched := s.sched
+	s.mu.Unlock()
+	if sched == nil {
+		return 0
+	}
+	sched.mu.Lock()
+	defer sched.mu.Unlock()
+	return int64(sched.queued)
+}
+
+// Bus returns the bus the service dispatches from.
+func (s *Service) Bus() *bus.Bus { return s.bus }
+
+// Log returns the delivery log.
+func (s *Service) Log() DeliveryLog { return s.log }
+
+// Store returns the webhook store.
+func (s *Service) Store() Store { return s.store }
+
+// newID returns a time-ordered unique id with a prefix.
+func newID(prefix string) string {
+	return prefix + uuid.Must(uuid.NewV7()).String()
+}

@@ -1,0 +1,103 @@
+package webhooks
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Target is a webhook prepared for sending: its parsed URL, a signer holding
+// every secret still valid and the headers that do not change between
+// requests. Build one with NewTarget when a webhook is created or changed and
+// reuse it: a Target is immutable and safe for concurrent use.
+type Target struct {
+	webhook    Webhook
+	url        *url.URL
+	signer     *Signer
+	header     http.Header // static headers; values shared read-only by every request
+	validUntil time.Time   // when a previous secret expires and the signer must be rebuilt
+}
+
+// NewTarget prepares w for sending at time now: the current secret and every
+// previous secret that has not expired by now sign each request. It checks
+// what sending needs (a parseable URL and valid secrets) but not the whole
+// configuration: Webhook.Validate does that when a webhook is saved.
+func NewTarget(w Webhook, now time.Time) (*Target, error) {
+	u, err := url.Parse(w.URL)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return nil, fmt.Errorf("%w: webhook %s", ErrURLInvalid, w.ID)
+	}
+	secrets := []string{w.Secret}
+	var validUntil time.Time
+	for _, p := range w.PreviousSecrets {
+		if !now.Before(p.ExpiresAt) {
+			continue
+		}
+		secrets = append(secrets, p.Secret)
+		if validUntil.IsZero() || p.ExpiresAt.Before(validUntil) {
+			validUntil = p.ExpiresAt
+		}
+	}
+	signer, err := NewSigner(secrets...)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
+	}
+	header := make(http.Header, len(w.Headers)+3)
+	for k, v := range w.Headers {
+		header[http.CanonicalHeaderKey(k)] = []string{v}
+	}
+	header["Content-Type"] = []string{"application/json"}
+	header["User-Agent"] = []string{userAgent}
+	header[canonicalEvent] = []string{string(w.EventType)}
+	return &Target{webhook: w.Clone(), url: u, signer: signer, header: header, validUntil: validUntil}, nil
+}
+
+// Webhook returns a copy of the webhook the target was built from.
+func (t *Target) Webhook() Webhook { return t.webhook.Clone() }
+
+// ValidUntil reports when a previous secret of the target expires, after which
+// the target must be rebuilt; the zero time means never.
+func (t *Target) ValidUntil() time.Time { return t.validUntil }
+
+// Signer returns the signer of the target's valid secrets.
+func (t *Target) Signer() *Signer { return t.signer }
+
+const userAgent = "hookbus/" + Version
+
+// newHeader returns the headers of one attempt: the static ones plus id,
+// timestamp and signature. The map is new; static values are shared.
+func (t *Target) newHeader(id string, ts time.Time, body []byte) http.Header {
+	h := make(http.Header, len(t.header)+5)
+	for k, v := range t.header {
+		h[k] = v
+	}
+	t.sign(h, id, ts, body)
+	return h
+}
+
+// sign sets the per-attempt headers on h. One allocation holds the three
+// values; X-Webhook-Signature shares the webhook-signature value.
+func (t *Target) sign(h http.Header, id string, ts time.Time, body []byte) {
+	vals := make([]string, 3)
+	vals[0] = id
+	vals[1] = formatUnix(ts)
+	vals[2] = t.signer.Sign(id, ts, body)
+	h[canonicalID] = vals[0:1:1]
+	h[canonicalTimestamp] = vals[1:2:2]
+	h[canonicalSignature] = vals[2:3:3]
+	h[canonicalVendorSignature] = vals[2:3:3]
+}
+
+// Canonical forms of the header names (http.CanonicalHeaderKey), so that
+// http.Header.Get finds them; the wire is case-insensitive.
+const (
+	canonicalID              = "Webhook-Id"
+	canonicalTimestamp       = "Webhook-Timestamp"
+	canonicalSignature       = "Webhook-Signature"
+	canonicalVendorSignature = "X-Webhook-Signature"
+	canonicalEvent           = "X-Webhook-Event"
+)
+
+func formatUnix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
