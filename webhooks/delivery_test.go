@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"go.uber.org/goleak"
 
 	"github.com/hookbus/hookbus/bus"
@@ -838,5 +839,55 @@ func TestShutdownRecordsUndelivered(t *testing.T) {
 	}
 	if err2 := s.Shutdown(context.Background()); !errors.Is(err2, webhooks.ErrDrainIncomplete) {
 		t.Errorf("second Shutdown = %v, want the first result", err2)
+	}
+}
+
+// engBroker hides a GoChannel's type, so the bus treats it as a broker and
+// acknowledges a message only after its handler returned. With
+// BlockPublishUntilSubscriberAck, Publish returns only once that happened.
+type engBroker struct{ *gochannel.GoChannel }
+
+func TestDeliveryOnBrokerAcksAfterOutcome(t *testing.T) {
+	pubsub := engBroker{gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, nil)}
+	b, err := bus.New(bus.Config{Publisher: pubsub, Subscriber: pubsub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{Sender: webhooks.SenderConfig{
+		AllowHTTP: true, AllowAddresses: engLoopback, RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	const delay = 300 * time.Millisecond
+	slow, _ := engServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		time.Sleep(delay)
+		w.WriteHeader(204)
+	})
+	failing, _ := engServer(t, statusHandler(500))
+	engCreate(t, s, "slow", slow.URL, webhooks.MeetingStatusChangedEvent)
+	engCreate(t, s, "failing", failing.URL, webhooks.MeetingStatusChangedEvent)
+
+	start := time.Now()
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < delay {
+		t.Fatalf("the event was acknowledged after %v, before its slow delivery (%v) ended", took, delay)
+	}
+	recs, err := s.Log().Deliveries(t.Context(), webhooks.DeliveryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[webhooks.Outcome]int{}
+	for _, r := range recs {
+		outcomes[r.Outcome]++
+	}
+	if outcomes[webhooks.OutcomeDelivered] != 1 || outcomes[webhooks.OutcomeDeadLettered] != 1 {
+		t.Fatalf("outcomes on record at acknowledgement = %v, want one delivered and one dead-lettered", outcomes)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -76,9 +77,14 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 }
 
 // dispatch fans one event out: a delivery per webhook of its type, queued
-// for the enabled ones and recorded as skipped for the disabled ones. It
-// returns once every delivery is queued or recorded; it waits while a queue
-// is full, which is how backpressure reaches the bus.
+// for the enabled ones and recorded as skipped for the disabled ones. It waits
+// while a queue is full, which is how backpressure reaches the bus.
+//
+// On the in-memory bus it returns once every delivery is queued: the queue is
+// as durable as the bus. On a broker it returns only once every delivery has
+// an outcome on record, so the event is acknowledged only then; if shutdown
+// leaves one undelivered it returns an error and the broker redelivers the
+// event (receivers dedupe on webhook-id).
 func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time) error {
 	hooks, err := s.store.ListByEventType(ctx, t)
 	if err != nil {
@@ -86,6 +92,10 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 	}
 	now := s.cfg.Now()
 	parent := trace.SpanContextFromContext(ctx)
+	var wait *outcomeWait
+	if !s.bus.InMemory() {
+		wait = newOutcomeWait(len(hooks))
+	}
 	for i := range hooks {
 		w := &hooks[i]
 		ep, err := s.endpoint(w, now)
@@ -93,6 +103,9 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 			// A webhook the store holds but that cannot be sent to (corrupt
 			// secret, say) is refused on record rather than blocking the rest.
 			s.recordNow(ctx, w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
+			if wait != nil {
+				wait.record(DeliveryRecord{Outcome: OutcomeRefused}, err)
+			}
 			continue
 		}
 		d := &delivery{
@@ -105,6 +118,9 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 			parent:     parent,
 			ep:         ep,
 		}
+		if wait != nil {
+			d.done = wait.record
+		}
 		switch {
 		case w.Disabled:
 			s.finish(ctx, d, OutcomeSkipped, 0, 0, fmt.Errorf("webhook disabled: %s", w.DisabledReason))
@@ -115,6 +131,50 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 				return err
 			}
 		}
+	}
+	if wait != nil {
+		return wait.wait(ctx, eventID)
+	}
+	return nil
+}
+
+// outcomeWait lets a dispatch on a broker wait for the outcomes of its
+// deliveries.
+type outcomeWait struct {
+	remaining   atomic.Int64
+	undelivered atomic.Int64
+	done        chan struct{}
+}
+
+func newOutcomeWait(n int) *outcomeWait {
+	w := &outcomeWait{done: make(chan struct{})}
+	w.remaining.Store(int64(n))
+	if n == 0 {
+		close(w.done)
+	}
+	return w
+}
+
+// record counts one delivery's outcome; it is a delivery's done callback.
+func (w *outcomeWait) record(rec DeliveryRecord, _ error) {
+	if rec.Outcome == OutcomeUndelivered {
+		w.undelivered.Add(1)
+	}
+	if w.remaining.Add(-1) == 0 {
+		close(w.done)
+	}
+}
+
+// wait blocks until every delivery has an outcome or ctx ends, and fails
+// when any was left undelivered, so the broker redelivers the event.
+func (w *outcomeWait) wait(ctx context.Context, eventID string) error {
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if n := w.undelivered.Load(); n > 0 {
+		return fmt.Errorf("%w: event %s: %d deliveries undelivered", ErrDrainIncomplete, eventID, n)
 	}
 	return nil
 }
