@@ -1,4 +1,58 @@
-// Package webhooks turns domain events into signed webhook requests: the event
-// payloads of the wire contract, webhook configuration and its validation,
-// Standard Webhooks signing and verification, and the delivery engine.
+// Package webhooks turns domain events into signed webhook requests and helps
+// receivers check them.
+//
+// # Sending
+//
+// A Service is the engine. New registers its dispatcher on a bus.Bus; every
+// event of the three event types (MeetingStatusChanged,
+// MeetingNoteStatusChanged, CommercialSignalDetected) published on the bus
+// becomes one delivery per webhook of that type. Deliveries wait in a bounded
+// queue per webhook and run on a shared pool of workers that serves webhooks
+// round-robin, with a limit per webhook, so one slow receiver cannot hold back
+// the others. Each delivery is a POST of the event's JSON, signed the
+// Standard Webhooks way (HeaderID, HeaderTimestamp, HeaderSignature, repeated
+// as HeaderVendorSignature), sent by a Sender through go-retryablehttp with a
+// fresh timestamp and signature on every attempt.
+//
+// Every delivery ends on record in the DeliveryLog with an Outcome:
+// delivered, dead-lettered (retries exhausted or 410 Gone), refused (over
+// the payload limit), skipped (the webhook is disabled) or undelivered
+// (shutdown came first). Dead-lettered, skipped and undelivered deliveries can
+// be redelivered with the same webhook-id. A receiver answering 410 Gone, or a
+// run of Config.DisableAfter dead letters, disables its webhook; hooks report
+// dead letters and disabled webhooks.
+//
+// Host applications with their own domain events register a translation
+// with Translate instead of publishing webhook events themselves.
+//
+// The Sender refuses, after DNS resolution, loopback, private, link-local,
+// CGNAT, multicast and cloud-metadata addresses unless they are allow-listed
+// (SenderConfig.AllowAddresses, AllowHosts), never follows redirects and sends
+// only https unless plain http is allowed.
+//
+// # Configuration
+//
+// A Webhook is what a customer configures: name, URL, event type, custom
+// headers and description, plus the signing secret ("whsec_" and base64 of 24
+// to 64 random bytes) that the Service generates. Webhook.Validate reports
+// every problem at once, each matching a sentinel with errors.Is. A Store keeps
+// webhooks; MemoryStore is the in-process one, and package webhooks/postgres
+// has a PostgreSQL one.
+//
+// # Receiving
+//
+// NewReceiver is an http.Handler that verifies a request (several secrets,
+// for rotation), decodes its typed event and calls the matching callback,
+// answering 2xx only when the callback succeeded. VerifyRequests is the
+// verification alone, as middleware; Verifier and Signer are the primitives.
+//
+// # Telemetry
+//
+// Spans go through the OpenTelemetry API: the bus's publish and dispatch
+// spans, a "deliver <webhook name>" span per delivery and an HTTP client span
+// per attempt, whose traceparent the receiver gets. Metrics count deliveries
+// by outcome, attempts by status class, attempt durations, queue depth, dead
+// letters and disabled webhooks. Both use the global providers unless Config
+// names others; with no SDK installed they cost next to nothing. Logs go to
+// Config.Logger, quiet by default, and never contain secrets or header values.
 package webhooks

@@ -24,14 +24,17 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+// run runs the whole flow, writing its account to out.
+func run(out io.Writer) error {
 	ctx := context.Background()
+	// Dead letters are reported from delivery workers: one lock keeps lines whole.
+	out = &lockedWriter{w: out}
 
 	// A receiver on loopback, as a customer would run it: one path per
 	// webhook, each verifying its own secret.
@@ -60,7 +63,7 @@ func run() error {
 			RetryWaitMax:   200 * time.Millisecond,
 		},
 		OnDeadLetter: func(p webhooks.DeadLetterParams) {
-			fmt.Printf("  ! dead letter: %s to %q after %d attempts (%s)\n", p.Delivery.EventType, p.Webhook.Name, p.Delivery.Attempts, p.Delivery.Error)
+			fmt.Fprintf(out, "  ! dead letter: %s to %q after %d attempts (%s)\n", p.Delivery.EventType, p.Webhook.Name, p.Delivery.Attempts, p.Delivery.Error)
 		},
 	})
 	if err != nil {
@@ -70,7 +73,7 @@ func run() error {
 		return err
 	}
 
-	fmt.Println("== webhooks")
+	fmt.Fprintln(out, "== webhooks")
 	specs := []struct {
 		name, path string
 		et         webhooks.EventType
@@ -95,11 +98,11 @@ func run() error {
 		if s.path == "/erp" {
 			erp = w
 		}
-		fmt.Printf("  %-18s %-28s %s (secret %s…)\n", w.Name, w.EventType, w.URL, w.Secret[:12])
+		fmt.Fprintf(out, "  %-18s %-28s %s (secret %s…)\n", w.Name, w.EventType, w.URL, w.Secret[:12])
 	}
 	recv.setDown("/erp", true)
 
-	fmt.Println("== publishing")
+	fmt.Fprintln(out, "== publishing")
 	events := []webhooks.Event{
 		webhooks.MeetingStatusChanged{MeetingID: "m-42", Status: webhooks.MeetingCreated},
 		webhooks.MeetingStatusChanged{MeetingID: "m-42", Status: webhooks.MeetingTranscriptDone},
@@ -128,7 +131,7 @@ func run() error {
 		if err := hooks.Publish(ctx, e); err != nil {
 			return err
 		}
-		fmt.Printf("  published %s\n", e.EventType())
+		fmt.Fprintf(out, "  published %s\n", e.EventType())
 	}
 	// Five meeting events reach two webhooks each, the rest one each.
 	const want = 5*2 + 3 + 2
@@ -136,12 +139,12 @@ func run() error {
 		return err
 	}
 
-	fmt.Println("== deliveries")
-	if err := report(ctx, hooks, names, webhooks.DeliveryQuery{}); err != nil {
+	fmt.Fprintln(out, "== deliveries")
+	if err := report(ctx, out, hooks, names, webhooks.DeliveryQuery{}); err != nil {
 		return err
 	}
 
-	fmt.Println("== the ERP endpoint recovers; redelivering its dead letters")
+	fmt.Fprintln(out, "== the ERP endpoint recovers; redelivering its dead letters")
 	recv.setDown("/erp", false)
 	ids, err := hooks.RedeliverFailed(ctx, erp.ID, time.Time{})
 	if err != nil {
@@ -150,12 +153,12 @@ func run() error {
 	if err := waitOutcomes(ctx, hooks, webhooks.DeliveryQuery{WebhookID: erp.ID, Outcome: webhooks.OutcomeDelivered}, len(ids)); err != nil {
 		return err
 	}
-	if err := report(ctx, hooks, names, webhooks.DeliveryQuery{WebhookID: erp.ID, Outcome: webhooks.OutcomeDelivered}); err != nil {
+	if err := report(ctx, out, hooks, names, webhooks.DeliveryQuery{WebhookID: erp.ID, Outcome: webhooks.OutcomeDelivered}); err != nil {
 		return err
 	}
 
-	fmt.Println("== receiver")
-	fmt.Printf("  %d requests, %d verified, %d answered 2xx, %d distinct webhook-ids\n",
+	fmt.Fprintln(out, "== receiver")
+	fmt.Fprintf(out, "  %d requests, %d verified, %d answered 2xx, %d distinct webhook-ids\n",
 		recv.requests.Load(), recv.verified.Load(), recv.ok.Load(), recv.distinctIDs())
 
 	shutCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -182,7 +185,7 @@ func waitOutcomes(ctx context.Context, hooks *webhooks.Service, q webhooks.Deliv
 }
 
 // report prints one line per delivery and one per attempt.
-func report(ctx context.Context, hooks *webhooks.Service, names map[string]string, q webhooks.DeliveryQuery) error {
+func report(ctx context.Context, out io.Writer, hooks *webhooks.Service, names map[string]string, q webhooks.DeliveryQuery) error {
 	recs, err := hooks.Log().Deliveries(ctx, q)
 	if err != nil {
 		return err
@@ -193,14 +196,14 @@ func report(ctx context.Context, hooks *webhooks.Service, names map[string]strin
 		if r.RedeliveryOf != "" {
 			line += " (redelivery)"
 		}
-		fmt.Println(line)
+		fmt.Fprintln(out, line)
 		if r.Attempts > 1 {
 			attempts, err := hooks.Log().Attempts(ctx, r.ID)
 			if err != nil {
 				return err
 			}
 			for _, a := range attempts {
-				fmt.Printf("      attempt %d at +%-6v status %d in %v\n", a.Number,
+				fmt.Fprintf(out, "      attempt %d at +%-6v status %d in %v\n", a.Number,
 					a.StartedAt.Sub(attempts[0].StartedAt).Round(time.Millisecond), a.StatusCode, a.Duration.Round(100*time.Microsecond))
 			}
 		}
@@ -277,4 +280,16 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 	r.ok.Add(1)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// lockedWriter serialises writes.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
