@@ -52,8 +52,9 @@ type Config struct {
 	// subscribers it returns are closed by Shutdown.
 	NewSubscriber func(handlerName string) (message.Subscriber, error)
 
-	// Logger receives the bus's logs: dead letters at Error, recovered panics at
-	// Warn, failed attempts and lifecycle at Debug. Nil discards them.
+	// Logger receives the bus's logs: dead letters and incomplete drains at
+	// Error, recovered panics (with their stack) at Warn, failed attempts and
+	// lifecycle at Debug. Nil discards them.
 	Logger *slog.Logger
 
 	// TracerProvider makes the publish and consumer spans. Nil means the global

@@ -37,6 +37,20 @@ func TestConformanceBroker(t *testing.T) {
 	})
 }
 
+// TestConformanceBrokerNewSubscriber runs the suite on the stand-in broker
+// with one subscriber per handler, the way brokers with consumer groups are
+// configured.
+func TestConformanceBrokerNewSubscriber(t *testing.T) {
+	shared := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
+	t.Cleanup(func() { _ = shared.Close() })
+	bustest.TestBus(t, func(t *testing.T) bus.Config {
+		return bus.Config{
+			Publisher:     stubBroker{shared},
+			NewSubscriber: func(string) (message.Subscriber, error) { return stubBroker{shared}, nil },
+		}
+	})
+}
+
 // stubBroker shares a GoChannel between buses; closing it leaves the GoChannel open.
 type stubBroker struct{ gc *gochannel.GoChannel }
 

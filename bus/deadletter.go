@@ -39,7 +39,7 @@ type DeadLetterParams struct {
 // giveUp records a failure the handler will not retry any more. A normal
 // handler's event becomes a dead letter: published to the dead-letter topic,
 // reported to Config.OnDeadLetter and logged, then acknowledged; with a broker,
-// a dead letter that could not be published is not acknowledged, so the
+// a dead letter that could not be published is nacked, so the
 // broker redelivers the event. A dead-letter handler's failure is logged and
 // the dead letter is left to the broker, or dropped in memory.
 func (b *Bus) giveUp(ctx context.Context, h *handler, it item, msg *Message, err error, attempts int) {

@@ -194,6 +194,9 @@ func (b *Bus) shutdown(ctx context.Context, started bool) error {
 	} else {
 		b.hardStop() // nothing runs any more; releases the context
 	}
+	for _, h := range b.handlers {
+		h.subCancel()
+	}
 	if cerr := b.closeTransport(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -229,12 +232,12 @@ func (b *Bus) drain(ctx context.Context) error {
 	}
 }
 
-// stopIntake stops the pumps and subscriptions and closes the queues, whose
-// workers exit once they are empty.
+// stopIntake stops the pumps and closes the queues, whose workers exit once
+// they are empty. The subscriptions stay open until the workers are done: a
+// broker may refuse acknowledgements on a cancelled subscription.
 func (b *Bus) stopIntake() {
 	b.stopOnce.Do(func() { close(b.stopPumps) })
 	for _, h := range b.handlers {
-		h.subCancel()
 		h.queue.close()
 	}
 }

@@ -98,7 +98,7 @@ func run(out io.Writer) error {
 		if s.path == "/erp" {
 			erp = w
 		}
-		fmt.Fprintf(out, "  %-18s %-28s %s (secret %s…)\n", w.Name, w.EventType, w.URL, w.Secret[:12])
+		fmt.Fprintf(out, "  %-18s %-28s %s\n", w.Name, w.EventType, w.URL)
 	}
 	recv.setDown("/erp", true)
 
