@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/google/uuid"
+
+	hbid "github.com/hookbus/hookbus/internal/id"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -291,7 +292,7 @@ func (b *Bus) identify(e Event) (string, time.Time) {
 		id = ie.EventID()
 	}
 	if id == "" {
-		id = newID()
+		id = hbid.New("")
 	}
 	var occurred time.Time
 	if te, ok := e.(timedEvent); ok {
@@ -301,18 +302,6 @@ func (b *Bus) identify(e Event) (string, time.Time) {
 		occurred = b.now()
 	}
 	return id, occurred
-}
-
-// newID returns a new UUIDv7: 48 bits of Unix milliseconds, then 74 random
-// bits. Unlike uuid.NewV7 it takes no lock and allocates only the string.
-func newID() string {
-	var u uuid.UUID
-	rand.Read(u[:]) // never fails: crypto/rand.Read crashes the program instead
-	ms := uint64(time.Now().UnixMilli())
-	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
-	u[6] = 0x70 | u[6]&0x0f // version 7
-	u[8] = 0x80 | u[8]&0x3f // RFC 9562 variant
-	return u.String()
 }
 
 func recordError(span trace.Span, err error) {

@@ -8,6 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	hbid "github.com/hookbus/hookbus/internal/id"
 )
 
 // DeadLetter is an event a handler gave up on: every attempt failed, or one
@@ -62,7 +64,7 @@ func (b *Bus) giveUp(ctx context.Context, h *handler, it item, msg *Message, err
 // and metadata, plus the dead-letter keys, with the trace context of ctx (the
 // consumer span that gave up).
 func (b *Bus) publishDeadLetter(ctx context.Context, h *handler, dl DeadLetter) error {
-	wm := message.NewMessage(newID(), dl.Message.Payload)
+	wm := message.NewMessage(hbid.New(""), dl.Message.Payload)
 	for k, v := range dl.Message.Metadata {
 		wm.Metadata[k] = v
 	}

@@ -3,8 +3,6 @@ package bus
 import (
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 func TestQueueGrowsAndShrinks(t *testing.T) {
@@ -81,27 +79,5 @@ func TestQueueCloseAndTake(t *testing.T) {
 	}
 	if _, ok := q.pop(); ok {
 		t.Fatal("pop reported an item after closeAndTake")
-	}
-}
-
-func TestNewIDIsUniqueUUIDv7(t *testing.T) {
-	seen := map[string]bool{}
-	for range 1000 {
-		id := newID()
-		u, err := uuid.Parse(id)
-		if err != nil {
-			t.Fatalf("newID() = %q: %v", id, err)
-		}
-		if u.Version() != 7 || u.Variant() != uuid.RFC4122 {
-			t.Fatalf("newID() = %q: version %d, variant %v; want 7, RFC 4122", id, u.Version(), u.Variant())
-		}
-		if seen[id] {
-			t.Fatalf("newID() repeated %q", id)
-		}
-		seen[id] = true
-	}
-	u, _ := uuid.Parse(newID())
-	if sec, _ := u.Time().UnixTime(); time.Since(time.Unix(sec, 0)) > time.Minute {
-		t.Fatalf("UUIDv7 time %v is not now", time.Unix(sec, 0))
 	}
 }

@@ -31,7 +31,7 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		s.finish(ctx, d, OutcomeSkipped, 0, 0, errWebhookDisabled)
 		return
 	}
-	ctx, span := s.tracer.Start(trace.ContextWithSpanContext(ctx, d.parent), "deliver "+t.webhook.Name,
+	ctx, span := s.tracer.Start(trace.ContextWithSpanContext(ctx, d.parent), t.spanName,
 		trace.WithSpanKind(trace.SpanKindInternal))
 	defer span.End()
 	if span.IsRecording() {

@@ -19,7 +19,7 @@ type scheduler struct {
 	work     sync.Cond // signalled when a queue becomes ready or on stop
 	space    sync.Cond // broadcast when a full queue loses an item
 	idle     sync.Cond // broadcast when nothing is queued or in flight
-	ready    []*queue  // FIFO of queues with work and spare concurrency
+	ready    ring      // FIFO of queues with work and spare concurrency
 	queued   int       // deliveries waiting in queues
 	inflight int       // deliveries being run
 	waiting  int       // enqueuers blocked on a full queue
@@ -87,7 +87,7 @@ func (s *scheduler) enqueue(ctx context.Context, q *queue, d *delivery) error {
 func (s *scheduler) makeReady(q *queue) {
 	if !q.inReady && q.n > 0 && q.inflight < s.perWebhook {
 		q.inReady = true
-		s.ready = append(s.ready, q)
+		s.ready.push(q)
 		s.work.Signal()
 	}
 }
@@ -96,16 +96,14 @@ func (s *scheduler) worker() {
 	defer s.wg.Done()
 	s.mu.Lock()
 	for {
-		for len(s.ready) == 0 && !s.stopped {
+		for s.ready.n == 0 && !s.stopped {
 			s.work.Wait()
 		}
 		if s.stopped {
 			s.mu.Unlock()
 			return
 		}
-		q := s.ready[0]
-		s.ready[0] = nil
-		s.ready = s.ready[1:]
+		q := s.ready.pop()
 		q.inReady = false
 		d := q.items[q.head]
 		q.items[q.head] = nil
@@ -165,7 +163,9 @@ func (s *scheduler) stop() []*delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var left []*delivery
-	for _, q := range s.ready {
+	for s.ready.n > 0 {
+		q := s.ready.pop()
+		q.inReady = false
 		for q.n > 0 {
 			left = append(left, q.items[q.head])
 			q.items[q.head] = nil
@@ -174,6 +174,32 @@ func (s *scheduler) stop() []*delivery {
 			s.queued--
 		}
 	}
-	s.ready = nil
 	return left
+}
+
+// ring is a FIFO of queues that reuses its buffer, so a steady flow of
+// deliveries does not allocate.
+type ring struct {
+	buf     []*queue
+	head, n int
+}
+
+func (r *ring) push(q *queue) {
+	if r.n == len(r.buf) {
+		grown := make([]*queue, max(16, 2*len(r.buf)))
+		for i := range r.n {
+			grown[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = grown, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = q
+	r.n++
+}
+
+func (r *ring) pop() *queue {
+	q := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return q
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -205,11 +206,12 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		TLSHandshakeTimeout:   cfg.Timeout,
 		ExpectContinueTimeout: time.Second,
 	}
-	var opts []otelhttp.Option
-	opts = append(opts, otelhttp.WithPropagators(cfg.Propagator))
-	if cfg.TracerProvider != nil {
-		opts = append(opts, otelhttp.WithTracerProvider(cfg.TracerProvider))
+	if cfg.TracerProvider == nil {
+		// Resolved once: without a provider otelhttp looks one up, and builds
+		// a tracer, on every request.
+		cfg.TracerProvider = otel.GetTracerProvider()
 	}
+	opts := []otelhttp.Option{otelhttp.WithPropagators(cfg.Propagator), otelhttp.WithTracerProvider(cfg.TracerProvider)}
 	httpClient := &http.Client{
 		// retryablehttp closes all idle connections whenever a request fails
 		// for good; hiding CloseIdleConnections keeps one failing receiver

@@ -9,12 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/internal/id"
 )
 
 // Defaults of the delivery engine.
@@ -323,6 +323,4 @@ func (s *Service) Log() DeliveryLog { return s.log }
 func (s *Service) Store() Store { return s.store }
 
 // newID returns a time-ordered unique id with a prefix.
-func newID(prefix string) string {
-	return prefix + uuid.Must(uuid.NewV7()).String()
-}
+func newID(prefix string) string { return id.New(prefix) }

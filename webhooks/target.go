@@ -18,6 +18,7 @@ type Target struct {
 	signer     *Signer
 	header     http.Header // static headers; values shared read-only by every request
 	validUntil time.Time   // when a previous secret expires and the signer must be rebuilt
+	spanName   string      // "deliver <webhook name>"
 }
 
 // NewTarget prepares w for sending at time now: the current secret and every
@@ -51,7 +52,14 @@ func NewTarget(w Webhook, now time.Time) (*Target, error) {
 	header["Content-Type"] = []string{"application/json"}
 	header["User-Agent"] = []string{userAgent}
 	header[canonicalEvent] = []string{string(w.EventType)}
-	return &Target{webhook: w.Clone(), url: u, signer: signer, header: header, validUntil: validUntil}, nil
+	return &Target{
+		webhook:    w.Clone(),
+		url:        u,
+		signer:     signer,
+		header:     header,
+		validUntil: validUntil,
+		spanName:   "deliver " + w.Name,
+	}, nil
 }
 
 // Webhook returns a copy of the webhook the target was built from.

@@ -30,15 +30,20 @@ type meters struct {
 	queueDepth metric.Int64ObservableGauge
 	reg        metric.Registration
 
-	// Attribute sets built once: recording with a prebuilt set does not allocate.
-	outcome map[Outcome]metric.MeasurementOption
-	class   [6]metric.MeasurementOption // by status class: 0 for no response, 1xx..5xx
+	// Options built once, as slices: recording with them does not allocate.
+	outcome map[Outcome][]metric.AddOption
+	class   [6]classOptions // by status class: 0 for no response, 1xx..5xx
+}
+
+type classOptions struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
 }
 
 func newMeters(mp metric.MeterProvider, depth func() int64) (*meters, error) {
 	m := mp.Meter(instrumentationName)
 	var err error
-	ms := &meters{outcome: make(map[Outcome]metric.MeasurementOption)}
+	ms := &meters{outcome: make(map[Outcome][]metric.AddOption)}
 	if ms.deliveries, err = m.Int64Counter(MetricDeliveries, metric.WithUnit("{delivery}"),
 		metric.WithDescription("Deliveries that reached an outcome, by outcome.")); err != nil {
 		return nil, err
@@ -71,14 +76,15 @@ func newMeters(mp metric.MeterProvider, depth func() int64) (*meters, error) {
 		return nil, err
 	}
 	for _, o := range []Outcome{OutcomeDelivered, OutcomeDeadLettered, OutcomeRefused, OutcomeSkipped, OutcomeUndelivered} {
-		ms.outcome[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", string(o))))
+		ms.outcome[o] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", string(o))))}
 	}
 	for i := range ms.class {
 		v := "none"
 		if i > 0 {
 			v = strconv.Itoa(i) + "xx"
 		}
-		ms.class[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("http.response.status_class", v)))
+		set := metric.WithAttributeSet(attribute.NewSet(attribute.String("http.response.status_class", v)))
+		ms.class[i] = classOptions{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
 	}
 	return ms, nil
 }
@@ -88,13 +94,13 @@ func (ms *meters) recordAttempt(ctx context.Context, status int, d time.Duration
 	if c < 0 || c >= len(ms.class) {
 		c = 0
 	}
-	ms.attempts.Add(ctx, 1, ms.class[c])
-	ms.duration.Record(ctx, d.Seconds(), ms.class[c])
+	ms.attempts.Add(ctx, 1, ms.class[c].add...)
+	ms.duration.Record(ctx, d.Seconds(), ms.class[c].record...)
 }
 
 func (ms *meters) recordOutcome(ctx context.Context, o Outcome) {
-	if opt, ok := ms.outcome[o]; ok {
-		ms.deliveries.Add(ctx, 1, opt)
+	if opts, ok := ms.outcome[o]; ok {
+		ms.deliveries.Add(ctx, 1, opts...)
 	}
 	if o == OutcomeDeadLettered {
 		ms.dead.Add(ctx, 1)

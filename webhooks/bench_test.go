@@ -1,0 +1,73 @@
+package webhooks_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/webhooks"
+)
+
+// BenchmarkPublishDeliver measures publish → signed POST → 204 on loopback,
+// one webhook, b.N events, and reports deliveries per second. The receiver
+// shares the process, so allocations include its side of every request.
+func BenchmarkPublishDeliver(b *testing.B) {
+	var done atomic.Int64
+	finished := make(chan struct{})
+	var target int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	bb, err := bus.New(bus.Config{Workers: 16, MaxPending: 100_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := webhooks.New(bb, webhooks.Config{
+		Workers: 16, MaxConcurrencyPerWebhook: 16, QueueSize: 100_000,
+		Log: countingLog{webhooks.NewMemoryLog(0), func() {
+			if done.Add(1) == atomic.LoadInt64(&target) {
+				close(finished)
+			}
+		}},
+		Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(ctx)
+	if _, err := s.Create(ctx, webhooks.Webhook{Name: "bench", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		b.Fatal(err)
+	}
+	e := webhooks.MeetingStatusChanged{MeetingID: strings.Repeat("m", 900), Status: webhooks.MeetingSummaryDone}
+	atomic.StoreInt64(&target, int64(b.N))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := bb.Publish(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-finished
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// countingLog calls onDelivery after recording each outcome.
+type countingLog struct {
+	webhooks.DeliveryLog
+	onDelivery func()
+}
+
+func (l countingLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRecord) error {
+	err := l.DeliveryLog.RecordDelivery(ctx, d)
+	l.onDelivery()
+	return err
+}
