@@ -45,11 +45,6 @@ func TestNewIsUnique(t *testing.T) {
 	}
 }
 
-func TestNewAllocatesOnlyTheString(t *testing.T) {
-	if n := testing.AllocsPerRun(1000, func() { _ = id.New("dlv_") }); n > 1 {
-		t.Errorf("New allocates %v times, want 1", n)
-	}
-}
 
 func ExampleNew() {
 	s := id.New("dlv_")
