@@ -45,7 +45,6 @@ func TestNewIsUnique(t *testing.T) {
 	}
 }
 
-
 func ExampleNew() {
 	s := id.New("dlv_")
 	fmt.Println(len(s), s[:4], s[4+14:4+15])
