@@ -8,6 +8,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/hookbus/hookbus/bus"
 	"github.com/hookbus/hookbus/webhooks"
 )
@@ -15,7 +20,18 @@ import (
 // BenchmarkPublishDeliver measures publish → signed POST → 204 on loopback,
 // one webhook, b.N events, and reports deliveries per second. The receiver
 // shares the process, so allocations include its side of every request.
+//
+// "global" uses the global OpenTelemetry providers with no SDK installed, the
+// default; "noop" passes explicit no-op providers, the floor. Their ratio is
+// the cost of the default telemetry when nobody collects it.
 func BenchmarkPublishDeliver(b *testing.B) {
+	b.Run("global", func(b *testing.B) { benchPublishDeliver(b, nil, nil) })
+	b.Run("noop", func(b *testing.B) {
+		benchPublishDeliver(b, tracenoop.NewTracerProvider(), metricnoop.NewMeterProvider())
+	})
+}
+
+func benchPublishDeliver(b *testing.B, tp trace.TracerProvider, mp metric.MeterProvider) {
 	var done atomic.Int64
 	finished := make(chan struct{})
 	var target int64
@@ -23,12 +39,13 @@ func BenchmarkPublishDeliver(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	bb, err := bus.New(bus.Config{Workers: 16, MaxPending: 100_000})
+	bb, err := bus.New(bus.Config{Workers: 16, MaxPending: 100_000, TracerProvider: tp})
 	if err != nil {
 		b.Fatal(err)
 	}
 	s, err := webhooks.New(bb, webhooks.Config{
 		Workers: 16, MaxConcurrencyPerWebhook: 16, QueueSize: 100_000,
+		TracerProvider: tp, MeterProvider: mp,
 		Log: countingLog{webhooks.NewMemoryLog(0), func() {
 			if done.Add(1) == atomic.LoadInt64(&target) {
 				close(finished)
