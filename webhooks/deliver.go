@@ -49,6 +49,9 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		DeliveryID: d.id,
 		Payload:    d.payload,
 		OnAttempt: func(a Attempt) {
+			if failed := a.Error != ""; d.ep.failing.Swap(failed) != failed && failed {
+				s.sched.recheck() // a dispatcher may be waiting on this webhook's full queue
+			}
 			s.meters.recordAttempt(ctx, a.StatusCode, a.Duration)
 			if lerr := s.log.RecordAttempt(context.WithoutCancel(ctx), a); lerr != nil {
 				s.logger.Error("webhooks: record attempt", "delivery", a.DeliveryID, "error", lerr)

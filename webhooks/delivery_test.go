@@ -672,15 +672,23 @@ func TestTranslate(t *testing.T) {
 	}
 }
 
+// TestDeliveryIsolation checks that a webhook whose receiver hangs does not
+// hold back a healthy webhook of the same event type, even once the hanging
+// one's queue is full: after its first attempt times out, its overflow is
+// recorded as undelivered instead of stalling the dispatcher.
 func TestDeliveryIsolation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("isolation measurement takes a few seconds")
 	}
-	const events = 200
-	measure := func(withHang bool) time.Duration {
+	const (
+		timeout  = 300 * time.Millisecond
+		warmup   = 150 // events published before measuring: past the first timeout
+		measured = 200
+	)
+	measure := func(withHang bool) (p99 time.Duration, overflowed int) {
 		s := engService(t, webhooks.Config{
-			Workers: 8, MaxConcurrencyPerWebhook: 4,
-			Sender: webhooks.SenderConfig{Timeout: 2 * time.Second, MaxRetries: -1},
+			Workers: 8, MaxConcurrencyPerWebhook: 4, QueueSize: 8, DisableAfter: -1,
+			Sender: webhooks.SenderConfig{Timeout: timeout, MaxRetries: -1},
 		})
 		release := make(chan struct{})
 		defer close(release)
@@ -696,33 +704,49 @@ func TestDeliveryIsolation(t *testing.T) {
 			var e struct{ MeetingID string }
 			body, _ := io.ReadAll(r.Body)
 			_ = json.Unmarshal(body, &e)
-			sent, _ := time.Parse(time.RFC3339Nano, e.MeetingID)
-			mu.Lock()
-			lat = append(lat, time.Since(sent))
-			mu.Unlock()
+			if sent, err := time.Parse(time.RFC3339Nano, e.MeetingID); err == nil {
+				mu.Lock()
+				lat = append(lat, time.Since(sent))
+				mu.Unlock()
+			}
 			w.WriteHeader(204)
 		})
 		h := engCreate(t, s, "healthy", healthy.URL, webhooks.MeetingStatusChangedEvent)
+		var hung webhooks.Webhook
 		if withHang {
-			engCreate(t, s, "hanging", hang.URL, webhooks.MeetingStatusChangedEvent)
+			hung = engCreate(t, s, "hanging", hang.URL, webhooks.MeetingStatusChangedEvent)
 		}
-		for range events {
-			e := webhooks.MeetingStatusChanged{MeetingID: time.Now().Format(time.RFC3339Nano), Status: webhooks.MeetingCreated}
-			if err := s.Publish(t.Context(), e); err != nil {
+		for i := range warmup + measured {
+			id := "warm-up"
+			if i >= warmup {
+				id = time.Now().Format(time.RFC3339Nano)
+			}
+			if err := s.Publish(t.Context(), webhooks.MeetingStatusChanged{MeetingID: id, Status: webhooks.MeetingCreated}); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(3 * time.Millisecond)
 		}
-		engWait(t, s, webhooks.DeliveryQuery{WebhookID: h.ID, Outcome: webhooks.OutcomeDelivered}, events)
+		engWait(t, s, webhooks.DeliveryQuery{WebhookID: h.ID, Outcome: webhooks.OutcomeDelivered}, warmup+measured)
+		if withHang {
+			recs, _ := s.Log().Deliveries(t.Context(), webhooks.DeliveryQuery{WebhookID: hung.ID, Outcome: webhooks.OutcomeUndelivered})
+			for _, r := range recs {
+				if strings.Contains(r.Error, webhooks.ErrQueueFull.Error()) {
+					overflowed++
+				}
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		return lat[len(lat)*99/100]
+		return lat[len(lat)*99/100], overflowed
 	}
-	alone := measure(false)
-	withHang := measure(true)
-	t.Logf("healthy webhook p99: alone %v, beside a hanging webhook %v", alone, withHang)
-	if withHang > 10*alone+50*time.Millisecond {
+	alone, _ := measure(false)
+	withHang, overflowed := measure(true)
+	t.Logf("healthy webhook p99: alone %v, beside a hanging webhook %v; %d deliveries to the hanging one overflowed its queue", alone, withHang, overflowed)
+	if overflowed == 0 {
+		t.Errorf("the hanging webhook's queue never overflowed: the test did not exercise a full queue")
+	}
+	if withHang > 2*alone+20*time.Millisecond {
 		t.Errorf("a hanging neighbour raised the healthy p99 from %v to %v", alone, withHang)
 	}
 }

@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -127,7 +128,10 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 		case len(payload) > s.sender.cfg.MaxPayloadBytes:
 			s.finish(ctx, d, OutcomeRefused, 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.sender.cfg.MaxPayloadBytes))
 		default:
-			if err := s.enqueue(ctx, d); err != nil {
+			switch err := s.enqueue(ctx, d); {
+			case errors.Is(err, ErrQueueFull):
+				s.finish(ctx, d, OutcomeUndelivered, 0, 0, err)
+			case err != nil:
 				return err
 			}
 		}
@@ -187,7 +191,7 @@ func (s *Service) enqueue(ctx context.Context, d *delivery) error {
 	if sched == nil {
 		return fmt.Errorf("webhooks: %w", bus.ErrNotStarted)
 	}
-	return sched.enqueue(ctx, &d.ep.q, d)
+	return sched.enqueue(ctx, &d.ep.q, d, d.ep.failing.Load)
 }
 
 // endpoint returns the engine state of w, rebuilding its target when w

@@ -51,14 +51,20 @@ func newScheduler(workers, queueSize, perWebhook int, run func(context.Context, 
 	return s
 }
 
-// enqueue adds d to q, waiting while q is full until ctx ends. It fails with
-// ErrClosed once the scheduler no longer takes work.
-func (s *scheduler) enqueue(ctx context.Context, q *queue, d *delivery) error {
+// enqueue adds d to q, waiting while q is full until ctx ends, unless shed
+// reports that the webhook is failing: then it fails with ErrQueueFull at
+// once, so that a dead receiver's full queue does not hold back the
+// deliveries to every other one. It fails with ErrClosed once the scheduler
+// no longer takes work.
+func (s *scheduler) enqueue(ctx context.Context, q *queue, d *delivery, shed func() bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for q.n == s.queueSize && !s.closed {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if shed() {
+			return ErrQueueFull
 		}
 		s.waiting++
 		stop := context.AfterFunc(ctx, func() {
@@ -124,10 +130,21 @@ func (s *scheduler) worker() {
 		q.inflight--
 		s.inflight--
 		s.makeReady(q)
+
 		if s.queued == 0 && s.inflight == 0 {
 			s.idle.Broadcast()
 		}
 	}
+}
+
+// recheck wakes enqueuers waiting on full queues so that they ask their
+// shed function again: a webhook has just started failing.
+func (s *scheduler) recheck() {
+	s.mu.Lock()
+	if s.waiting > 0 {
+		s.space.Broadcast()
+	}
+	s.mu.Unlock()
 }
 
 // drain stops intake and waits until every queued delivery has run or ctx

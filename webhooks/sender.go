@@ -208,16 +208,17 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	}
 	if cfg.TracerProvider == nil {
 		// Resolved once: without a provider otelhttp looks one up, and builds
-		// a tracer, on every request.
+		// a tracer, on every request. The global provider forwards to an SDK
+		// installed later.
 		cfg.TracerProvider = otel.GetTracerProvider()
 	}
-	opts := []otelhttp.Option{otelhttp.WithPropagators(cfg.Propagator), otelhttp.WithTracerProvider(cfg.TracerProvider)}
 	httpClient := &http.Client{
-		// retryablehttp closes all idle connections whenever a request fails
-		// for good; hiding CloseIdleConnections keeps one failing receiver
-		// from costing every other receiver its warm connections.
-		Transport: keepIdle{otelhttp.NewTransport(transport, opts...)},
-		Timeout:   cfg.Timeout,
+		Transport: &attemptTransport{
+			base:    transport,
+			traced:  otelhttp.NewTransport(transport, otelhttp.WithPropagators(cfg.Propagator), otelhttp.WithTracerProvider(cfg.TracerProvider)),
+			prop:    cfg.Propagator,
+			timeout: cfg.Timeout,
+		},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -399,9 +400,6 @@ func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	_ = body.Close()
 }
-
-// keepIdle hides the wrapped transport's CloseIdleConnections.
-type keepIdle struct{ http.RoundTripper }
 
 func cmpOr[T comparable](v, def T) T {
 	var zero T

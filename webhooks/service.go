@@ -44,6 +44,10 @@ var (
 	ErrNotRedeliverable = errors.New("webhooks: delivery cannot be redelivered")
 	// ErrDrainIncomplete: Shutdown's context ended before every delivery had an outcome.
 	ErrDrainIncomplete = errors.New("webhooks: shutdown left deliveries undelivered")
+	// ErrQueueFull: a failing webhook's queue was full, so the delivery was
+	// recorded as undelivered (and can be redelivered) instead of holding
+	// back the deliveries to every other webhook.
+	ErrQueueFull = errors.New("webhooks: queue of a failing webhook is full")
 )
 
 // Config configures a Service. The zero value is an in-memory store and
@@ -62,9 +66,12 @@ type Config struct {
 	// hanging receiver holds at most this many workers; zero means
 	// DefaultMaxConcurrencyPerWebhook (never more than Workers).
 	MaxConcurrencyPerWebhook int
-	// QueueSize bounds each webhook's pending deliveries; when a queue is full
-	// the dispatcher waits, and the bus applies its own backpressure to
-	// Publish. Zero means DefaultQueueSize.
+	// QueueSize bounds each webhook's pending deliveries. When a queue is full
+	// the dispatcher waits for room, and the bus applies its own backpressure
+	// to Publish, as long as the webhook's last attempt succeeded; once it
+	// failed, deliveries that find its queue full are recorded as
+	// OutcomeUndelivered with ErrQueueFull, redeliverable, so that one dead
+	// receiver cannot stall the rest. Zero means DefaultQueueSize.
 	QueueSize int
 	// DisableAfter is the number of consecutive dead letters that disables a
 	// webhook; zero means DefaultDisableAfter, a negative value never.
@@ -142,6 +149,7 @@ type endpoint struct {
 	q        queue // guarded by the scheduler's mutex
 	target   atomic.Pointer[Target]
 	failures atomic.Int32 // consecutive dead letters
+	failing  atomic.Bool  // the last attempt failed
 	disabled atomic.Bool  // disabled or deleted since its deliveries were queued
 }
 

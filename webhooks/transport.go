@@ -1,0 +1,70 @@
+package webhooks
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// attemptTransport runs one HTTP attempt: it bounds it with the per-attempt
+// timeout and gives it a client span through otelhttp when the delivery is
+// traced.
+//
+// The timeout is a context deadline, released when the response body is
+// closed, rather than http.Client.Timeout: on a wrapped transport the client
+// would start a timer goroutine per request to enforce that.
+//
+// When the deliver span is not recording (no SDK installed, or the trace was
+// sampled out) otelhttp is skipped: it would make no span, yet it wraps the
+// request body, which costs net/http a separate write for the body. The
+// trace context, if any, is still injected, so receivers see a sampled-out
+// traceparent as they should.
+//
+// It has no CloseIdleConnections method on purpose: retryablehttp closes
+// every idle connection whenever a request fails for good, and one failing
+// receiver must not cost the others their warm connections.
+type attemptTransport struct {
+	base    *http.Transport
+	traced  http.RoundTripper
+	prop    propagation.TextMapPropagator
+	timeout time.Duration
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
+	r = r.WithContext(ctx)
+	var rt http.RoundTripper = t.base
+	switch sc := trace.SpanContextFromContext(ctx); {
+	case trace.SpanFromContext(ctx).IsRecording():
+		rt = t.traced
+	case sc.IsValid():
+		// RoundTrip must not change the caller's request headers.
+		r.Header = r.Header.Clone()
+		t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	}
+	resp, err := rt.RoundTrip(r)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases the attempt's context once its body is closed, so
+// the deadline also bounds reading the response.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
