@@ -1,0 +1,113 @@
+// Command bench measures what hookbus adds on top of the HTTP request it
+// exists to send, on this machine, in one run.
+//
+// Usage:
+//
+//	go run ./examples/bench [-duration 2s] [-rounds 3] [-concurrency 1,16,64] [-payload 1024] [-tracing]
+//	go run ./examples/bench -backlog 100000 [-workers 32] [-overflow wait|fail]
+//	go run ./examples/bench -isolation [-hang-timeout 250ms] [-queue N]
+//
+// The receiver is a separate process (this binary, re-executed) listening on
+// loopback that reads each request body and answers 204 No Content, so the
+// client's allocation counts and profiles are the client's alone. Every mode
+// ends with one line of space-separated key=value pairs, the last line of
+// standard output, so that runs can be compared by a script.
+//
+// # Throughput (the default mode)
+//
+// Round after round, and at each concurrency C of -concurrency, two variants
+// run one after the other (in alternating order, so that drift of the machine
+// hits both alike), each warmed up and then measured over -duration:
+//
+//   - baseline: C goroutines POSTing the same JSON body with a plain
+//     net/http client (no Client.Timeout) through a keep-alive transport
+//     tuned like hookbus's sender (the same idle-connection limit, dial and
+//     idle timeouts, HTTP/2 setting);
+//   - hookbus: C goroutines publishing the event with Service.Publish on the
+//     in-memory bus, delivered to one allow-listed webhook of the receiver by
+//     a service whose worker count and per-webhook concurrency are C. The
+//     load is a closed loop: a publisher takes one of C tokens before each
+//     Publish and every recorded outcome gives one back, so exactly as many
+//     deliveries are in flight as baseline requests, and nothing queues up
+//     behind them. Outcomes are seen through the service's delivery log: the
+//     default in-memory log, wrapped to count each outcome as it is recorded.
+//     Only deliveries that ended with a 2xx count.
+//
+// The loop is closed rather than open (publishing as fast as possible and
+// counting completions per second) because an open loop measures a full
+// queue: latency then says how long the queue is, and per-event costs hide
+// behind batching. What the closed loop adds is one channel send per
+// delivery and, when a publisher was waiting, its wake-up. The event is a
+// commercial_signal_detected whose description pads its JSON to -payload
+// bytes, the same bytes the baseline sends; it carries its own EventTime
+// (the moment Publish is called), which the bus hands on to the delivery
+// record's OccurredAt, so the latency is read from the record itself.
+//
+// For each concurrency the program reports the baseline's requests per
+// second, hookbus's deliveries per second, their ratio (the median of the
+// rounds' ratios, with the lowest and highest), the p50 and p99 latency from
+// the Publish call to the recorded outcome (and the baseline's request
+// latency), and the allocations per delivery: the client process's
+// runtime.MemStats.Mallocs over the measured window divided by the completed
+// deliveries (requests for the baseline).
+//
+// With -tracing, the bus and the service get an OpenTelemetry SDK tracer
+// provider that samples everything and batches spans to an exporter that
+// discards them; a third variant then POSTs through otelhttp's transport with
+// that provider, for reference. The baseline stays uninstrumented.
+//
+// # Backlog
+//
+// -backlog N parks N events behind a receiver that stalls every request:
+// the webhook's workers hold a stalled request each (up to its concurrency
+// limit), its queue holds up to webhooks.DefaultQueueSize deliveries and the
+// bus's pending limit (Config.MaxPending) holds the rest, so that the service
+// is exactly full after N events. The program reports the peak goroutine
+// count of the process, the live heap per pending event beyond its payload
+// (after a garbage collection), and what one more Publish did at the limit:
+// "blocked" until its 200 ms deadline (-overflow wait, bus.OverflowWait) or
+// "error" (-overflow fail, bus.ErrFull). It then releases the receiver,
+// waits until every event is delivered and shuts the service down.
+//
+// # Isolation
+//
+// -isolation measures one healthy webhook at the largest -concurrency C,
+// alone and then next to a webhook of the same event type whose receiver
+// hangs every request past the attempt timeout (-hang-timeout; retries wait
+// a quarter of it, then up to all of it). Both runs use the same service
+// configuration: 2C workers, C per webhook (so the hanging webhook can hold
+// C workers and leave C to the healthy one), webhooks never disabled, and
+// per-webhook queues of -queue deliveries, by default the service's default.
+// The program reports the healthy webhook's p50 and p99 in both runs and the
+// ratio of its p99 with the hanging neighbour to its p99 alone (the median of
+// the rounds' ratios). A window in which no healthy delivery completed
+// (counted in stalled_rounds) reports the window's length as its p50 and
+// p99: every delivery in flight waited at least that long.
+//
+// Every event goes to both webhooks, so the hanging webhook's queue grows at
+// the healthy webhook's rate. Once it is full, the dispatcher waits for room
+// in it before it hands the next event to any webhook, and the healthy
+// webhook slows down to the hanging one's pace; a -queue large enough for a
+// whole run (more than the event rate times warm-up plus -duration) measures
+// the sharing of the worker pool alone.
+//
+// # Summary keys
+//
+// Throughput: ratio_cC, ratio_min_cC, ratio_max_cC, baseline_rps_cC,
+// hookbus_dps_cC, p50_ms_cC, p99_ms_cC, baseline_p50_ms_cC,
+// baseline_p99_ms_cC, allocs_cC, baseline_allocs_cC for each concurrency C,
+// allocs_per_delivery (the highest of the allocs_cC), baseline_allocs, failed,
+// and with -tracing also otelhttp_ratio_cC and otelhttp_rps_cC. Backlog:
+// backlog, workers, per_webhook, goroutines_base, goroutines_peak,
+// goroutines_at_rest, heap_per_pending_bytes, heap_per_pending_total_bytes,
+// overflow, publish_at_limit ("blocked" or "error"), publish_at_limit_ms,
+// fill_s, drained, failed, drain_s. Isolation: concurrency, hang_timeout,
+// queue, healthy_p50_alone_ms, healthy_p99_alone_ms,
+// healthy_p50_with_hang_ms, healthy_p99_with_hang_ms, healthy_p99_ratio,
+// healthy_dps_alone, healthy_dps_with_hang, stalled_rounds, failed. Every mode also prints
+// mode, backend, tracing and payload.
+//
+// -only baseline|hookbus runs one variant of the throughput mode (ratios are
+// then left out), which with -cpuprofile and -memprofile gives the profile of
+// that variant alone. -backend names the bus transport; only "memory" exists.
+package main

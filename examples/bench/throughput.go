@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/webhooks"
+)
+
+// variant is one way of sending the payload: start runs it at concurrency c,
+// counting its completions in t, until the stop it returns is called.
+type variant struct {
+	name  string
+	start func(ctx context.Context, c int, t *tally) (stop func(context.Context) error, err error)
+}
+
+// throughput runs the default mode: every variant at every concurrency,
+// round after round, then the report.
+func (b *bench) throughput(ctx context.Context) (summary, error) {
+	variants := []variant{b.baseline(false), b.hookbus()}
+	if b.tp != nil {
+		variants = append(variants, b.baseline(true))
+	}
+	if b.opts.only != "" {
+		variants = slices.DeleteFunc(variants, func(v variant) bool { return v.name != b.opts.only })
+	}
+	results := make(map[string]map[int][]sample)
+	for _, v := range variants {
+		results[v.name] = make(map[int][]sample)
+	}
+	fmt.Fprintf(b.out, "throughput: %d round(s) of %v per variant (after %v of warm-up), concurrency %s\n",
+		b.opts.rounds, b.opts.duration, b.opts.warmup, joinInts(b.opts.concurrency, ","))
+	for r := range b.opts.rounds {
+		for _, c := range b.opts.concurrency {
+			order := slices.Clone(variants)
+			if r%2 == 1 {
+				slices.Reverse(order)
+			}
+			got := make(map[string]sample)
+			for _, v := range order {
+				s, err := b.measure(ctx, v, c)
+				if err != nil {
+					return summary{}, err
+				}
+				results[v.name][c] = append(results[v.name][c], s)
+				got[v.name] = s
+			}
+			var line []string
+			for _, v := range variants {
+				s := got[v.name]
+				line = append(line, fmt.Sprintf("%s %.0f/s p99 %.2fms %.1f allocs", v.name, s.rate, ms(s.p99), s.allocs))
+			}
+			if base, ok := got[variantBaseline]; ok && base.rate > 0 {
+				if hb, ok := got[variantHookbus]; ok {
+					line = append(line, fmt.Sprintf("ratio %.3f", hb.rate/base.rate))
+				}
+			}
+			fmt.Fprintf(b.out, "round %d/%d c=%d: %s\n", r+1, b.opts.rounds, c, strings.Join(line, " | "))
+		}
+	}
+	return b.throughputReport(results), nil
+}
+
+// throughputReport prints the per-concurrency table and returns the summary.
+func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
+	var sum summary
+	sum.add("mode", "throughput")
+	sum.add("backend", b.backend.name())
+	sum.add("tracing", b.opts.tracing)
+	sum.add("payload", len(b.event.body))
+	sum.add("duration", b.opts.duration)
+	sum.add("rounds", b.opts.rounds)
+	sum.add("concurrency", joinInts(b.opts.concurrency, ","))
+
+	base, hook, traced := results[variantBaseline], results[variantHookbus], results[variantOtelhttp]
+	var details summary
+	var allocsWorst, baseAllocsWorst float64
+	var failed int64
+	fmt.Fprintln(b.out, "results (medians over rounds):")
+	for _, c := range b.opts.concurrency {
+		cs := strconv.Itoa(c)
+		fmt.Fprintf(b.out, "  c=%d\n", c)
+		for _, name := range []string{variantBaseline, variantHookbus, variantOtelhttp} {
+			ss := results[name][c]
+			if len(ss) == 0 {
+				continue
+			}
+			unit, per := "requests", "request"
+			if name == variantHookbus {
+				unit, per = "deliveries", "delivery"
+			}
+			rate, p50, p99 := median(collect(ss, rateOf)), median(collect(ss, p50Of)), median(collect(ss, p99Of))
+			allocs := median(collect(ss, allocsOf))
+			fmt.Fprintf(b.out, "    %-9s %9.0f %s/s  p50 %7.3f ms  p99 %7.3f ms  %6.1f allocs per %s\n",
+				name, rate, unit, p50, p99, allocs, per)
+			for _, s := range ss {
+				failed += s.failed
+			}
+			switch name {
+			case variantBaseline:
+				details.add("baseline_rps_c"+cs, rate)
+				details.add("baseline_p50_ms_c"+cs, p50)
+				details.add("baseline_p99_ms_c"+cs, p99)
+				details.add("baseline_allocs_c"+cs, allocs)
+				baseAllocsWorst = max(baseAllocsWorst, allocs)
+			case variantHookbus:
+				details.add("hookbus_dps_c"+cs, rate)
+				details.add("p50_ms_c"+cs, p50)
+				details.add("p99_ms_c"+cs, p99)
+				details.add("allocs_c"+cs, allocs)
+				allocsWorst = max(allocsWorst, allocs)
+			case variantOtelhttp:
+				details.add("otelhttp_rps_c"+cs, rate)
+			}
+		}
+		if ratios := roundRatios(hook[c], base[c]); len(ratios) > 0 {
+			r := median(ratios)
+			fmt.Fprintf(b.out, "    ratio     %.3f (min %.3f, max %.3f)\n", r, slices.Min(ratios), slices.Max(ratios))
+			sum.add("ratio_c"+cs, r)
+			sum.add("ratio_min_c"+cs, slices.Min(ratios))
+			sum.add("ratio_max_c"+cs, slices.Max(ratios))
+		}
+		if ratios := roundRatios(traced[c], base[c]); len(ratios) > 0 {
+			r := median(ratios)
+			fmt.Fprintf(b.out, "    otelhttp  ratio %.3f (min %.3f, max %.3f)\n", r, slices.Min(ratios), slices.Max(ratios))
+			sum.add("otelhttp_ratio_c"+cs, r)
+		}
+	}
+	if len(hook) > 0 {
+		sum.add("allocs_per_delivery", allocsWorst)
+	}
+	if len(base) > 0 {
+		sum.add("baseline_allocs", baseAllocsWorst)
+	}
+	sum.pairs = append(sum.pairs, details.pairs...)
+	sum.add("failed", failed)
+	if failed > 0 {
+		fmt.Fprintf(b.out, "warning: %d requests or deliveries failed; only 2xx completions are counted\n", failed)
+	}
+	return sum
+}
+
+// roundRatios returns num's rate over den's, round by round.
+func roundRatios(num, den []sample) []float64 {
+	var rs []float64
+	for i := range min(len(num), len(den)) {
+		if den[i].rate > 0 {
+			rs = append(rs, num[i].rate/den[i].rate)
+		}
+	}
+	return rs
+}
+
+func rateOf(s sample) float64   { return s.rate }
+func p50Of(s sample) float64    { return ms(s.p50) }
+func p99Of(s sample) float64    { return ms(s.p99) }
+func allocsOf(s sample) float64 { return s.allocs }
+
+// measure runs v at concurrency c: a warm-up, one measured window, stop.
+func (b *bench) measure(ctx context.Context, v variant, c int) (sample, error) {
+	t := new(tally)
+	stop, err := v.start(ctx, c, t)
+	if err != nil {
+		return sample{}, fmt.Errorf("%s c=%d: %w", v.name, c, err)
+	}
+	s, err := func() (sample, error) {
+		if err := sleep(ctx, b.opts.warmup); err != nil {
+			return sample{}, err
+		}
+		return t.window(ctx, b.opts.duration)
+	}()
+	err = errors.Join(err, stop(ctx))
+	if err != nil {
+		return sample{}, fmt.Errorf("%s c=%d: %w", v.name, c, err)
+	}
+	return s, nil
+}
+
+// baseline is c goroutines POSTing the body in a loop with plain net/http
+// over a transport tuned like hookbus's; traced wraps the transport in
+// otelhttp with the run's tracer provider.
+func (b *bench) baseline(traced bool) variant {
+	name := variantBaseline
+	if traced {
+		name = variantOtelhttp
+	}
+	return variant{name: name, start: func(ctx context.Context, c int, t *tally) (func(context.Context) error, error) {
+		transport := senderLikeTransport(c)
+		var rt http.RoundTripper = transport
+		if traced {
+			rt = otelhttp.NewTransport(transport,
+				otelhttp.WithTracerProvider(b.tp),
+				otelhttp.WithPropagators(propagation.TraceContext{}))
+		}
+		// A plain client: no Client.Timeout, which would add a deadline
+		// context and timer to every request (about 9 allocations), and a
+		// goroutine per request with a wrapped transport such as otelhttp's.
+		client := &http.Client{
+			Transport:     rt,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+		url := b.rcv.base + pathOK
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range c {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					start := time.Now()
+					ok := post(ctx, client, url, b.event.body)
+					t.observe(time.Since(start), ok)
+				}
+			})
+		}
+		return func(context.Context) error {
+			close(stop)
+			wg.Wait()
+			transport.CloseIdleConnections()
+			return nil
+		}, nil
+	}}
+}
+
+// senderLikeTransport is a keep-alive transport tuned like hookbus's sender
+// (webhooks.NewSender), without its address checks.
+func senderLikeTransport(c int) *http.Transport {
+	dialer := &net.Dialer{Timeout: webhooks.DefaultTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   max(webhooks.DefaultMaxIdleConnsPerHost, c),
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   webhooks.DefaultTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// post sends one request and reports whether it got a 2xx.
+func post(ctx context.Context, client *http.Client, url string, body []byte) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode >= 200 && resp.StatusCode < 300
+}
+
+// hookbus publishes on the in-memory bus with Service.Publish and counts the
+// deliveries to one webhook, in a closed loop of c events in flight, with c
+// delivery workers all allowed on that webhook.
+func (b *bench) hookbus() variant {
+	return variant{name: variantHookbus, start: func(ctx context.Context, c int, t *tally) (func(context.Context) error, error) {
+		loop := newClosedLoop(c)
+		eng, err := b.startEngine(ctx, engineSpec{
+			bus: bus.Config{Workers: c, MaxPending: max(bus.DefaultMaxPending, 4*c)},
+			service: webhooks.Config{
+				Workers:                  c,
+				MaxConcurrencyPerWebhook: c,
+				QueueSize:                max(webhooks.DefaultQueueSize, 4*c),
+				Sender:                   loopbackSender(c),
+			},
+			webhooks: []webhooks.Webhook{{
+				Name:      "bench receiver",
+				URL:       b.rcv.base + pathOK,
+				EventType: webhooks.CommercialSignalDetectedEvent,
+			}},
+		}, func(d webhooks.DeliveryRecord) {
+			t.observe(time.Since(d.OccurredAt), delivered(d))
+			loop.release()
+		})
+		if err != nil {
+			return nil, err
+		}
+		loop.run(ctx, func(ctx context.Context) error {
+			return eng.svc.Publish(ctx, b.event.at(time.Now()))
+		})
+		return func(ctx context.Context) error {
+			return errors.Join(loop.halt(ctx, 10*time.Second), eng.shutdown(ctx, 10*time.Second))
+		}, nil
+	}}
+}
+
+func joinInts(xs []int, sep string) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, sep)
+}
