@@ -15,9 +15,10 @@ import (
 )
 
 // Publish validates e, refuses it with ErrPayloadTooLarge when its body is
-// over the limit, and publishes it on the bus. Publishing with the bus
-// directly works too; an oversized event is then refused at dispatch and
-// recorded as OutcomeRefused.
+// over the limit, and publishes it on the bus. The event is encoded once: the
+// bytes measured are the bytes sent. Publishing with the bus directly works
+// too; an oversized event is then refused at dispatch and recorded as
+// OutcomeRefused.
 func (s *Service) Publish(ctx context.Context, e Event) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -25,14 +26,48 @@ func (s *Service) Publish(ctx context.Context, e Event) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	body, err := json.Marshal(e)
+	body, err := encodeEvent(e)
 	if err != nil {
 		return fmt.Errorf("webhooks: marshal %s: %w", e.EventType(), err)
 	}
 	if len(body) > s.sender.cfg.MaxPayloadBytes {
 		return fmt.Errorf("%w: %s event of %d bytes, limit %d", ErrPayloadTooLarge, e.EventType(), len(body), s.sender.cfg.MaxPayloadBytes)
 	}
-	return s.bus.Publish(ctx, e)
+	return s.bus.Publish(ctx, encodedEvent{e: e, body: body})
+}
+
+// encodeEvent returns e's JSON. A payload type's own MarshalJSON is called
+// directly: json.Marshal would re-scan its output.
+func encodeEvent(e Event) ([]byte, error) {
+	if m, ok := e.(json.Marshaler); ok {
+		return m.MarshalJSON()
+	}
+	return json.Marshal(e)
+}
+
+// encodedEvent carries an event already validated and encoded by Publish to
+// the bus, which then neither validates nor encodes it again. It passes on
+// the event's own id and time when it has them.
+type encodedEvent struct {
+	e    Event
+	body []byte
+}
+
+func (x encodedEvent) EventName() string            { return x.e.EventName() }
+func (x encodedEvent) MarshalJSON() ([]byte, error) { return x.body, nil }
+
+func (x encodedEvent) EventID() string {
+	if ie, ok := x.e.(interface{ EventID() string }); ok {
+		return ie.EventID()
+	}
+	return ""
+}
+
+func (x encodedEvent) EventTime() time.Time {
+	if te, ok := x.e.(interface{ EventTime() time.Time }); ok {
+		return te.EventTime()
+	}
+	return time.Time{}
 }
 
 // Translate registers fn as the translation of a host's own domain event T
@@ -52,7 +87,7 @@ func Translate[T bus.Event](s *Service, name string, fn func(ctx context.Context
 			if err := ev.Validate(); err != nil {
 				return bus.Permanent(fmt.Errorf("webhooks: translation %s produced an invalid event: %w", name, err))
 			}
-			body, err := json.Marshal(ev)
+			body, err := encodeEvent(ev)
 			if err != nil {
 				return bus.Permanent(fmt.Errorf("webhooks: marshal %s: %w", ev.EventType(), err))
 			}
