@@ -2,7 +2,6 @@ package webhooks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -149,7 +148,7 @@ func (s *Service) SendTestEvent(ctx context.Context, id string) (SendResult, err
 	if err != nil {
 		return SendResult{}, err
 	}
-	body, err := json.Marshal(e)
+	body, err := encodeEvent(e)
 	if err != nil {
 		return SendResult{}, err
 	}
