@@ -43,6 +43,7 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 			attrDeliveryID.String(d.id),
 		)
 	}
+	logCtx := context.WithoutCancel(ctx) // records outlive a hard stop
 	res, err := s.sender.Send(ctx, SendRequest{
 		Target:     t,
 		EventID:    d.eventID,
@@ -53,7 +54,7 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 				s.sched.recheck() // a dispatcher may be waiting on this webhook's full queue
 			}
 			s.meters.recordAttempt(ctx, a.StatusCode, a.Duration)
-			if lerr := s.log.RecordAttempt(context.WithoutCancel(ctx), a); lerr != nil {
+			if lerr := s.log.RecordAttempt(logCtx, a); lerr != nil {
 				s.logger.Error("webhooks: record attempt", "delivery", a.DeliveryID, "error", lerr)
 			}
 		},
@@ -82,7 +83,7 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 	if span.IsRecording() {
 		span.SetAttributes(attrAttempts.Int(attempts), attrOutcome.String(string(outcome)), attrStatusCode.Int(status))
 	}
-	s.finish(context.WithoutCancel(ctx), d, outcome, attempts, status, err)
+	s.finish(logCtx, d, outcome, attempts, status, err)
 }
 
 var errWebhookDisabled = errors.New("webhooks: webhook disabled")

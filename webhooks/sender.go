@@ -123,7 +123,7 @@ type Sender struct {
 
 // SendRequest is one payload for one target.
 type SendRequest struct {
-	// Target is the prepared webhook.
+	// Target is the prepared webhook; required.
 	Target *Target
 	// EventID is sent as webhook-id; it must stay the same across retries and
 	// redeliveries so that receivers can dedupe.
@@ -249,6 +249,9 @@ func (s *Sender) newClient(hc *http.Client, retries int) *retryablehttp.Client {
 // the whole delivery, backoff included; each attempt also has its own timeout.
 func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) {
 	t := req.Target
+	if t == nil {
+		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: SendRequest without a Target", ErrInvalidConfig)}
+	}
 	if len(req.Payload) > s.cfg.MaxPayloadBytes {
 		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(req.Payload), s.cfg.MaxPayloadBytes)}
 	}
