@@ -185,84 +185,188 @@ func (b *Bus) InMemory() bool { return b.inMemory }
 // from it) continues the handling of its event: its Publish is accepted while
 // Shutdown drains, and with OverflowWait it never waits for room, since the
 // room could be held by the events queued behind that very handler.
+//
+// Publish is NewMessage and PublishMessage in one call, with the publish span
+// also covering the wait for room and the transport's Publish.
 func (b *Bus) Publish(ctx context.Context, e Event) error {
 	inHandler := ctx.Value(handlerBusKey{}) == b
-	if inHandler {
-		if b.lifetime.Err() != nil {
-			return ErrClosed
-		}
-	} else {
-		if !b.publishing.enter() {
-			return ErrClosed
-		}
+	if !b.admit(inHandler) {
+		return ErrClosed
+	}
+	if !inHandler {
 		defer b.publishing.leave()
 	}
+	name, payload, err := b.encode(e)
+	if err != nil {
+		return err
+	}
+	units, spanName, err := b.route(name)
+	if err != nil {
+		return err
+	}
+	id, occurred := b.identify(e)
+	ctx, span := b.startPublishSpan(ctx, spanName, name, id)
+	defer span.End()
+	msg := b.newMessage(ctx, id, name, payload, occurred)
+	if err := b.send(ctx, name, msg, units, inHandler); err != nil {
+		recordError(span, err)
+		return err
+	}
+	return nil
+}
 
+// NewMessage returns the Watermill message Publish would publish for e,
+// without publishing it: e validated and encoded as JSON, its id, name and
+// time in the metadata (MetadataEventID, MetadataEventName,
+// MetadataOccurredAt; the id is also the message UUID), and the trace context
+// of a producer span "publish <event name>", which NewMessage starts as a
+// child of ctx and ends before returning. The message's context is ctx with
+// that span. It refuses what Publish refuses before publishing, with an error
+// wrapping ErrInvalidEvent, and applies none of the transport's rules: it
+// works before Start, after Shutdown and for events nobody handles.
+//
+// NewMessage is for transports that store the message before it reaches the
+// bus, such as a transactional outbox: PublishMessage publishes it later,
+// possibly from another process, and handlers see exactly what a Publish of
+// e would have given them, their spans children of the publish span.
+func (b *Bus) NewMessage(ctx context.Context, e Event) (*message.Message, error) {
+	name, payload, err := b.encode(e)
+	if err != nil {
+		return nil, err
+	}
+	id, occurred := b.identify(e)
+	ctx, span := b.startPublishSpan(ctx, "publish "+name, name, id)
+	defer span.End()
+	return b.newMessage(ctx, id, name, payload, occurred), nil
+}
+
+// PublishMessage publishes msg, made by NewMessage, on the topic named by its
+// MetadataEventName, under the rules of Publish: ErrClosed once Shutdown has
+// begun (except from inside a handler), and on the in-memory transport
+// ErrNotStarted, ErrNoHandlers and the Config.MaxPending limit. A message
+// without MetadataEventName or MetadataEventID, or named after the
+// dead-letter topic, is refused with an error wrapping ErrInvalidEvent.
+//
+// PublishMessage starts no span: msg carries the publish span NewMessage
+// started. ctx bounds the wait for room and becomes msg's context. The bus
+// may add to msg's metadata; msg must not be used after the call.
+func (b *Bus) PublishMessage(ctx context.Context, msg *message.Message) error {
+	inHandler := ctx.Value(handlerBusKey{}) == b
+	if !b.admit(inHandler) {
+		return ErrClosed
+	}
+	if !inHandler {
+		defer b.publishing.leave()
+	}
+	if msg == nil {
+		return fmt.Errorf("%w: nil message", ErrInvalidEvent)
+	}
+	name := msg.Metadata[MetadataEventName]
+	switch name {
+	case "":
+		return fmt.Errorf("%w: message %s has no %s metadata", ErrInvalidEvent, msg.UUID, MetadataEventName)
+	case b.dlTopic:
+		return fmt.Errorf("%w: %q is the dead-letter topic", ErrInvalidEvent, name)
+	}
+	if msg.Metadata[MetadataEventID] == "" {
+		return fmt.Errorf("%w: message %s has no %s metadata", ErrInvalidEvent, msg.UUID, MetadataEventID)
+	}
+	units, _, err := b.route(name)
+	if err != nil {
+		return err
+	}
+	delete(msg.Metadata, metadataReservedBy) // set by send, for this bus only
+	msg.SetContext(ctx)
+	return b.send(ctx, name, msg, units, inHandler)
+}
+
+// admit lets a publish in: from a handler until the bus stops hard, otherwise
+// until Shutdown begins, in which case the caller must call
+// b.publishing.leave once done.
+func (b *Bus) admit(inHandler bool) bool {
+	if inHandler {
+		return b.lifetime.Err() == nil
+	}
+	return b.publishing.enter()
+}
+
+// encode validates e and returns its name and JSON payload.
+func (b *Bus) encode(e Event) (string, []byte, error) {
 	if e == nil {
-		return fmt.Errorf("%w: nil event", ErrInvalidEvent)
+		return "", nil, fmt.Errorf("%w: nil event", ErrInvalidEvent)
 	}
 	name := e.EventName()
 	switch name {
 	case "":
-		return fmt.Errorf("%w: %T has an empty event name", ErrInvalidEvent, e)
+		return "", nil, fmt.Errorf("%w: %T has an empty event name", ErrInvalidEvent, e)
 	case b.dlTopic:
-		return fmt.Errorf("%w: %q is the dead-letter topic", ErrInvalidEvent, name)
+		return "", nil, fmt.Errorf("%w: %q is the dead-letter topic", ErrInvalidEvent, name)
 	}
 	if v, ok := e.(validatingEvent); ok {
 		if err := v.Validate(); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrInvalidEvent, name, err)
+			return "", nil, fmt.Errorf("%w: %s: %w", ErrInvalidEvent, name, err)
 		}
 	}
 	payload, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrInvalidEvent, name, err)
+		return "", nil, fmt.Errorf("%w: %s: %w", ErrInvalidEvent, name, err)
 	}
+	return name, payload, nil
+}
 
-	var units int64
-	spanName := ""
-	if b.inMemory {
-		if !b.started.Load() {
-			if b.state.Load() >= stateClosing {
-				return ErrClosed
-			}
-			return ErrNotStarted
-		}
-		t := b.topics[name]
-		if t == nil {
-			return fmt.Errorf("%w: %s", ErrNoHandlers, name)
-		}
-		units, spanName = int64(len(t.handlers)), t.publishSpan
-	} else {
-		spanName = "publish " + name
+// route applies the in-memory transport's rules to an event name: it returns
+// the pending units the event takes (one per handler; none with a broker) and
+// the name of its publish span, or why the event is refused.
+func (b *Bus) route(name string) (units int64, spanName string, err error) {
+	if !b.inMemory {
+		return 0, "publish " + name, nil
 	}
+	if !b.started.Load() {
+		if b.state.Load() >= stateClosing {
+			return 0, "", ErrClosed
+		}
+		return 0, "", ErrNotStarted
+	}
+	t := b.topics[name]
+	if t == nil {
+		return 0, "", fmt.Errorf("%w: %s", ErrNoHandlers, name)
+	}
+	return int64(len(t.handlers)), t.publishSpan, nil
+}
 
-	id, occurred := b.identify(e)
+// startPublishSpan starts the producer span of the event id named name.
+func (b *Bus) startPublishSpan(ctx context.Context, spanName, name, id string) (context.Context, trace.Span) {
 	ctx, span := b.tracer.Start(ctx, spanName, producerSpanOptions...)
-	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(producerAttributes(name, id)...)
 	}
-	if units > 0 {
-		if err := b.reserve(ctx, units, inHandler); err != nil {
-			recordError(span, err)
-			return fmt.Errorf("bus: publish %s: %w", name, err)
-		}
-	}
+	return ctx, span
+}
 
+// newMessage builds the message of an event, with the trace context of ctx.
+func (b *Bus) newMessage(ctx context.Context, id, name string, payload []byte, occurred time.Time) *message.Message {
 	msg := message.NewMessage(id, payload)
 	msg.Metadata[MetadataEventID] = id
 	msg.Metadata[MetadataEventName] = name
 	msg.Metadata[MetadataOccurredAt] = occurred.UTC().Format(time.RFC3339Nano)
-	if units > 0 {
-		msg.Metadata[metadataReservedBy] = b.instance
-	}
 	b.prop.Inject(ctx, propagation.MapCarrier(msg.Metadata))
 	msg.SetContext(ctx)
+	return msg
+}
+
+// send takes the event's pending units, if any, and publishes msg on the
+// topic name.
+func (b *Bus) send(ctx context.Context, name string, msg *message.Message, units int64, inHandler bool) error {
+	if units > 0 {
+		if err := b.reserve(ctx, units, inHandler); err != nil {
+			return fmt.Errorf("bus: publish %s: %w", name, err)
+		}
+		msg.Metadata[metadataReservedBy] = b.instance
+	}
 	if err := b.pub.Publish(name, msg); err != nil {
 		if units > 0 {
 			b.pending.release(units)
 		}
-		recordError(span, err)
 		return fmt.Errorf("bus: publish %s: %w", name, err)
 	}
 	return nil

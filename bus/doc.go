@@ -20,6 +20,12 @@
 // WithWorkers): goroutines grow with the configured workers, never with the
 // backlog. Handlers run concurrently and in no particular order.
 //
+// NewMessage and PublishMessage split Publish in two, for a store in between:
+// NewMessage makes the message (payload, metadata, trace context of its
+// publish span) without publishing it, PublishMessage publishes it later
+// under the transport's rules. Package bus/outbox stores it in the host's own
+// database transaction that way.
+//
 // # Failures
 //
 // A handler error or panic (recovered, wrapped in ErrHandlerPanic) is retried

@@ -47,6 +47,7 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 	res, err := s.sender.Send(ctx, SendRequest{
 		Target:     t,
 		EventID:    d.eventID,
+		EventType:  d.eventType,
 		DeliveryID: d.id,
 		Payload:    d.payload,
 		OnAttempt: func(a Attempt) {

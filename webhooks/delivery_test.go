@@ -915,3 +915,21 @@ func TestDeliveryOnBrokerAcksAfterOutcome(t *testing.T) {
 		t.Fatalf("outcomes on record at acknowledgement = %v, want one delivered and one dead-lettered", outcomes)
 	}
 }
+
+func TestDeliveryErrorsDoNotLeakURLTokens(t *testing.T) {
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{AllowAddresses: []netip.Prefix{}, MaxRetries: -1}})
+	w := engCreate(t, s, "tokens", "https://10.0.0.1/hooks/PathSecret?token=QuerySecret", webhooks.MeetingStatusChangedEvent)
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+	attempts, _ := s.Log().Attempts(t.Context(), recs[0].ID)
+	if len(attempts) != 1 {
+		t.Fatalf("attempts = %d", len(attempts))
+	}
+	for _, text := range []string{recs[0].Error, attempts[0].Error} {
+		if strings.Contains(text, "Secret") || !strings.Contains(text, "10.0.0.1") {
+			t.Errorf("error %q leaks the URL's path or query, or lost its host", text)
+		}
+	}
+}

@@ -218,16 +218,18 @@ func (w *outcomeWait) wait(ctx context.Context, eventID string) error {
 	return nil
 }
 
-// enqueue hands d to the scheduler.
+// enqueue hands d to the scheduler. In memory a failing webhook's full queue
+// sheds (ErrQueueFull) rather than hold back the others; on a broker the
+// dispatcher waits instead, since the broker holds the backlog durably.
 func (s *Service) enqueue(ctx context.Context, d *delivery) error {
-	s.mu.Lock()
-	sched := s.sched
-	s.mu.Unlock()
-	if sched == nil {
-		return fmt.Errorf("webhooks: %w", bus.ErrNotStarted)
+	shed := d.ep.failing.Load
+	if !s.bus.InMemory() {
+		shed = never
 	}
-	return sched.enqueue(ctx, &d.ep.q, d, d.ep.failing.Load)
+	return s.sched.enqueue(ctx, &d.ep.q, d, shed)
 }
+
+func never() bool { return false }
 
 // endpoint returns the engine state of w, rebuilding its target when w
 // changed or a previous secret expired.

@@ -11,6 +11,7 @@ import (
 // and a slow webhook can hold at most its own limit of workers. Memory is
 // bounded by the queue sizes; goroutines by the worker count.
 type scheduler struct {
+	workers    int
 	queueSize  int
 	perWebhook int
 	run        func(context.Context, *delivery)
@@ -24,6 +25,7 @@ type scheduler struct {
 	inflight int       // deliveries being run
 	waiting  int       // enqueuers blocked on a full queue
 	closed   bool      // no more enqueues
+	started  bool      // workers running
 	stopped  bool      // workers exit
 
 	ctx    context.Context // given to every run; cancelled by hardStop
@@ -40,15 +42,25 @@ type queue struct {
 	inReady  bool
 }
 
+// newScheduler returns a scheduler whose workers start with the first
+// enqueue, so that a scheduler nobody uses costs no goroutines.
 func newScheduler(workers, queueSize, perWebhook int, run func(context.Context, *delivery)) *scheduler {
-	s := &scheduler{queueSize: queueSize, perWebhook: perWebhook, run: run}
+	s := &scheduler{workers: workers, queueSize: queueSize, perWebhook: perWebhook, run: run}
 	s.work.L, s.space.L, s.idle.L = &s.mu, &s.mu, &s.mu
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(workers)
-	for range workers {
+	return s
+}
+
+// startWorkers starts the pool once. The caller holds s.mu.
+func (s *scheduler) startWorkers() {
+	if s.started || s.stopped {
+		return
+	}
+	s.started = true
+	s.wg.Add(s.workers)
+	for range s.workers {
 		go s.worker()
 	}
-	return s
 }
 
 // enqueue adds d to q, waiting while q is full until ctx ends, unless shed
@@ -79,6 +91,7 @@ func (s *scheduler) enqueue(ctx context.Context, q *queue, d *delivery, shed fun
 	if s.closed {
 		return ErrClosed
 	}
+	s.startWorkers()
 	if q.items == nil {
 		q.items = make([]*delivery, s.queueSize)
 	}
@@ -169,12 +182,14 @@ func (s *scheduler) drain(ctx context.Context) bool {
 // stop cancels deliveries in flight, waits for the workers to return and
 // hands back whatever was still queued, in queue order per webhook.
 func (s *scheduler) stop() []*delivery {
-	s.cancel()
+	// Stopped before cancelled: no worker may pick up another delivery only
+	// to run it with a dead context.
 	s.mu.Lock()
 	s.closed, s.stopped = true, true
 	s.work.Broadcast()
 	s.space.Broadcast()
 	s.mu.Unlock()
+	s.cancel()
 	s.wg.Wait()
 
 	s.mu.Lock()

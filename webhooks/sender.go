@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -128,6 +129,9 @@ type SendRequest struct {
 	// EventID is sent as webhook-id; it must stay the same across retries and
 	// redeliveries so that receivers can dedupe.
 	EventID string
+	// EventType is sent as X-Webhook-Event; empty means the target webhook's
+	// type.
+	EventType EventType
 	// DeliveryID identifies this delivery in the attempts reported to OnAttempt.
 	DeliveryID string
 	// Payload is the exact body; Send neither copies nor modifies it.
@@ -266,7 +270,7 @@ func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) 
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        t.newHeader(req.EventID, s.cfg.Now(), req.Payload),
+		Header:        t.newHeader(cmpOr(req.EventType, t.webhook.EventType), req.EventID, s.cfg.Now(), req.Payload),
 		Host:          t.url.Host,
 		ContentLength: int64(len(req.Payload)),
 	}
@@ -283,6 +287,7 @@ func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) 
 	if resp != nil {
 		drain(resp.Body)
 	}
+	err = redactErr(err)
 	switch {
 	case err != nil:
 		return SendResult{}, &DeliveryError{StatusCode: st.last.StatusCode, Attempts: st.n, Err: err}
@@ -353,7 +358,7 @@ func (s *Sender) afterAttempt(ctx context.Context, resp *http.Response, err erro
 	}
 	switch {
 	case err != nil:
-		a.Error = err.Error()
+		a.Error = redactErr(err).Error()
 	default:
 		a.StatusCode = resp.StatusCode
 		a.ResponseBody = peekBody(resp)
@@ -402,6 +407,25 @@ func peekBody(resp *http.Response) []byte {
 func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	_ = body.Close()
+}
+
+// redactErr removes from the URL a *url.Error carries everything but scheme
+// and host: paths and queries of webhook URLs often hold tokens, and these
+// errors end up in the delivery log, in hooks and on spans.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = redactURL(ue.URL)
+	}
+	return err
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(webhook URL)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func cmpOr[T comparable](v, def T) T {

@@ -68,10 +68,11 @@ type Config struct {
 	MaxConcurrencyPerWebhook int
 	// QueueSize bounds each webhook's pending deliveries. When a queue is full
 	// the dispatcher waits for room, and the bus applies its own backpressure
-	// to Publish, as long as the webhook's last attempt succeeded; once it
-	// failed, deliveries that find its queue full are recorded as
-	// OutcomeUndelivered with ErrQueueFull, redeliverable, so that one dead
-	// receiver cannot stall the rest. Zero means DefaultQueueSize.
+	// to Publish. On the in-memory bus, once a webhook's last attempt failed,
+	// deliveries that find its queue full are recorded as OutcomeUndelivered
+	// with ErrQueueFull, redeliverable, instead, so that one dead receiver
+	// cannot stall the rest; on a broker the dispatcher always waits, leaving
+	// the backlog in the broker. Zero means DefaultQueueSize.
 	QueueSize int
 	// DisableAfter is the number of consecutive dead letters that disables a
 	// webhook; zero means DefaultDisableAfter, a negative value never.
@@ -132,7 +133,7 @@ type Service struct {
 	tracer trace.Tracer
 	meters *meters
 	logger *slog.Logger
-	sched  *scheduler
+	sched  *scheduler // set by New, never replaced
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
@@ -231,6 +232,9 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 		logger:    cfg.Logger,
 		endpoints: make(map[string]*endpoint),
 	}
+	// The scheduler exists from the start, so that deliveries are queued
+	// whoever starts the bus; its workers start with the first delivery.
+	s.sched = newScheduler(cfg.Workers, cfg.QueueSize, cfg.MaxConcurrencyPerWebhook, s.deliver)
 	if s.meters, err = newMeters(cfg.MeterProvider, s.queueDepth); err != nil {
 		return nil, fmt.Errorf("webhooks: create metrics: %w", err)
 	}
@@ -252,16 +256,14 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 
 const instrumentationName = "github.com/hookbus/hookbus/webhooks"
 
-// Start starts the delivery workers and then the bus. It returns once both
-// are ready; calling it again does nothing.
+// Start starts the bus (if nobody has) and returns once it is ready;
+// calling it again does nothing. Starting the bus directly works too:
+// deliveries are queued from the first event on.
 func (s *Service) Start(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
 	s.startOnce.Do(func() {
-		s.mu.Lock()
-		s.sched = newScheduler(s.cfg.Workers, s.cfg.QueueSize, s.cfg.MaxConcurrencyPerWebhook, s.deliver)
-		s.mu.Unlock()
 		if err := s.bus.Start(ctx); err != nil && !errors.Is(err, bus.ErrStarted) {
 			s.startErr = fmt.Errorf("webhooks: start bus: %w", err)
 		}
@@ -269,8 +271,8 @@ func (s *Service) Start(ctx context.Context) error {
 	return s.startErr
 }
 
-// Run starts the service and blocks until ctx ends, then shuts it down
-// within the bus's drain timeout.
+// Run starts the service and blocks until ctx ends, then shuts it down,
+// giving the drain 30 seconds.
 func (s *Service) Run(ctx context.Context) error {
 	if err := s.Start(ctx); err != nil {
 		return err
@@ -293,17 +295,11 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() {
 		s.closed.Store(true)
 		busErr := s.bus.Shutdown(ctx)
-		s.mu.Lock()
-		sched := s.sched
-		s.mu.Unlock()
-		var left int
-		if sched != nil {
-			sched.drain(ctx)
-			rest := sched.stop()
-			left = len(rest)
-			for _, d := range rest {
-				s.finish(context.WithoutCancel(ctx), d, OutcomeUndelivered, 0, 0, ErrClosed)
-			}
+		s.sched.drain(ctx)
+		rest := s.sched.stop()
+		left := len(rest)
+		for _, d := range rest {
+			s.finish(context.WithoutCancel(ctx), d, OutcomeUndelivered, 0, 0, ErrClosed)
 		}
 		_ = s.sender.Close()
 		_ = s.meters.reg.Unregister()
@@ -318,15 +314,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 
 // queueDepth reports the deliveries waiting in queues.
 func (s *Service) queueDepth() int64 {
-	s.mu.Lock()
-	sched := s.sched
-	s.mu.Unlock()
-	if sched == nil {
-		return 0
-	}
-	sched.mu.Lock()
-	defer sched.mu.Unlock()
-	return int64(sched.queued)
+	s.sched.mu.Lock()
+	defer s.sched.mu.Unlock()
+	return int64(s.sched.queued)
 }
 
 // Bus returns the bus the service dispatches from.

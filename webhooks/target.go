@@ -45,13 +45,12 @@ func NewTarget(w Webhook, now time.Time) (*Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
 	}
-	header := make(http.Header, len(w.Headers)+3)
+	header := make(http.Header, len(w.Headers)+2)
 	for k, v := range w.Headers {
 		header[http.CanonicalHeaderKey(k)] = []string{v}
 	}
 	header["Content-Type"] = []string{"application/json"}
 	header["User-Agent"] = []string{userAgent}
-	header[canonicalEvent] = []string{string(w.EventType)}
 	return &Target{
 		webhook:    w.Clone(),
 		url:        u,
@@ -74,21 +73,31 @@ func (t *Target) Signer() *Signer { return t.signer }
 
 const userAgent = "hookbus/" + Version
 
-// newHeader returns the headers of one attempt: the static ones plus id,
-// timestamp and signature. The map is new; static values are shared.
-func (t *Target) newHeader(id string, ts time.Time, body []byte) http.Header {
+// newHeader returns the headers of one request: the static ones, the event
+// type of the payload (the delivery's, which a later change to the webhook
+// does not alter), and id, timestamp and signature. The map is new; static
+// values are shared.
+func (t *Target) newHeader(et EventType, id string, ts time.Time, body []byte) http.Header {
 	h := make(http.Header, len(t.header)+5)
 	for k, v := range t.header {
 		h[k] = v
 	}
-	t.sign(h, id, ts, body)
+	vals := make([]string, 4)
+	vals[3] = string(et)
+	h[canonicalEvent] = vals[3:4:4]
+	t.signInto(h, vals[:3:3], id, ts, body)
 	return h
 }
 
-// sign sets the per-attempt headers on h. One allocation holds the three
-// values; X-Webhook-Signature shares the webhook-signature value.
+// sign sets a fresh timestamp and signature on h, as before a retry.
 func (t *Target) sign(h http.Header, id string, ts time.Time, body []byte) {
-	vals := make([]string, 3)
+	t.signInto(h, make([]string, 3), id, ts, body)
+}
+
+// signInto sets id, timestamp and signature on h, using vals (three
+// elements) as their storage; X-Webhook-Signature shares the
+// webhook-signature value.
+func (t *Target) signInto(h http.Header, vals []string, id string, ts time.Time, body []byte) {
 	vals[0] = id
 	vals[1] = formatUnix(ts)
 	vals[2] = t.signer.Sign(id, ts, body)

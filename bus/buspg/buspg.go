@@ -1,0 +1,309 @@
+package buspg
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookbus/hookbus/bus"
+)
+
+// Defaults applied to zero Config fields.
+const (
+	// DefaultSchema holds the tables when Config.Schema is empty.
+	DefaultSchema = "public"
+	// DefaultTablePrefix starts every table name when Config.TablePrefix is empty.
+	DefaultTablePrefix = "hookbus_"
+	// DefaultAckDeadline bounds the handling of one message when
+	// Config.AckDeadline is zero. It is longer than a webhook delivery with
+	// the spec's limits takes (four attempts of at most 10 s each, with
+	// backoff in between), with room for queueing.
+	DefaultAckDeadline = 5 * time.Minute
+	// DefaultPollInterval is the wait between queries of an idle subscriber
+	// when Config.PollInterval is zero. Each query is a transaction that
+	// locks the consumer group's offset (and so takes a transaction id).
+	DefaultPollInterval = 250 * time.Millisecond
+	// DefaultBatchSize is how many messages a subscriber reads per query when
+	// Config.BatchSize is zero.
+	DefaultBatchSize = 100
+)
+
+// Errors of New and Config.Validate.
+var (
+	// ErrInvalidConfig is wrapped by every error about a Config field.
+	ErrInvalidConfig = errors.New("buspg: invalid config")
+	// ErrNilDB is returned by New for a nil *sql.DB.
+	ErrNilDB = errors.New("buspg: nil *sql.DB")
+)
+
+// Config configures the PostgreSQL transport. The zero value is valid: tables
+// named hookbus_* in the schema public, the default deadline, poll interval
+// and batch size, no logs. A Config is a value; it is safe for concurrent use.
+type Config struct {
+	// Schema holds the tables; empty means DefaultSchema. It is created when
+	// missing (that needs the CREATE privilege on the database). Like
+	// TablePrefix it must be a plain identifier: lowercase ASCII letters,
+	// digits and underscores, not starting with a digit.
+	Schema string
+
+	// TablePrefix starts the name of every table; empty means
+	// DefaultTablePrefix. Two prefixes give two independent buses in one
+	// schema. At most MaxTablePrefixLength bytes.
+	TablePrefix string
+
+	// AckDeadline is how long a handler may take over one message; zero means
+	// DefaultAckDeadline, and it must not be negative. Past it the subscriber
+	// gives the message up, it is read again (by this process or another
+	// replica of the handler) and handled a second time, while the first
+	// handling goes on: its late acknowledgement is ignored. Since the
+	// subscriber reads in a transaction that stays open while the message is
+	// handled, a long handler also delays the messages every subscriber of
+	// the database sees, on every topic (see the package documentation).
+	AckDeadline time.Duration
+
+	// PollInterval is how long an idle subscriber waits before querying
+	// again; zero means DefaultPollInterval. It bounds the latency of a
+	// message published while its subscribers were idle.
+	PollInterval time.Duration
+
+	// BatchSize is how many messages a subscriber reads per query; zero
+	// means DefaultBatchSize. The messages of a batch are handled one after
+	// the other in one transaction, whose commit records them as consumed,
+	// so a crash hands up to BatchSize handled messages to the next
+	// subscriber again.
+	BatchSize int
+
+	// Logger receives Watermill's logs, its Info level as Debug; nil discards
+	// them.
+	Logger *slog.Logger
+}
+
+// MaxTablePrefixLength is the longest Config.TablePrefix.
+const MaxTablePrefixLength = 24
+
+// New returns a bus.Config whose Publisher and NewSubscriber use Watermill's
+// PostgreSQL Pub/Sub on db: each event name is a table of messages, each
+// handler name a consumer group whose offset is kept in a table of offsets,
+// so every handler gets every event once across the processes that run it.
+// Tables are created when first used, by publishers and subscribers alike.
+//
+// New does not touch the database. The bus closes the publisher and the
+// subscribers at Shutdown but not db, which the caller closes afterwards.
+// Every subscriber holds a connection while it handles a batch and every
+// Publish takes one: db's pool (sql.DB.SetMaxOpenConns) must allow at least
+// one connection per handler, plus the concurrent publishers.
+func New(db *sql.DB, cfg Config) (bus.Config, error) {
+	if db == nil {
+		return bus.Config{}, ErrNilDB
+	}
+	if err := cfg.Validate(); err != nil {
+		return bus.Config{}, err
+	}
+	logger := cfg.watermillLogger()
+	beginner := wsql.BeginnerFromStdSQL(db)
+	pub, err := wsql.NewPublisher(beginner, wsql.PublisherConfig{
+		SchemaAdapter:        cfg.SchemaAdapter(),
+		AutoInitializeSchema: true,
+	}, logger)
+	if err != nil {
+		return bus.Config{}, fmt.Errorf("buspg: new publisher: %w", err)
+	}
+	return bus.Config{
+		Publisher: pub,
+		NewSubscriber: func(handlerName string) (message.Subscriber, error) {
+			sub, err := wsql.NewSubscriber(beginner, cfg.SubscriberConfig(handlerName), logger)
+			if err != nil {
+				return nil, fmt.Errorf("buspg: new subscriber for %q: %w", handlerName, err)
+			}
+			return sub, nil
+		},
+	}, nil
+}
+
+// Validate reports whether c can be used: nil, or an error wrapping
+// ErrInvalidConfig that names every problem.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	if err := checkIdentifier(c.Schema, maxIdentifierLength); err != nil {
+		bad("Schema %q: %v", c.Schema, err)
+	} else if strings.HasPrefix(c.Schema, "pg_") || c.Schema == "information_schema" {
+		bad("Schema %q: reserved by PostgreSQL", c.Schema)
+	}
+	if err := checkIdentifier(c.TablePrefix, MaxTablePrefixLength); err != nil {
+		bad("TablePrefix %q: %v", c.TablePrefix, err)
+	}
+	if c.AckDeadline < 0 {
+		bad("AckDeadline must not be negative, got %v", c.AckDeadline)
+	}
+	if c.PollInterval < 0 {
+		bad("PollInterval must not be negative, got %v", c.PollInterval)
+	}
+	if c.BatchSize < 0 {
+		bad("BatchSize must not be negative, got %d", c.BatchSize)
+	}
+	return errors.Join(errs...)
+}
+
+// MessagesTable returns the quoted, schema-qualified name of the table
+// holding the messages of topic (an event name, or the dead-letter topic).
+// Names longer than PostgreSQL's 63 bytes are shortened with a hash of the
+// topic, so distinct topics never share a table.
+func (c Config) MessagesTable(topic string) string {
+	c = c.withDefaults()
+	return quoteIdent(c.Schema) + "." + quoteIdent(tableName(c.TablePrefix+"topic_", topic))
+}
+
+// OffsetsTable returns the quoted, schema-qualified name of the table holding
+// the offsets of topic's consumer groups.
+func (c Config) OffsetsTable(topic string) string {
+	c = c.withDefaults()
+	return quoteIdent(c.Schema) + "." + quoteIdent(tableName(c.TablePrefix+"offsets_", topic))
+}
+
+// SchemaAdapter returns the watermill-sql schema adapter of c: Watermill's
+// PostgreSQL schema, with MessagesTable's names and BatchSize, creating the
+// schema when missing. It is exported for wiring Watermill's SQL Pub/Sub by
+// hand; New uses it. It does not validate c.
+func (c Config) SchemaAdapter() wsql.SchemaAdapter {
+	c = c.withDefaults()
+	return schemaAdapter{
+		DefaultPostgreSQLSchema: wsql.DefaultPostgreSQLSchema{
+			GenerateMessagesTableName: c.MessagesTable,
+			SubscribeBatchSize:        c.BatchSize,
+		},
+		schema: c.Schema,
+	}
+}
+
+// OffsetsAdapter returns the watermill-sql offsets adapter of c: Watermill's
+// PostgreSQL offsets, with OffsetsTable's names. It does not validate c.
+func (c Config) OffsetsAdapter() wsql.OffsetsAdapter {
+	return wsql.DefaultPostgreSQLOffsetsAdapter{GenerateMessagesOffsetsTableName: c.OffsetsTable}
+}
+
+// SubscriberConfig returns the watermill-sql subscriber configuration of c
+// for a consumer group: c's adapters, deadline and poll interval, and schema
+// initialisation on Subscribe. New uses it with the handler name as the
+// consumer group. It does not validate c.
+func (c Config) SubscriberConfig(consumerGroup string) wsql.SubscriberConfig {
+	c = c.withDefaults()
+	deadline := c.AckDeadline
+	return wsql.SubscriberConfig{
+		ConsumerGroup:    consumerGroup,
+		AckDeadline:      &deadline,
+		PollInterval:     c.PollInterval,
+		SchemaAdapter:    c.SchemaAdapter(),
+		OffsetsAdapter:   c.OffsetsAdapter(),
+		InitializeSchema: true,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	if c.Schema == "" {
+		c.Schema = DefaultSchema
+	}
+	if c.TablePrefix == "" {
+		c.TablePrefix = DefaultTablePrefix
+	}
+	if c.AckDeadline == 0 {
+		c.AckDeadline = DefaultAckDeadline
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	return c
+}
+
+func (c Config) watermillLogger() watermill.LoggerAdapter {
+	if c.Logger == nil {
+		return watermill.NopLogger{}
+	}
+	return watermill.NewSlogLoggerWithLevelMapping(c.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+}
+
+// schemaAdapter is Watermill's PostgreSQL schema that also creates its
+// schema: the table creation runs after Watermill's advisory lock, in the
+// same transaction.
+type schemaAdapter struct {
+	wsql.DefaultPostgreSQLSchema
+	schema string
+}
+
+var _ wsql.SchemaAdapter = schemaAdapter{}
+
+func (a schemaAdapter) SchemaInitializingQueries(params wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
+	queries, err := a.DefaultPostgreSQLSchema.SchemaInitializingQueries(params)
+	if err != nil || len(queries) == 0 {
+		return queries, err
+	}
+	// CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database
+	// even when the schema exists: create it only when missing. The name is
+	// a validated identifier, safe in a literal.
+	create := wsql.Query{Query: `DO $$ BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '` + a.schema + `') THEN
+		CREATE SCHEMA ` + quoteIdent(a.schema) + `;
+	END IF;
+END $$`}
+	last := len(queries) - 1
+	out := make([]wsql.Query, 0, len(queries)+1)
+	out = append(out, queries[:last]...)
+	return append(out, create, queries[last]), nil
+}
+
+// maxIdentifierLength is the longest identifier PostgreSQL keeps
+// (NAMEDATALEN - 1): it silently truncates longer ones.
+const maxIdentifierLength = 63
+
+// tableName returns prefix+topic, or, when that is too long for PostgreSQL,
+// its beginning followed by a hash of topic.
+func tableName(prefix, topic string) string {
+	name := prefix + topic
+	if len(name) <= maxIdentifierLength {
+		return name
+	}
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	suffix := fmt.Sprintf("_%08x", h.Sum32())
+	return name[:maxIdentifierLength-len(suffix)] + suffix
+}
+
+// checkIdentifier accepts lowercase ASCII letters, digits and underscores,
+// not starting with a digit, at most maxLen bytes: identifiers that need no
+// quoting, that PostgreSQL does not fold, and that are safe in SQL literals.
+func checkIdentifier(s string, maxLen int) error {
+	if len(s) > maxLen {
+		return fmt.Errorf("%d bytes, at most %d allowed", len(s), maxLen)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', c == '_':
+		case '0' <= c && c <= '9':
+			if i == 0 {
+				return errors.New("starts with a digit")
+			}
+		default:
+			return fmt.Errorf("byte %d is not a lowercase ASCII letter, digit or underscore", i)
+		}
+	}
+	return nil
+}
+
+// quoteIdent quotes an identifier for SQL.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}

@@ -1,0 +1,224 @@
+package buspg_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/bus/buspg"
+	"github.com/hookbus/hookbus/bus/bustest"
+)
+
+// testURLEnv names the environment variable with the URL of the PostgreSQL
+// database the tests use. Each test works in a schema of its own, dropped at
+// its end, so runs in parallel and repeated runs do not meet.
+const testURLEnv = "HOOKBUS_TEST_POSTGRES_URL"
+
+// testDB returns a database handle closed at the end of the test, or skips the
+// test when no database is configured.
+func testDB(t testing.TB) *sql.DB {
+	t.Helper()
+	url := os.Getenv(testURLEnv)
+	if url == "" {
+		t.Skip(testURLEnv + " not set: skipping PostgreSQL tests")
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatalf("sql.Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.PingContext(context.Background()); err != nil {
+		t.Fatalf("%s is set but the database is unreachable: %v", testURLEnv, err)
+	}
+	return db
+}
+
+// freshConfig returns a Config whose tables live in a new schema, created by
+// the transport when first used and dropped at the end of the test.
+func freshConfig(t testing.TB, db *sql.DB) buspg.Config {
+	t.Helper()
+	cfg := buspg.Config{Schema: randomName("hookbus_test_")}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, `DROP SCHEMA IF EXISTS "`+cfg.Schema+`" CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", cfg.Schema, err)
+		}
+	})
+	return cfg
+}
+
+func randomName(prefix string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func TestConformance(t *testing.T) {
+	db := testDB(t)
+	cfg := freshConfig(t, db)
+	bustest.TestBus(t, func(t *testing.T) bus.Config {
+		c, err := buspg.New(db, cfg)
+		if err != nil {
+			t.Fatalf("buspg.New: %v", err)
+		}
+		return c
+	})
+}
+
+// TestReplicasShareConsumerGroups runs one handler name on two buses and a
+// second handler name on one of them: the first group gets every event once
+// across both buses, the second every event too.
+func TestReplicasShareConsumerGroups(t *testing.T) {
+	db := testDB(t)
+	cfg := freshConfig(t, db)
+	const n = 300
+	var (
+		mu     sync.Mutex
+		shared = map[int]int{}
+		other  = map[int]int{}
+		done   = make(chan struct{})
+	)
+	record := func(m map[int]int) func(context.Context, seqEvent) error {
+		return func(_ context.Context, e seqEvent) error {
+			mu.Lock()
+			defer mu.Unlock()
+			m[e.Seq]++
+			if len(shared) == n && len(other) == n {
+				select {
+				case <-done:
+				default:
+					close(done)
+				}
+			}
+			return nil
+		}
+	}
+	var buses []*bus.Bus
+	for i := range 2 {
+		c, err := buspg.New(db, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := bus.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		if err := bus.Handle(b, "shared", record(shared)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if err := bus.Handle(b, "other", record(other)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		buses = append(buses, b)
+	}
+	for seq := range n {
+		if err := buses[seq%2].Publish(t.Context(), seqEvent{Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("after 30s: %d of %d events handled by the shared group, %d by the other", len(shared), n, len(other))
+	}
+	for _, b := range buses {
+		if err := b.Shutdown(t.Context()); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for seq := range n {
+		// Without failures nothing is redelivered: exactly once per group.
+		if shared[seq] != 1 || other[seq] != 1 {
+			t.Errorf("event %d handled %d times by the shared group and %d by the other, want once each", seq, shared[seq], other[seq])
+		}
+	}
+}
+
+type seqEvent struct {
+	Seq int `json:"seq"`
+}
+
+func (seqEvent) EventName() string { return "buspg_seq" }
+
+func TestNewRefusesInvalidConfigs(t *testing.T) {
+	valid := buspg.Config{Schema: "events", TablePrefix: "app_", AckDeadline: time.Minute, PollInterval: time.Second, BatchSize: 10}
+	if err := valid.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	tests := []struct {
+		name   string
+		change func(*buspg.Config)
+	}{
+		{"schema with a quote", func(c *buspg.Config) { c.Schema = `a"b` }},
+		{"uppercase schema", func(c *buspg.Config) { c.Schema = "Events" }},
+		{"reserved schema", func(c *buspg.Config) { c.Schema = "pg_catalog" }},
+		{"prefix starting with a digit", func(c *buspg.Config) { c.TablePrefix = "1app_" }},
+		{"prefix too long", func(c *buspg.Config) { c.TablePrefix = strings.Repeat("a", buspg.MaxTablePrefixLength+1) }},
+		{"negative deadline", func(c *buspg.Config) { c.AckDeadline = -time.Second }},
+		{"negative poll interval", func(c *buspg.Config) { c.PollInterval = -time.Second }},
+		{"negative batch size", func(c *buspg.Config) { c.BatchSize = -1 }},
+	}
+	db, err := sql.Open("pgx", "postgres://unused.invalid/db") // New does not connect
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := valid
+			tt.change(&cfg)
+			if _, err := buspg.New(db, cfg); !errors.Is(err, buspg.ErrInvalidConfig) {
+				t.Errorf("New = %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+	if _, err := buspg.New(nil, valid); !errors.Is(err, buspg.ErrNilDB) {
+		t.Errorf("New(nil) = %v, want ErrNilDB", err)
+	}
+	if _, err := buspg.New(db, valid); err != nil {
+		t.Errorf("New(valid) = %v", err)
+	}
+}
+
+func TestTableNames(t *testing.T) {
+	var cfg buspg.Config
+	long := strings.Repeat("x", 70)
+	names := map[string]string{}
+	for _, topic := range []string{"a", "offsets_a", "topic_a", long, long + "y", "hookbus.dead_letter"} {
+		for _, table := range []string{cfg.MessagesTable(topic), cfg.OffsetsTable(topic)} {
+			if prev, ok := names[table]; ok {
+				t.Errorf("topics %q and %q share the table %s", prev, topic, table)
+			}
+			names[table] = topic
+			unquoted := strings.TrimPrefix(table, `"public"."`)
+			unquoted = strings.TrimSuffix(unquoted, `"`)
+			if len(unquoted) > 63 {
+				t.Errorf("table %s is longer than PostgreSQL keeps", table)
+			}
+		}
+	}
+	if got := cfg.MessagesTable("order_placed"); got != `"public"."hookbus_topic_order_placed"` {
+		t.Errorf("MessagesTable = %s", got)
+	}
+}

@@ -1,0 +1,186 @@
+package outbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookbus/hookbus/bus"
+)
+
+// forwardDeadline bounds one forward: the bus's Publish, which may wait for
+// room. Past it the row is read again later.
+const forwardDeadline = time.Minute
+
+// maxErrorLength bounds MetadataLastError.
+const maxErrorLength = 500
+
+// newSubscriber reads the outbox table as a queue: rows in insertion order,
+// those due only, one at a time (rows locked FOR UPDATE, so forwarders in
+// several processes take turns), each deleted in the transaction that
+// acknowledges it.
+//
+// One row per read: with more, Watermill's queue adapter would delete every
+// row it read when one of them is not acknowledged (at shutdown, or past the
+// deadline), including those not forwarded yet.
+func (o *Outbox) newSubscriber() (*wsql.Subscriber, error) {
+	deadline := forwardDeadline
+	sub, err := wsql.NewSubscriber(wsql.BeginnerFromStdSQL(o.db), wsql.SubscriberConfig{
+		AckDeadline:      &deadline,
+		PollInterval:     o.cfg.PollInterval,
+		SchemaAdapter:    o.schema,
+		OffsetsAdapter:   wsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true, GenerateMessagesTableName: o.schema.GenerateMessagesTableName},
+		InitializeSchema: true,
+	}, o.wlog)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: new subscriber: %w", err)
+	}
+	return sub, nil
+}
+
+// retryLater wraps the forwarder's handler: when the bus refuses an event,
+// it puts the row back into the outbox, due after a backoff, within the
+// transaction that acknowledges (and so deletes) the row, and logs the
+// refusal.
+func (o *Outbox) retryLater(forward message.HandlerFunc) message.HandlerFunc {
+	return func(row *message.Message) ([]*message.Message, error) {
+		_, err := forward(row)
+		if err == nil {
+			return nil, nil
+		}
+		env := peekEnvelope(row)
+		if errors.Is(err, bus.ErrInvalidEvent) {
+			o.log.Error("outbox: event refused by the bus as invalid, dropped",
+				"event", env.DestinationTopic, "event_id", env.UUID, "error", err)
+			return nil, nil
+		}
+		tx, ok := wsql.TxFromContext(row.Context())
+		if !ok {
+			return nil, err // nacked: read again at once
+		}
+		attempts, _ := strconv.Atoi(row.Metadata.Get(MetadataAttempts))
+		attempts++
+		wait := o.backoff(attempts)
+		again := message.NewMessage(watermill.NewUUID(), row.Payload)
+		for k, v := range row.Metadata {
+			again.Metadata[k] = v
+		}
+		again.Metadata[MetadataAttempts] = strconv.Itoa(attempts)
+		again.Metadata[MetadataNotBefore] = time.Now().Add(wait).UTC().Format(time.RFC3339Nano)
+		again.Metadata[MetadataLastError] = truncate(err.Error(), maxErrorLength)
+		again.SetContext(row.Context())
+		pub, perr := wsql.NewPublisher(tx, wsql.PublisherConfig{SchemaAdapter: o.schema}, o.wlog)
+		if perr == nil {
+			perr = pub.Publish(o.cfg.Topic, again)
+		}
+		if perr != nil {
+			return nil, errors.Join(err, fmt.Errorf("outbox: put back for a retry: %w", perr))
+		}
+		o.log.Warn("outbox: event refused by the bus, retrying later",
+			"event", env.DestinationTopic, "event_id", env.UUID, "attempts", attempts, "retry_in", wait, "error", err)
+		return nil, nil
+	}
+}
+
+// backoff returns the wait before attempt n+1: between half the limit and
+// the limit, the limit doubling from RetryInitial up to RetryMax.
+func (o *Outbox) backoff(n int) time.Duration {
+	limit := bus.RetryPolicy{InitialBackoff: o.cfg.RetryInitial, MaxBackoff: o.cfg.RetryMax}.BackoffLimit(n)
+	half := limit / 2
+	return half + time.Duration(rand.Int64N(int64(limit-half)+1))
+}
+
+// envelope is the part of Watermill's forwarder envelope the logs name.
+type envelope struct {
+	DestinationTopic string `json:"destination_topic"`
+	UUID             string `json:"uuid"`
+}
+
+func peekEnvelope(row *message.Message) envelope {
+	var e envelope
+	_ = json.Unmarshal(row.Payload, &e) // only for logs: empty fields say it did not decode
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// busPublisher publishes the forwarder's messages through the bus, under its
+// rules; it does not own the bus.
+type busPublisher struct{ b *bus.Bus }
+
+var _ message.Publisher = busPublisher{}
+
+func (p busPublisher) Publish(_ string, msgs ...*message.Message) error {
+	for _, m := range msgs {
+		if err := p.b.PublishMessage(m.Context(), m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (busPublisher) Close() error { return nil }
+
+// outboxSchema is Watermill's PostgreSQL queue schema on one table, holding
+// only the rows that are due, and creating its schema and table itself (with
+// a 64-bit offset, where Watermill's would wrap after 2^31 rows ever
+// inserted).
+type outboxSchema struct {
+	wsql.PostgreSQLQueueSchema
+	schema string
+	table  string // quoted, qualified
+}
+
+var _ wsql.SchemaAdapter = outboxSchema{}
+
+func newOutboxSchema(schema, table string) outboxSchema {
+	return outboxSchema{
+		PostgreSQLQueueSchema: wsql.PostgreSQLQueueSchema{
+			GenerateMessagesTableName: func(string) string { return table },
+			GenerateWhereClause: func(wsql.GenerateWhereClauseParams) (string, []any) {
+				return `((metadata->>'` + MetadataNotBefore + `') IS NULL OR (metadata->>'` + MetadataNotBefore + `')::timestamptz <= now())`, nil
+			},
+			SubscribeBatchSize: 1,
+		},
+		schema: schema,
+		table:  table,
+	}
+}
+
+// SchemaInitializingQueries creates the schema when missing (CREATE SCHEMA IF
+// NOT EXISTS would need the CREATE privilege on the database even when it
+// exists) and the table, after Watermill's schema lock.
+func (s outboxSchema) SchemaInitializingQueries(wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
+	return []wsql.Query{
+		{Query: `SELECT pg_advisory_xact_lock($1)`, Args: []any{wsql.DefaultSchemaInitializationLock("watermill")}},
+		{Query: `DO $$ BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '` + s.schema + `') THEN
+		CREATE SCHEMA ` + quoteIdent(s.schema) + `;
+	END IF;
+END $$`},
+		{Query: `CREATE TABLE IF NOT EXISTS ` + s.table + ` (
+	"offset" BIGSERIAL PRIMARY KEY,
+	"uuid" VARCHAR(36) NOT NULL,
+	"payload" JSON DEFAULT NULL,
+	"metadata" JSON DEFAULT NULL,
+	"acked" BOOLEAN NOT NULL DEFAULT FALSE,
+	"created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
+)`},
+	}, nil
+}
+
+// RequiresTransaction makes Watermill create the table in a transaction,
+// under the advisory lock.
+func (outboxSchema) RequiresTransaction() bool { return true }
