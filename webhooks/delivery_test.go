@@ -933,3 +933,49 @@ func TestDeliveryErrorsDoNotLeakURLTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestRedeliverFailedOncePerEvent(t *testing.T) {
+	s := engService(t, webhooks.Config{DisableAfter: -1, Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	srv, hits := engServer(t, statusHandler(503))
+	w := engCreate(t, s, "down", srv.URL, webhooks.MeetingStatusChangedEvent)
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
+	for round := 1; round <= 3; round++ {
+		ids, err := s.RedeliverFailed(t.Context(), w.ID, time.Time{})
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("round %d: RedeliverFailed = %v, %v; want one redelivery", round, ids, err)
+		}
+		engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1+round)
+	}
+	if n := len(hits.all()); n != 4 {
+		t.Errorf("receiver got %d requests, want 4 (the original and three redeliveries)", n)
+	}
+}
+
+func TestDeletedWebhookIsNotSentTo(t *testing.T) {
+	s := engService(t, webhooks.Config{Workers: 1, MaxConcurrencyPerWebhook: 1})
+	release := make(chan struct{})
+	srv, hits := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		<-release
+		w.WriteHeader(204)
+	})
+	w := engCreate(t, s, "deleted", srv.URL, webhooks.MeetingStatusChangedEvent)
+	for range 3 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for len(hits.all()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Delete(t.Context(), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeSkipped}, 2)
+	if n := len(hits.all()); n != 1 {
+		t.Errorf("receiver got %d requests after the delete, want only the one in flight", n)
+	}
+}

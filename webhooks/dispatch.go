@@ -231,8 +231,10 @@ func (s *Service) enqueue(ctx context.Context, d *delivery) error {
 
 func never() bool { return false }
 
-// endpoint returns the engine state of w, rebuilding its target when w
-// changed or a previous secret expired.
+// endpoint returns the engine state of w, rebuilding its target when w is
+// newer than the one it was built from or a previous secret expired. A read
+// older than the current target (a dispatch that listed webhooks before an
+// update, a disable or a delete) never replaces it.
 func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 	s.mu.Lock()
 	ep := s.endpoints[w.ID]
@@ -241,17 +243,25 @@ func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 		s.endpoints[w.ID] = ep
 	}
 	s.mu.Unlock()
-	if t := ep.target.Load(); t != nil && t.webhook.UpdatedAt.Equal(w.UpdatedAt) &&
-		(t.validUntil.IsZero() || now.Before(t.validUntil)) {
-		return ep, nil
+	for {
+		cur := ep.target.Load()
+		if cur != nil {
+			switch {
+			case w.UpdatedAt.Before(cur.webhook.UpdatedAt):
+				return ep, nil
+			case w.UpdatedAt.Equal(cur.webhook.UpdatedAt) && (cur.validUntil.IsZero() || now.Before(cur.validUntil)):
+				return ep, nil
+			}
+		}
+		t, err := NewTarget(*w, now)
+		if err != nil {
+			return nil, err
+		}
+		if ep.target.CompareAndSwap(cur, t) {
+			ep.disabled.Store(w.Disabled || ep.deleted.Load())
+			return ep, nil
+		}
 	}
-	t, err := NewTarget(*w, now)
-	if err != nil {
-		return nil, err
-	}
-	ep.target.Store(t)
-	ep.disabled.Store(w.Disabled)
-	return ep, nil
 }
 
 // recordNow records an outcome for a delivery that never reached a queue.

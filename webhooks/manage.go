@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"time"
 )
@@ -50,6 +51,7 @@ func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.
 // period); CreatedAt is kept and UpdatedAt set. Deliveries already queued use
 // the new configuration.
 func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
+	defer s.lockWebhook(w.ID)()
 	old, err := s.store.Get(ctx, w.ID)
 	if err != nil {
 		return Webhook{}, err
@@ -74,14 +76,28 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := s.store.Delete(ctx, id); err != nil {
 		return err
 	}
+	// The endpoint stays, marked, so that a dispatch that listed the webhook
+	// before the delete records its delivery as skipped instead of sending it.
 	s.mu.Lock()
 	ep := s.endpoints[id]
-	delete(s.endpoints, id)
-	s.mu.Unlock()
-	if ep != nil {
-		ep.disabled.Store(true)
+	if ep == nil {
+		ep = &endpoint{}
+		s.endpoints[id] = ep
 	}
+	s.mu.Unlock()
+	ep.deleted.Store(true)
+	ep.disabled.Store(true)
 	return nil
+}
+
+// lockWebhook serialises changes to one webhook; call the returned func to
+// unlock.
+func (s *Service) lockWebhook(id string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	mu := &s.webhookLocks[h.Sum32()%uint32(len(s.webhookLocks))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // Enable re-enables a disabled webhook and clears its failure count.
@@ -102,6 +118,7 @@ func (s *Service) Disable(ctx context.Context, id, reason string) (Webhook, erro
 // grace period: until then every request carries both signatures, so
 // receivers can switch at their own pace.
 func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webhook, error) {
+	defer s.lockWebhook(id)()
 	w, err := s.store.Get(ctx, id)
 	if err != nil {
 		return Webhook{}, err
@@ -181,27 +198,32 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, err
 	return s.redeliver(ctx, rec)
 }
 
-// RedeliverFailed redelivers every dead-lettered, skipped or undelivered
-// delivery of a webhook completed at or after since, except those already
-// redelivered successfully, and returns the new delivery ids.
+// RedeliverFailed redelivers, once per event, every event of a webhook whose
+// latest delivery completed at or after since ended dead-lettered, skipped
+// or undelivered and that has not been delivered since, and returns the new
+// delivery ids. Events whose redelivery is still running have no outcome
+// yet: calling it again before those finish sends them again.
 func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since time.Time) ([]string, error) {
-	failed, err := s.log.Deliveries(ctx, DeliveryQuery{WebhookID: webhookID, Outcomes: redeliverable, Since: since})
+	recs, err := s.log.Deliveries(ctx, DeliveryQuery{WebhookID: webhookID, Since: since})
 	if err != nil {
 		return nil, err
 	}
-	done, err := s.log.Deliveries(ctx, DeliveryQuery{WebhookID: webhookID, Outcome: OutcomeDelivered, Since: since})
-	if err != nil {
-		return nil, err
-	}
-	repaired := make(map[string]bool, len(done))
-	for _, d := range done {
-		if d.RedeliveryOf != "" {
-			repaired[d.RedeliveryOf] = true
+	latest := make(map[string]DeliveryRecord, len(recs))
+	delivered := make(map[string]bool)
+	var events []string
+	for _, r := range recs { // ordered by completion: the last one per event wins
+		if _, seen := latest[r.EventID]; !seen {
+			events = append(events, r.EventID)
+		}
+		latest[r.EventID] = r
+		if r.Outcome == OutcomeDelivered {
+			delivered[r.EventID] = true
 		}
 	}
 	var ids []string
-	for _, rec := range failed {
-		if repaired[rec.ID] {
+	for _, e := range events {
+		rec := latest[e]
+		if delivered[e] || !slices.Contains(redeliverable, rec.Outcome) {
 			continue
 		}
 		id, err := s.redeliver(ctx, rec)
@@ -252,6 +274,7 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 // setDisabled flips a webhook's Disabled flag; changed reports whether it
 // was different before.
 func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, reason string) (Webhook, bool, error) {
+	defer s.lockWebhook(id)()
 	w, err := s.store.Get(ctx, id)
 	if err != nil {
 		return Webhook{}, false, err
@@ -285,11 +308,11 @@ func (s *Service) refresh(w Webhook) {
 	}
 	if !w.Disabled {
 		ep.failures.Store(0)
+		ep.failing.Store(false)
 	}
-	if t, err := NewTarget(w, s.cfg.Now()); err == nil {
-		ep.target.Store(t)
+	if _, err := s.endpoint(&w, s.cfg.Now()); err != nil {
+		s.logger.Error("webhooks: prepare webhook", "webhook", w.ID, "error", err)
 	}
-	ep.disabled.Store(w.Disabled)
 }
 
 // laterThan returns now, or just after prev when the clock has not moved

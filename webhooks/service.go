@@ -138,6 +138,11 @@ type Service struct {
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
 
+	// webhookLocks serialise the read-modify-write changes of one webhook
+	// (Update, RotateSecret, Enable, Disable, the engine's disabling), so
+	// that concurrent changes do not undo each other. Striped by id.
+	webhookLocks [32]sync.Mutex
+
 	startOnce sync.Once
 	startErr  error
 	closed    atomic.Bool
@@ -152,6 +157,7 @@ type endpoint struct {
 	failures atomic.Int32 // consecutive dead letters
 	failing  atomic.Bool  // the last attempt failed
 	disabled atomic.Bool  // disabled or deleted since its deliveries were queued
+	deleted  atomic.Bool  // the webhook was deleted: the endpoint stays as a tombstone
 }
 
 // delivery is one event on its way to one webhook.
