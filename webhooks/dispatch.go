@@ -159,7 +159,7 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 		}
 		switch {
 		case w.Disabled:
-			s.finish(ctx, d, OutcomeSkipped, 0, 0, fmt.Errorf("webhook disabled: %s", w.DisabledReason))
+			s.finish(ctx, d, OutcomeSkipped, 0, 0, fmt.Errorf("%w: %s", ErrWebhookDisabled, w.DisabledReason))
 		case len(payload) > s.sender.cfg.MaxPayloadBytes:
 			s.finish(ctx, d, OutcomeRefused, 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.sender.cfg.MaxPayloadBytes))
 		default:
@@ -167,6 +167,13 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 			case errors.Is(err, ErrQueueFull):
 				s.finish(ctx, d, OutcomeUndelivered, 0, 0, err)
 			case err != nil:
+				// Shutdown gave up first: what was not queued goes on record
+				// as undelivered, so it can be redelivered.
+				logCtx := context.WithoutCancel(ctx)
+				s.finish(logCtx, d, OutcomeUndelivered, 0, 0, err)
+				for _, rest := range hooks[i+1:] {
+					s.recordNow(logCtx, rest.ID, eventID, t, payload, occurredAt, OutcomeUndelivered, err)
+				}
 				return err
 			}
 		}

@@ -80,9 +80,13 @@ type Config struct {
 	// SecretGracePeriod keeps the previous secret valid after RotateSecret;
 	// zero means DefaultSecretGracePeriod.
 	SecretGracePeriod time.Duration
-	// OnDeadLetter is called after a delivery is dead-lettered.
+	// OnDeadLetter is called after a delivery is dead-lettered. Hooks run
+	// on delivery workers, concurrently: they must be safe for concurrent use
+	// and quick. Their parameters hold the whole Webhook, secrets and header
+	// values included: do not log them as they are.
 	OnDeadLetter func(DeadLetterParams)
-	// OnDisabled is called after a webhook is disabled by the engine.
+	// OnDisabled is called after a webhook is disabled by the engine, under
+	// the same rules as OnDeadLetter.
 	OnDisabled func(DisabledParams)
 	// Logger receives operational logs; nil discards them. Secrets and header
 	// values are never logged.
