@@ -43,7 +43,6 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 			attrDeliveryID.String(d.id),
 		)
 	}
-	logCtx := context.WithoutCancel(ctx) // records outlive a hard stop
 	res, err := s.sender.Send(ctx, SendRequest{
 		Target:     t,
 		EventID:    d.eventID,
@@ -55,7 +54,7 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 				s.sched.recheck() // a dispatcher may be waiting on this webhook's full queue
 			}
 			s.meters.recordAttempt(ctx, a.StatusCode, a.Duration)
-			if lerr := s.log.RecordAttempt(logCtx, a); lerr != nil {
+			if lerr := s.log.RecordAttempt(recordContext(ctx), a); lerr != nil {
 				s.logger.Error("webhooks: record attempt", "delivery", a.DeliveryID, "error", lerr)
 			}
 		},
@@ -84,10 +83,19 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 	if span.IsRecording() {
 		span.SetAttributes(attrAttempts.Int(attempts), attrOutcome.String(string(outcome)), attrStatusCode.Int(status))
 	}
-	s.finish(logCtx, d, outcome, attempts, status, err)
+	s.finish(recordContext(ctx), d, outcome, attempts, status, err)
 }
 
 var errWebhookDisabled = errors.New("webhooks: webhook disabled")
+
+// recordContext returns ctx for writing records, detached from cancellation
+// once a hard stop has cancelled it: what happened must still go on record.
+func recordContext(ctx context.Context) context.Context {
+	if ctx.Err() != nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
 
 // finish records d's outcome, updates the webhook's health and calls hooks.
 func (s *Service) finish(ctx context.Context, d *delivery, o Outcome, attempts, status int, err error) {

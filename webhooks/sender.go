@@ -413,6 +413,9 @@ func drain(body io.ReadCloser) {
 // and host: paths and queries of webhook URLs often hold tokens, and these
 // errors end up in the delivery log, in hooks and on spans.
 func redactErr(err error) error {
+	if err == nil {
+		return nil
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		ue.URL = redactURL(ue.URL)
