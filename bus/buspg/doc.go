@@ -37,6 +37,14 @@
 // A crash rolls the transaction back, and the next reader gets the batch
 // again (at least once).
 //
+// # Connections
+//
+// Every handler holds a connection while it reads, and publishers need their
+// own: size the pool (sql.DB.SetMaxOpenConns) for handlers plus concurrent
+// publishers, and keep as many idle (SetMaxIdleConns): database/sql keeps
+// only two idle connections by default, so a busy bus would reconnect for
+// every burst.
+//
 // # Acknowledgement deadline
 //
 // A message not acknowledged within Config.AckDeadline is given up by the

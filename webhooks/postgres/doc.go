@@ -26,6 +26,11 @@
 // bounded by calling DeliveryLog.Prune periodically, for example every hour
 // with time.Now().Add(-30 * 24 * time.Hour).
 //
+// Every attempt and outcome is one INSERT: keep the pool's idle connections
+// (sql.DB.SetMaxIdleConns) as high as the deliveries that run at once, or
+// database/sql's default of two idle connections makes busy deliveries
+// reconnect.
+//
 // Webhook secrets are stored as given, in plain text, since signing needs
 // them. Encrypting them at rest is the host's choice, for example with disk
 // or database-level encryption and a role restricted to these tables.
