@@ -141,6 +141,9 @@ type SendRequest struct {
 	// OnAttempt, if set, is called after every attempt, in order, from the
 	// calling goroutine.
 	OnAttempt func(Attempt)
+	// OnRequest, if set, is called with each request just before it is sent,
+	// signed; it must not modify it. Tools use it to show what was sent.
+	OnRequest func(*http.Request)
 }
 
 // SendResult describes a successful Send.
@@ -324,6 +327,9 @@ func (s *Sender) beforeAttempt(_ retryablehttp.Logger, r *http.Request, _ int) {
 	if st := stateOf(r.Context()); st != nil {
 		st.n++
 		st.started = s.cfg.Now()
+		if st.req.OnRequest != nil {
+			st.req.OnRequest(r)
+		}
 	}
 }
 
