@@ -25,6 +25,7 @@ import (
 	"github.com/hookbus/hookbus/bus"
 	"github.com/hookbus/hookbus/signals"
 	"github.com/hookbus/hookbus/webhooks"
+	"github.com/hookbus/hookbus/webhooks/webhookstest"
 )
 
 var engLoopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -977,5 +978,48 @@ func TestDeletedWebhookIsNotSentTo(t *testing.T) {
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeSkipped}, 2)
 	if n := len(hits.all()); n != 1 {
 		t.Errorf("receiver got %d requests after the delete, want only the one in flight", n)
+	}
+}
+
+// TestDeliveryThroughScriptedRecorder drives one delivery through a
+// scripted receiver: a dropped connection, a 503 with Retry-After and a 429,
+// then success: four attempts of one delivery, the same webhook-id, each
+// verified by the recorder.
+func TestDeliveryThroughScriptedRecorder(t *testing.T) {
+	rec := webhookstest.NewRecorder(t)
+	rec.Script(
+		webhookstest.DropConnection(),
+		webhookstest.RetryAfter(http.StatusServiceUnavailable, "0"),
+		webhookstest.Status(http.StatusTooManyRequests),
+	)
+	s := engService(t, webhooks.Config{})
+	w := webhookstest.NewWebhook(webhooks.MeetingNoteStatusChangedEvent, rec.URL())
+	w.ID = ""
+	if _, err := s.Create(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	note := webhooks.MeetingNoteStatusChanged{MeetingNoteID: "n-1", MeetingID: "m-42", Status: webhooks.MeetingNoteCreated}
+	if err := s.Publish(t.Context(), note); err != nil {
+		t.Fatal(err)
+	}
+	ok := rec.WaitFor(t, 1)
+	reqs := rec.Requests()
+	if len(reqs) != 4 {
+		t.Fatalf("recorder got %d requests, want 4", len(reqs))
+	}
+	for i, r := range reqs {
+		if r.VerifyError != nil {
+			t.Errorf("attempt %d failed verification: %v", i+1, r.VerifyError)
+		}
+		if r.Header.Get(webhooks.HeaderID) != ok[0].Header.Get(webhooks.HeaderID) {
+			t.Errorf("attempt %d has another webhook-id", i+1)
+		}
+	}
+	if got, want := ok[0].Event, webhooks.Event(note); got != want {
+		t.Errorf("recorded event = %#v, want %#v", got, want)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDelivered}, 1)
+	if recs[0].Attempts != 4 {
+		t.Errorf("delivery record says %d attempts, want 4", recs[0].Attempts)
 	}
 }
