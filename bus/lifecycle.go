@@ -167,6 +167,7 @@ type DrainError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *DrainError) Error() string {
 	return fmt.Sprintf("%v: %d (event, handler) pairs left unhandled: %v", ErrDrainIncomplete, e.Left, e.Err)
 }
