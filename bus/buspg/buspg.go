@@ -14,6 +14,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookbus/hookbus/bus"
+
+	"github.com/hookbus/hookbus/internal/pgident"
 )
 
 // Defaults applied to zero Config fields.
@@ -136,12 +138,12 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
-	if err := checkIdentifier(c.Schema, maxIdentifierLength); err != nil {
+	if err := pgident.Check(c.Schema, pgident.MaxLength); err != nil {
 		bad("Schema %q: %v", c.Schema, err)
 	} else if strings.HasPrefix(c.Schema, "pg_") || c.Schema == "information_schema" {
 		bad("Schema %q: reserved by PostgreSQL", c.Schema)
 	}
-	if err := checkIdentifier(c.TablePrefix, MaxTablePrefixLength); err != nil {
+	if err := pgident.Check(c.TablePrefix, MaxTablePrefixLength); err != nil {
 		bad("TablePrefix %q: %v", c.TablePrefix, err)
 	}
 	if c.AckDeadline < 0 {
@@ -162,14 +164,14 @@ func (c Config) Validate() error {
 // topic, so distinct topics never share a table.
 func (c Config) MessagesTable(topic string) string {
 	c = c.withDefaults()
-	return quoteIdent(c.Schema) + "." + quoteIdent(tableName(c.TablePrefix+"topic_", topic))
+	return pgident.Quote(c.Schema) + "." + pgident.Quote(tableName(c.TablePrefix+"topic_", topic))
 }
 
 // OffsetsTable returns the quoted, schema-qualified name of the table holding
 // the offsets of topic's consumer groups.
 func (c Config) OffsetsTable(topic string) string {
 	c = c.withDefaults()
-	return quoteIdent(c.Schema) + "." + quoteIdent(tableName(c.TablePrefix+"offsets_", topic))
+	return pgident.Quote(c.Schema) + "." + pgident.Quote(tableName(c.TablePrefix+"offsets_", topic))
 }
 
 // SchemaAdapter returns the watermill-sql schema adapter of c: Watermill's
@@ -256,7 +258,7 @@ func (a schemaAdapter) SchemaInitializingQueries(params wsql.SchemaInitializingQ
 	// a validated identifier, safe in a literal.
 	create := wsql.Query{Query: `DO $$ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '` + a.schema + `') THEN
-		CREATE SCHEMA ` + quoteIdent(a.schema) + `;
+		CREATE SCHEMA ` + pgident.Quote(a.schema) + `;
 	END IF;
 END $$`}
 	last := len(queries) - 1
@@ -265,45 +267,15 @@ END $$`}
 	return append(out, create, queries[last]), nil
 }
 
-// maxIdentifierLength is the longest identifier PostgreSQL keeps
-// (NAMEDATALEN - 1): it silently truncates longer ones.
-const maxIdentifierLength = 63
-
 // tableName returns prefix+topic, or, when that is too long for PostgreSQL,
 // its beginning followed by a hash of topic.
 func tableName(prefix, topic string) string {
 	name := prefix + topic
-	if len(name) <= maxIdentifierLength {
+	if len(name) <= pgident.MaxLength {
 		return name
 	}
 	h := fnv.New32a()
 	h.Write([]byte(topic))
 	suffix := fmt.Sprintf("_%08x", h.Sum32())
-	return name[:maxIdentifierLength-len(suffix)] + suffix
-}
-
-// checkIdentifier accepts lowercase ASCII letters, digits and underscores,
-// not starting with a digit, at most maxLen bytes: identifiers that need no
-// quoting, that PostgreSQL does not fold, and that are safe in SQL literals.
-func checkIdentifier(s string, maxLen int) error {
-	if len(s) > maxLen {
-		return fmt.Errorf("%d bytes, at most %d allowed", len(s), maxLen)
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', c == '_':
-		case '0' <= c && c <= '9':
-			if i == 0 {
-				return errors.New("starts with a digit")
-			}
-		default:
-			return fmt.Errorf("byte %d is not a lowercase ASCII letter, digit or underscore", i)
-		}
-	}
-	return nil
-}
-
-// quoteIdent quotes an identifier for SQL.
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	return name[:pgident.MaxLength-len(suffix)] + suffix
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookbus/hookbus/bus"
+
+	"github.com/hookbus/hookbus/internal/pgident"
 )
 
 // forwardDeadline bounds one forward: the bus's Publish, which may wait for
@@ -167,7 +169,7 @@ func (s outboxSchema) SchemaInitializingQueries(wsql.SchemaInitializingQueriesPa
 		{Query: `SELECT pg_advisory_xact_lock($1)`, Args: []any{wsql.DefaultSchemaInitializationLock("watermill")}},
 		{Query: `DO $$ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '` + s.schema + `') THEN
-		CREATE SCHEMA ` + quoteIdent(s.schema) + `;
+		CREATE SCHEMA ` + pgident.Quote(s.schema) + `;
 	END IF;
 END $$`},
 		{Query: `CREATE TABLE IF NOT EXISTS ` + s.table + ` (

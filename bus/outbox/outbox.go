@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookbus/hookbus/bus"
+
+	"github.com/hookbus/hookbus/internal/pgident"
 )
 
 // Defaults applied to zero Config fields.
@@ -305,12 +307,12 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
-	if err := checkIdentifier(c.Schema); err != nil {
+	if err := pgident.Check(c.Schema, pgident.MaxLength); err != nil {
 		bad("Schema %q: %v", c.Schema, err)
 	} else if strings.HasPrefix(c.Schema, "pg_") || c.Schema == "information_schema" {
 		bad("Schema %q: reserved by PostgreSQL", c.Schema)
 	}
-	if err := checkIdentifier(c.TablePrefix + c.Topic); err != nil {
+	if err := pgident.Check(c.TablePrefix+c.Topic, pgident.MaxLength); err != nil {
 		bad("TablePrefix %q and Topic %q: %v", c.TablePrefix, c.Topic, err)
 	}
 	for _, f := range []struct {
@@ -329,7 +331,7 @@ func (c Config) Validate() error {
 // waiting for a retry, whose metadata has MetadataNotBefore).
 func (c Config) Table() string {
 	c = c.withDefaults()
-	return quoteIdent(c.Schema) + "." + quoteIdent(c.TablePrefix+c.Topic)
+	return pgident.Quote(c.Schema) + "." + pgident.Quote(c.TablePrefix+c.Topic)
 }
 
 func (c Config) withDefaults() Config {
@@ -352,32 +354,4 @@ func (c Config) withDefaults() Config {
 		c.RetryMax = DefaultRetryMax
 	}
 	return c
-}
-
-// maxIdentifierLength is the longest identifier PostgreSQL keeps.
-const maxIdentifierLength = 63
-
-// checkIdentifier accepts lowercase ASCII letters, digits and underscores,
-// not starting with a digit, that PostgreSQL keeps whole: identifiers that
-// need no quoting and are safe in SQL literals.
-func checkIdentifier(s string) error {
-	if len(s) > maxIdentifierLength {
-		return fmt.Errorf("%d bytes, at most %d allowed", len(s), maxIdentifierLength)
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', c == '_':
-		case '0' <= c && c <= '9':
-			if i == 0 {
-				return errors.New("starts with a digit")
-			}
-		default:
-			return fmt.Errorf("byte %d is not a lowercase ASCII letter, digit or underscore", i)
-		}
-	}
-	return nil
-}
-
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+
+	"github.com/hookbus/hookbus/internal/pgident"
 )
 
 // Migrate creates the schema of opts if it does not exist, and in it the
@@ -78,7 +80,7 @@ func migrateTx(ctx context.Context, tx *sql.Tx, n names) error {
 		return fmt.Errorf("look up schema: %w", err)
 	}
 	if !exists {
-		if _, err := tx.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+quoteIdent(n.schema)); err != nil {
+		if _, err := tx.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgident.Quote(n.schema)); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
 	}

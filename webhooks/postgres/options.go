@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/hookbus/hookbus/internal/pgident"
 )
 
 // Defaults of Options.
@@ -17,11 +19,6 @@ const (
 	// deletes per statement when LogOptions.PruneBatchSize is zero.
 	DefaultPruneBatchSize = 10_000
 )
-
-// maxIdentifierLength is the longest identifier PostgreSQL keeps
-// (NAMEDATALEN - 1): it silently truncates longer ones, which could make two
-// names collide.
-const maxIdentifierLength = 63
 
 // Errors of the constructors and of Migrate.
 var (
@@ -59,12 +56,12 @@ type Options struct {
 func (o Options) Validate() error {
 	o = o.withDefaults()
 	var errs []error
-	if err := validateIdentifier(o.Schema, maxIdentifierLength); err != nil {
+	if err := pgident.Check(o.Schema, pgident.MaxLength); err != nil {
 		errs = append(errs, fmt.Errorf("%w: Schema %q: %s", ErrInvalidOptions, o.Schema, err))
 	} else if strings.HasPrefix(o.Schema, "pg_") || o.Schema == "information_schema" {
 		errs = append(errs, fmt.Errorf("%w: Schema %q: reserved by PostgreSQL", ErrInvalidOptions, o.Schema))
 	}
-	if err := validateIdentifier(o.TablePrefix, maxIdentifierLength-longestSuffix()); err != nil {
+	if err := pgident.Check(o.TablePrefix, pgident.MaxLength-longestSuffix()); err != nil {
 		errs = append(errs, fmt.Errorf("%w: TablePrefix %q: %s", ErrInvalidOptions, o.TablePrefix, err))
 	}
 	return errors.Join(errs...)
@@ -143,27 +140,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// validateIdentifier accepts lowercase ASCII letters, digits and
-// underscores, not starting with a digit, at most maxLen bytes: identifiers
-// that need no quoting and that PostgreSQL does not fold or truncate.
-func validateIdentifier(s string, maxLen int) error {
-	if len(s) > maxLen {
-		return fmt.Errorf("%d bytes, at most %d allowed", len(s), maxLen)
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', c == '_':
-		case '0' <= c && c <= '9':
-			if i == 0 {
-				return errors.New("starts with a digit")
-			}
-		default:
-			return fmt.Errorf("byte %d is not a lowercase ASCII letter, digit or underscore", i)
-		}
-	}
-	return nil
-}
-
 // names holds the quoted, schema-qualified names of validated Options,
 // ready to be written into SQL.
 type names struct {
@@ -181,7 +157,7 @@ func newNames(o Options) (names, error) {
 		return names{}, err
 	}
 	o = o.withDefaults()
-	table := func(suffix string) string { return quoteIdent(o.Schema) + "." + quoteIdent(o.TablePrefix+suffix) }
+	table := func(suffix string) string { return pgident.Quote(o.Schema) + "." + pgident.Quote(o.TablePrefix+suffix) }
 	return names{
 		schema:     o.Schema,
 		prefix:     o.TablePrefix,
@@ -194,11 +170,4 @@ func newNames(o Options) (names, error) {
 
 // index returns the quoted name of an index, unqualified: PostgreSQL puts an
 // index in the schema of its table.
-func (n names) index(suffix string) string { return quoteIdent(n.prefix + suffix) }
-
-// quoteIdent quotes an identifier for SQL. Validation already refuses every
-// character that would need escaping; doubling quotes keeps this correct on
-// its own.
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
+func (n names) index(suffix string) string { return pgident.Quote(n.prefix + suffix) }
