@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -178,17 +179,17 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	cfg.Timeout = cmpOr(cfg.Timeout, DefaultTimeout)
+	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	switch {
 	case cfg.MaxRetries == 0:
 		cfg.MaxRetries = DefaultMaxRetries
 	case cfg.MaxRetries < 0:
 		cfg.MaxRetries = 0
 	}
-	cfg.RetryWaitMin = cmpOr(cfg.RetryWaitMin, DefaultRetryWaitMin)
-	cfg.RetryWaitMax = max(cmpOr(cfg.RetryWaitMax, DefaultRetryWaitMax), cfg.RetryWaitMin)
-	cfg.MaxPayloadBytes = cmpOr(cfg.MaxPayloadBytes, DefaultMaxPayloadBytes)
-	cfg.MaxIdleConnsPerHost = cmpOr(cfg.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
+	cfg.RetryWaitMin = cmp.Or(cfg.RetryWaitMin, DefaultRetryWaitMin)
+	cfg.RetryWaitMax = max(cmp.Or(cfg.RetryWaitMax, DefaultRetryWaitMax), cfg.RetryWaitMin)
+	cfg.MaxPayloadBytes = cmp.Or(cfg.MaxPayloadBytes, DefaultMaxPayloadBytes)
+	cfg.MaxIdleConnsPerHost = cmp.Or(cfg.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
 	if cfg.RetryPolicy == nil {
 		cfg.RetryPolicy = DefaultRetryPolicy
 	}
@@ -273,7 +274,7 @@ func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) 
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        t.newHeader(cmpOr(req.EventType, t.webhook.EventType), req.EventID, s.cfg.Now(), req.Payload),
+		Header:        t.newHeader(cmp.Or(req.EventType, t.webhook.EventType), req.EventID, s.cfg.Now(), req.Payload),
 		Host:          t.url.Host,
 		ContentLength: int64(len(req.Payload)),
 	}
@@ -435,12 +436,4 @@ func redactURL(raw string) string {
 		return "(webhook URL)"
 	}
 	return u.Scheme + "://" + u.Host
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }

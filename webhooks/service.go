@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -209,11 +210,11 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	cfg.Workers = cmpOr(cfg.Workers, DefaultWorkers)
-	cfg.MaxConcurrencyPerWebhook = min(cmpOr(cfg.MaxConcurrencyPerWebhook, DefaultMaxConcurrencyPerWebhook), cfg.Workers)
-	cfg.QueueSize = cmpOr(cfg.QueueSize, DefaultQueueSize)
-	cfg.DisableAfter = cmpOr(cfg.DisableAfter, DefaultDisableAfter)
-	cfg.SecretGracePeriod = cmpOr(cfg.SecretGracePeriod, DefaultSecretGracePeriod)
+	cfg.Workers = cmp.Or(cfg.Workers, DefaultWorkers)
+	cfg.MaxConcurrencyPerWebhook = min(cmp.Or(cfg.MaxConcurrencyPerWebhook, DefaultMaxConcurrencyPerWebhook), cfg.Workers)
+	cfg.QueueSize = cmp.Or(cfg.QueueSize, DefaultQueueSize)
+	cfg.DisableAfter = cmp.Or(cfg.DisableAfter, DefaultDisableAfter)
+	cfg.SecretGracePeriod = cmp.Or(cfg.SecretGracePeriod, DefaultSecretGracePeriod)
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
 	}
