@@ -186,6 +186,7 @@ func (b *bench) backlog(ctx context.Context) (summary, error) {
 	var sum summary
 	sum.add("mode", "backlog")
 	sum.add("backend", b.backend.name())
+	sum.add("store", b.storage.kind)
 	sum.add("tracing", b.opts.tracing)
 	sum.add("payload", len(b.event.body))
 	sum.add("backlog", n)

@@ -4,6 +4,7 @@
 // Usage:
 //
 //	go run ./examples/bench [-duration 2s] [-rounds 3] [-concurrency 1,16,64] [-payload 1024] [-tracing]
+//	go run ./examples/bench -backend postgres|nats [-store memory|postgres] [-db URL] [-nats URL] [-db-conns N]
 //	go run ./examples/bench -backlog 100000 [-workers 32] [-overflow wait|fail]
 //	go run ./examples/bench -isolation [-hang-timeout 250ms] [-queue N]
 //
@@ -24,14 +25,14 @@
 //     tuned like hookbus's sender (the same idle-connection limit, dial and
 //     idle timeouts, HTTP/2 setting);
 //   - hookbus: C goroutines publishing the event with Service.Publish on the
-//     in-memory bus, delivered to one allow-listed webhook of the receiver by
+//     bus of -backend, delivered to one allow-listed webhook of the receiver by
 //     a service whose worker count and per-webhook concurrency are C. The
 //     load is a closed loop: a publisher takes one of C tokens before each
 //     Publish and every recorded outcome gives one back, so exactly as many
 //     deliveries are in flight as baseline requests, and nothing queues up
-//     behind them. Outcomes are seen through the service's delivery log: the
-//     default in-memory log, wrapped to count each outcome as it is recorded.
-//     Only deliveries that ended with a 2xx count.
+//     behind them. Outcomes are seen through the service's delivery log
+//     (by default the in-memory one), wrapped to count each outcome as it is
+//     recorded. Only deliveries that ended with a 2xx count.
 //
 // The loop is closed rather than open (publishing as fast as possible and
 // counting completions per second) because an open loop measures a full
@@ -45,20 +46,57 @@
 //
 // For each concurrency the program reports the baseline's requests per
 // second, hookbus's deliveries per second, their ratio (the median of the
-// rounds' ratios, with the lowest and highest), the p50 and p99 latency from
-// the Publish call to the recorded outcome (and the baseline's request
-// latency), and the allocations per delivery: the client process's
-// runtime.MemStats.Mallocs over the measured window divided by the completed
-// deliveries (requests for the baseline).
+// rounds' ratios, with the lowest and highest; in memory only, see
+// Backends), the p50 and p99 latency from the Publish call to the recorded
+// outcome (and the baseline's request latency), and the allocations per
+// delivery: the client process's runtime.MemStats.Mallocs over the measured
+// window divided by the completed deliveries (requests for the baseline).
 //
 // With -tracing, the bus and the service get an OpenTelemetry SDK tracer
 // provider that samples everything and batches spans to an exporter that
 // discards them; a third variant then POSTs through otelhttp's transport with
 // that provider, for reference. The baseline stays uninstrumented.
 //
+// # Backends
+//
+// -backend chooses the bus transport; every mode but the backlog runs on
+// each:
+//
+//   - memory (the default): the in-memory bus, Watermill's GoChannel;
+//   - postgres: Watermill's PostgreSQL Pub/Sub through bus/buspg, with its
+//     defaults (poll interval, batch size, acknowledgement deadline), on the
+//     database of -db (default $HOOKBUS_TEST_POSTGRES_URL, else
+//     postgres://postgres@127.0.0.1:5432/test?sslmode=disable). The run
+//     creates a schema of its own with a random name, gives every measured
+//     service tables of its own in it, and drops it at exit. The pool keeps
+//     all its connections idle between bursts (sql.DB.SetMaxIdleConns), so
+//     that reconnections are not measured; -db-conns sizes it;
+//   - nats: NATS JetStream through bus/busnats, on the server of -nats
+//     (default $HOOKBUS_TEST_NATS_URL, else nats://127.0.0.1:4222), with one
+//     subscription per bus worker. Every measured service gets streams of
+//     its own, under a prefix made of the run's random id and the service's
+//     number, deleted with their consumers once it has shut down; streams a
+//     killed run leaves behind keep messages for an hour at most.
+//
+// The measured path is the whole one: Publish writes the event to the
+// broker, the service's handler reads it back, delivers it to the receiver
+// and records the outcome, and only then is the event acknowledged. The
+// closed loop is the same, so C events are in flight; -concurrency defaults
+// to 16,64 on a broker, where one event in flight says little. The webhook
+// store and the delivery log stay in memory (the service's defaults), so
+// that the figure measures the bus backend and HTTP; -store postgres keeps
+// them in PostgreSQL instead (webhooks/postgres, tables made by
+// postgres.Migrate in the run's schema), for the figure of a fully durable
+// service, where every attempt and outcome is written too. The baseline is
+// the same raw HTTP loop: on a broker it is printed for reference, and the
+// summary has no ratio, since a broker's round trips are the cost of
+// durability rather than overhead on the request. The allocation counts are
+// those of the measuring process alone, without the broker's.
+//
 // # Backlog
 //
-// -backlog N parks N events behind a receiver that stalls every request:
+// -backlog N (in-memory bus only) parks N events behind a receiver that
+// stalls every request:
 // the webhook's workers hold a stalled request each (up to its concurrency
 // limit), its queue holds up to webhooks.DefaultQueueSize deliveries and the
 // bus's pending limit (Config.MaxPending) holds the rest, so that the service
@@ -93,7 +131,9 @@
 //
 // # Summary keys
 //
-// Throughput: ratio_cC, ratio_min_cC, ratio_max_cC, baseline_rps_cC,
+// Throughput: deliveries_per_s (the highest of the hookbus_dps_cC: the median
+// over rounds at the concurrency that delivered most), ratio_cC,
+// ratio_min_cC, ratio_max_cC (in memory only), baseline_rps_cC,
 // hookbus_dps_cC, p50_ms_cC, p99_ms_cC, baseline_p50_ms_cC,
 // baseline_p99_ms_cC, allocs_cC, baseline_allocs_cC for each concurrency C,
 // allocs_per_delivery (the highest of the allocs_cC), baseline_allocs, failed,
@@ -104,10 +144,10 @@
 // fill_s, drained, failed, drain_s. Isolation: concurrency, hang_timeout,
 // queue, healthy_p50_alone_ms, healthy_p99_alone_ms,
 // healthy_p50_with_hang_ms, healthy_p99_with_hang_ms, healthy_p99_ratio,
-// healthy_dps_alone, healthy_dps_with_hang, stalled_rounds, failed. Every mode also prints
-// mode, backend, tracing and payload.
+// healthy_dps_alone, healthy_dps_with_hang, stalled_rounds, failed. Every
+// mode also prints mode, backend, store, tracing and payload.
 //
 // -only baseline|hookbus runs one variant of the throughput mode (ratios are
 // then left out), which with -cpuprofile and -memprofile gives the profile of
-// that variant alone. -backend names the bus transport; only "memory" exists.
+// that variant alone.
 package main

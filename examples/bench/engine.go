@@ -14,7 +14,8 @@ import (
 )
 
 // engineSpec describes a hookbus service to measure. startEngine fills in the
-// transport (from the backend), the tracer provider and the delivery log.
+// transport (from the backend), the tracer provider, the webhook store and
+// the delivery log (from the storage).
 type engineSpec struct {
 	bus      bus.Config
 	service  webhooks.Config
@@ -41,9 +42,14 @@ func (b *bench) startEngine(ctx context.Context, spec engineSpec, onOutcome func
 	if err != nil {
 		return nil, errors.Join(err, closeBackend())
 	}
+	store, log, err := b.storage.open(ctx)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("store %s: %w", b.storage.kind, err), bs.Shutdown(ctx), closeBackend())
+	}
 	scfg := spec.service
 	scfg.TracerProvider = b.tp
-	scfg.Log = &outcomeLog{MemoryLog: webhooks.NewMemoryLog(0), onOutcome: onOutcome}
+	scfg.Store = store
+	scfg.Log = &outcomeLog{DeliveryLog: log, onOutcome: onOutcome}
 	svc, err := webhooks.New(bs, scfg)
 	if err != nil {
 		return nil, errors.Join(err, bs.Shutdown(ctx), closeBackend())
@@ -69,13 +75,13 @@ func (e *engine) shutdown(ctx context.Context, timeout time.Duration) error {
 	return errors.Join(err, e.closeBackend())
 }
 
-// outcomeLog is the measured service's delivery log: the MemoryLog the
-// service uses by default, plus a callback after each recorded outcome, so
-// that what is measured is the service as a host runs it, and completion is
-// known where the service itself knows it. The callback runs on the delivery
-// worker and must be cheap.
+// outcomeLog is the measured service's delivery log: the storage's (in
+// memory, the MemoryLog the service uses by default), plus a callback after
+// each recorded outcome, so that what is measured is the service as a host
+// runs it, and completion is known where the service itself knows it. The
+// callback runs on the delivery worker and must be cheap.
 type outcomeLog struct {
-	*webhooks.MemoryLog
+	webhooks.DeliveryLog
 	onOutcome func(webhooks.DeliveryRecord)
 }
 
@@ -83,7 +89,7 @@ var _ webhooks.DeliveryLog = (*outcomeLog)(nil)
 
 // RecordDelivery records d, then reports it.
 func (l *outcomeLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRecord) error {
-	err := l.MemoryLog.RecordDelivery(ctx, d)
+	err := l.DeliveryLog.RecordDelivery(ctx, d)
 	l.onOutcome(d)
 	return err
 }

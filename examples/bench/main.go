@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -49,6 +50,10 @@ type options struct {
 	backlog     int
 	isolation   bool
 	backend     string
+	store       string
+	dbURL       string
+	natsURL     string
+	dbConns     int
 	workers     int
 	overflow    bus.Overflow
 	hangTimeout time.Duration
@@ -65,18 +70,49 @@ const (
 	variantOtelhttp = "otelhttp"
 )
 
+// Environment variables giving the default addresses of the brokers, the
+// ones the project's tests use.
+const (
+	postgresURLEnv = "HOOKBUS_TEST_POSTGRES_URL"
+	natsURLEnv     = "HOOKBUS_TEST_NATS_URL"
+)
+
+// Addresses used when neither the flag nor the environment gives one.
+const (
+	defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	defaultNATSURL     = "nats://127.0.0.1:4222"
+)
+
+// maxDerivedConns caps the database pool sized from the flags: PostgreSQL
+// allows 100 connections unless configured otherwise, and other clients
+// need some. -db-conns sets any size.
+const maxDerivedConns = 80
+
 // run parses args, runs the chosen mode against a receiver process and
-// prints the report to stdout, ending with the summary line.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// prints the report to stdout, ending with the summary line. Whatever the
+// run created in PostgreSQL or NATS is removed before it returns.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	opts, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
 	}
-	be, err := newBackend(opts.backend)
+	event, err := newPayload(opts.payload)
 	if err != nil {
 		return err
 	}
-	event, err := newPayload(opts.payload)
+	var db *database
+	if opts.backend == backendPostgres || opts.store == storePostgres {
+		if db, err = openDatabase(ctx, opts.dbURL, opts.poolSize()); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, db.close(ctx)) }()
+	}
+	be, err := newBackend(ctx, opts, db)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, be.close(ctx)) }()
+	st, err := newStorage(opts.store, db)
 	if err != nil {
 		return err
 	}
@@ -98,14 +134,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer rcv.close()
 
-	b := &bench{opts: opts, backend: be, rcv: rcv, event: event, out: stdout}
+	b := &bench{opts: opts, backend: be, storage: st, rcv: rcv, event: event, out: stdout}
 	if opts.tracing {
 		tp := newDiscardingTracerProvider()
 		defer func() { _ = tp.Shutdown(context.WithoutCancel(ctx)) }()
 		b.tp = tp
 	}
-	fmt.Fprintf(stdout, "hookbus bench: %s, GOMAXPROCS=%d, backend=%s, tracing=%t, payload=%d bytes, receiver %s (pid %d)\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), be.name(), opts.tracing, len(event.body), rcv.base, rcv.pid())
+	fmt.Fprintf(stdout, "hookbus bench: %s, GOMAXPROCS=%d, backend=%s, store=%s, tracing=%t, payload=%d bytes, receiver %s (pid %d)\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), be.name(), st.kind, opts.tracing, len(event.body), rcv.base, rcv.pid())
+	fmt.Fprintf(stdout, "bus: %s\n", be.describe())
+	fmt.Fprintf(stdout, "store: %s\n", st.describe())
 
 	var sum summary
 	switch {
@@ -132,6 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type bench struct {
 	opts    options
 	backend backend
+	storage *storage
 	rcv     *receiver
 	event   payload
 	tp      trace.TracerProvider // nil unless -tracing
@@ -145,12 +184,16 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured window of each variant, per concurrency and round")
 	fs.DurationVar(&o.warmup, "warmup", 0, "unmeasured run before each window (0: a quarter of -duration, between 50ms and 500ms)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds; variants are interleaved within each round")
-	conc := fs.String("concurrency", "1,16,64", "comma-separated concurrencies (requests or deliveries in flight)")
+	conc := fs.String("concurrency", "", "comma-separated concurrencies (requests or deliveries in flight; default 1,16,64 in memory, 16,64 on a broker)")
 	fs.IntVar(&o.payload, "payload", 1024, "JSON body size in bytes")
 	fs.BoolVar(&o.tracing, "tracing", false, "install an OpenTelemetry SDK tracer provider (always sample, batch, discarding exporter)")
 	fs.IntVar(&o.backlog, "backlog", 0, "backlog mode: park this many events behind a stalled receiver")
 	fs.BoolVar(&o.isolation, "isolation", false, "isolation mode: a healthy webhook next to one whose receiver hangs")
-	fs.StringVar(&o.backend, "backend", "memory", "bus transport: memory")
+	fs.StringVar(&o.backend, "backend", backendMemory, "bus transport: memory, postgres (bus/buspg) or nats (bus/busnats)")
+	fs.StringVar(&o.store, "store", storeMemory, "webhook store and delivery log: memory or postgres (webhooks/postgres)")
+	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL URL for -backend postgres and -store postgres (default $"+postgresURLEnv+", else "+defaultPostgresURL+")")
+	fs.StringVar(&o.natsURL, "nats", "", "NATS URL for -backend nats (default $"+natsURLEnv+", else "+defaultNATSURL+")")
+	fs.IntVar(&o.dbConns, "db-conns", 0, fmt.Sprintf("database pool size (0: the largest concurrency plus 8, plus the delivery workers with -store postgres, at most %d)", maxDerivedConns))
 	fs.IntVar(&o.workers, "workers", webhooks.DefaultWorkers, "backlog mode: delivery workers")
 	overflow := fs.String("overflow", "wait", "backlog mode: what Publish does at the pending limit, wait or fail")
 	fs.DurationVar(&o.hangTimeout, "hang-timeout", 250*time.Millisecond, "isolation mode: attempt timeout; the hanging receiver answers after it")
@@ -163,6 +206,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	o.dbURL = cmp.Or(o.dbURL, os.Getenv(postgresURLEnv), defaultPostgresURL)
+	o.natsURL = cmp.Or(o.natsURL, os.Getenv(natsURLEnv), defaultNATSURL)
+	if *conc == "" {
+		*conc = "1,16,64"
+		if o.backend != backendMemory {
+			*conc = "16,64"
+		}
 	}
 	var err error
 	if o.concurrency, err = parseConcurrency(*conc); err != nil {
@@ -177,6 +228,22 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return options{}, fmt.Errorf("-overflow %q: want wait or fail", *overflow)
 	}
 	var errs []error
+	switch o.backend {
+	case backendMemory, backendPostgres, backendNATS:
+	default:
+		errs = append(errs, fmt.Errorf("-backend %q: want %s, %s or %s", o.backend, backendMemory, backendPostgres, backendNATS))
+	}
+	switch o.store {
+	case storeMemory, storePostgres:
+	default:
+		errs = append(errs, fmt.Errorf("-store %q: want %s or %s", o.store, storeMemory, storePostgres))
+	}
+	if o.backlog > 0 && o.backend != backendMemory {
+		errs = append(errs, fmt.Errorf("-backlog with -backend %s: the mode fills the in-memory bus up to its pending limit, which a broker does not have (the backlog waits in the broker)", o.backend))
+	}
+	if o.dbConns < 0 {
+		errs = append(errs, fmt.Errorf("-db-conns %d: must not be negative", o.dbConns))
+	}
 	if o.duration <= 0 {
 		errs = append(errs, fmt.Errorf("-duration %v: must be positive", o.duration))
 	}
@@ -208,6 +275,28 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		o.warmup = min(max(o.duration/4, 50*time.Millisecond), 500*time.Millisecond)
 	}
 	return o, errors.Join(errs...)
+}
+
+// poolSize is the size of the database pool: -db-conns, or enough for the
+// publishers, one reading connection per bus handler, and with -store
+// postgres the delivery workers recording attempts and outcomes.
+func (o options) poolSize() int {
+	if o.dbConns > 0 {
+		return o.dbConns
+	}
+	c := slices.Max(o.concurrency)
+	n := c + 8
+	if o.store == storePostgres {
+		switch {
+		case o.backlog > 0:
+			n += o.workers
+		case o.isolation:
+			n += 2 * c
+		default:
+			n += c
+		}
+	}
+	return min(n, maxDerivedConns)
 }
 
 func parseConcurrency(s string) ([]int, error) {

@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/hookbus/hookbus/webhooks"
@@ -37,8 +40,13 @@ func TestRun(t *testing.T) {
 		return err == nil && f >= 0
 	}
 	is := func(want string) func(string) bool { return func(v string) bool { return v == want } }
+	// Broker runs need a server: the case names the variable giving its
+	// address, and is skipped when it is not set.
+	pgURL, natsURL := os.Getenv(postgresURLEnv), os.Getenv(natsURLEnv)
+	onBroker := []string{"-duration", "300ms", "-rounds", "1", "-concurrency", "16"}
 	cases := []struct {
 		name string
+		env  string // required environment variable, if any
 		args []string
 		want map[string]func(string) bool
 	}{
@@ -95,9 +103,40 @@ func TestRun(t *testing.T) {
 				"healthy_p99_ratio": nonNegative, "healthy_dps_with_hang": nonNegative,
 			},
 		},
+		{
+			name: "postgres backend",
+			env:  postgresURLEnv,
+			args: append(slices.Clone(onBroker), "-backend", "postgres", "-db", pgURL),
+			want: map[string]func(string) bool{
+				"mode": is("throughput"), "backend": is("postgres"), "store": is("memory"),
+				"deliveries_per_s": positive, "hookbus_dps_c16": positive, "baseline_rps_c16": positive,
+				"failed": is("0"),
+			},
+		},
+		{
+			name: "postgres backend and store",
+			env:  postgresURLEnv,
+			args: append(slices.Clone(onBroker), "-backend", "postgres", "-store", "postgres", "-db", pgURL),
+			want: map[string]func(string) bool{
+				"backend": is("postgres"), "store": is("postgres"), "deliveries_per_s": positive, "failed": is("0"),
+			},
+		},
+		{
+			name: "nats backend",
+			env:  natsURLEnv,
+			args: append(slices.Clone(onBroker), "-backend", "nats", "-nats", natsURL),
+			want: map[string]func(string) bool{
+				"mode": is("throughput"), "backend": is("nats"), "store": is("memory"),
+				"deliveries_per_s": positive, "hookbus_dps_c16": positive, "baseline_rps_c16": positive,
+				"failed": is("0"),
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" && os.Getenv(tc.env) == "" {
+				t.Skip(tc.env + " not set: skipping the run on a broker")
+			}
 			// run must leave nothing behind: services, connections and the
 			// receiver process are all stopped.
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -108,6 +147,10 @@ func TestRun(t *testing.T) {
 			lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 			last := lines[len(lines)-1]
 			kv := parseSummary(last)
+			if _, ok := kv["ratio_c16"]; ok && kv["backend"] != "memory" {
+				t.Errorf("summary of a broker run has a ratio: %s", last)
+			}
+			checkNothingLeft(t, stdout.String(), pgURL, natsURL)
 			for key, ok := range tc.want {
 				v, found := kv[key]
 				switch {
@@ -161,6 +204,10 @@ func TestParseOptionsRefuses(t *testing.T) {
 		"negative backlog":      {"-backlog": "-1"},
 		"backlog and isolation": {"-backlog": "10", "-isolation": "true"},
 		"unknown variant":       {"-only": "otelhttp"},
+		"unknown backend":       {"-backend": "kafka"},
+		"unknown store":         {"-store": "mysql"},
+		"backlog on a broker":   {"-backend": "postgres", "-backlog": "10"},
+		"negative pool":         {"-db-conns": "-1"},
 	}
 	for name, change := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -169,11 +216,17 @@ func TestParseOptionsRefuses(t *testing.T) {
 			}
 		})
 	}
-	t.Run("unknown backend", func(t *testing.T) {
-		if _, err := newBackend("postgres"); err == nil {
-			t.Error("backend postgres accepted")
-		}
-	})
+	for _, backend := range []string{"postgres", "nats"} {
+		t.Run("broker default concurrency "+backend, func(t *testing.T) {
+			o, err := parseOptions(args(map[string]string{"-backend": backend, "-concurrency": ""}), &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(o.concurrency, []int{16, 64}) {
+				t.Errorf("-backend %s: concurrency %v, want [16 64]", backend, o.concurrency)
+			}
+		})
+	}
 	t.Run("payload too small", func(t *testing.T) {
 		if _, err := newPayload(100); err == nil {
 			t.Error("a 100-byte payload accepted")
@@ -248,6 +301,42 @@ func TestMedian(t *testing.T) {
 	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
 		if got := median(c.xs); got != c.want {
 			t.Errorf("median(%v) = %v, want %v", c.xs, got, c.want)
+		}
+	}
+}
+
+// checkNothingLeft checks that the run whose output is stdout dropped its
+// PostgreSQL schema and deleted its NATS streams, as the header names them.
+func checkNothingLeft(t *testing.T, stdout, pgURL, natsURL string) {
+	t.Helper()
+	if m := regexp.MustCompile(`in schema (hookbus_bench_[0-9a-f]+)`).FindStringSubmatch(stdout); m != nil {
+		db, err := sql.Open("pgx", pgURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1`, m[1]).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("schema %s left behind", m[1])
+		}
+	}
+	if m := regexp.MustCompile(`streams (hb[0-9a-f]+)-N_`).FindStringSubmatch(stdout); m != nil {
+		nc, err := nats.Connect(natsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, err := nc.JetStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range js.StreamNames(nats.Context(t.Context())) {
+			if strings.HasPrefix(name, m[1]+"-") {
+				t.Errorf("stream %s left behind", name)
+			}
 		}
 	}
 }
