@@ -3,11 +3,8 @@ package webhookstest_test
 import (
 	"context"
 	"errors"
-	"maps"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
@@ -70,29 +67,11 @@ const brokenLogEnv = "WEBHOOKSTEST_BROKEN_LOG"
 // child process (a failing suite fails its *testing.T) and checks that it
 // fails, and in the expected subtest.
 func TestDeliveryLogDetectsBrokenLogs(t *testing.T) {
-	if os.Getenv(brokenLogEnv) != "" {
-		return // inside a child process: TestBrokenLogChild does the work
+	subtests := map[string]string{}
+	for name, b := range brokenLogs() {
+		subtests[name] = b.subtest
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := brokenLogs()
-	for _, name := range slices.Sorted(maps.Keys(logs)) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.CommandContext(t.Context(), exe, "-test.run=^TestBrokenLogChild$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), brokenLogEnv+"="+name)
-			out, err := cmd.CombinedOutput()
-			if _, ok := errors.AsType[*exec.ExitError](err); !ok {
-				t.Fatalf("suite on log %q: err = %v, want a failing exit status\n%s", name, err, out)
-			}
-			want := "--- FAIL: TestBrokenLogChild/" + logs[name].subtest + " "
-			if !strings.Contains(string(out), want) {
-				t.Errorf("suite on log %q did not fail subtest %s:\n%s", name, logs[name].subtest, out)
-			}
-		})
-	}
+	checkSuiteFails(t, brokenLogEnv, "TestBrokenLogChild", subtests)
 }
 
 // TestBrokenLogChild runs the suite on the broken log named by the

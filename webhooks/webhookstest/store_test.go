@@ -2,12 +2,8 @@ package webhookstest_test
 
 import (
 	"context"
-	"errors"
-	"maps"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
@@ -54,29 +50,11 @@ const brokenStoreEnv = "WEBHOOKSTEST_BROKEN_STORE"
 // child process (a failing suite fails its *testing.T) and checks that it
 // fails, and in the expected subtest.
 func TestStoreDetectsBrokenStores(t *testing.T) {
-	if os.Getenv(brokenStoreEnv) != "" {
-		return // inside a child process: TestBrokenStoreChild does the work
+	subtests := map[string]string{}
+	for name, b := range brokenStores() {
+		subtests[name] = b.subtest
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores := brokenStores()
-	for _, name := range slices.Sorted(maps.Keys(stores)) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.CommandContext(t.Context(), exe, "-test.run=^TestBrokenStoreChild$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), brokenStoreEnv+"="+name)
-			out, err := cmd.CombinedOutput()
-			if _, ok := errors.AsType[*exec.ExitError](err); !ok {
-				t.Fatalf("suite on store %q: err = %v, want a failing exit status\n%s", name, err, out)
-			}
-			want := "--- FAIL: TestBrokenStoreChild/" + stores[name].subtest + " "
-			if !strings.Contains(string(out), want) {
-				t.Errorf("suite on store %q did not fail subtest %s:\n%s", name, stores[name].subtest, out)
-			}
-		})
-	}
+	checkSuiteFails(t, brokenStoreEnv, "TestBrokenStoreChild", subtests)
 }
 
 // TestBrokenStoreChild runs the suite on the broken store named by the
