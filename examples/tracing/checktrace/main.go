@@ -85,7 +85,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		for _, w := range pending {
 			tr, err := fetchTrace(ctx, client, *query, w.traceID)
 			if err != nil {
-				problems[w.traceID] = []string{err.Error()}
+				// A query the overall deadline cut short says nothing about
+				// the trace: keep what the last answered query found.
+				if ctx.Err() == nil || len(problems[w.traceID]) == 0 {
+					problems[w.traceID] = []string{err.Error()}
+				}
 				still = append(still, w)
 				continue
 			}
