@@ -747,7 +747,7 @@ func TestDeliveryIsolation(t *testing.T) {
 	if overflowed == 0 {
 		t.Errorf("the hanging webhook's queue never overflowed: the test did not exercise a full queue")
 	}
-	if withHang > 2*alone+20*time.Millisecond {
+	if withHang > 3*alone+50*time.Millisecond { // generous: a stall behind the hanging queue costs seconds
 		t.Errorf("a hanging neighbour raised the healthy p99 from %v to %v", alone, withHang)
 	}
 }
