@@ -1023,3 +1023,30 @@ func TestDeliveryThroughScriptedRecorder(t *testing.T) {
 		t.Errorf("delivery record says %d attempts, want 4", recs[0].Attempts)
 	}
 }
+
+func TestRunReturnsAfterShutdownElsewhere(t *testing.T) {
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	if err := s.Start(t.Context()); err != nil { // the same start as Run's: Start runs once
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after Shutdown")
+	}
+}

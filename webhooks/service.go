@@ -153,6 +153,7 @@ type Service struct {
 	closed    atomic.Bool
 	shutOnce  sync.Once
 	shutErr   error
+	shutDone  chan struct{} // closed when Shutdown has finished
 }
 
 // endpoint is the engine's state for one webhook.
@@ -242,6 +243,7 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 		tracer:    cfg.TracerProvider.Tracer(instrumentationName),
 		logger:    cfg.Logger,
 		endpoints: make(map[string]*endpoint),
+		shutDone:  make(chan struct{}),
 	}
 	// The scheduler exists from the start, so that deliveries are queued
 	// whoever starts the bus; its workers start with the first delivery.
@@ -283,12 +285,17 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // Run starts the service and blocks until ctx ends, then shuts it down,
-// giving the drain 30 seconds.
+// giving the drain 30 seconds. If Shutdown is called elsewhere first, Run
+// returns nil once it has finished.
 func (s *Service) Run(ctx context.Context) error {
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-s.shutDone:
+		return nil
+	}
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
 	return s.Shutdown(shutCtx)
@@ -319,6 +326,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 			err = fmt.Errorf("%w: %d deliveries recorded as %s", ErrDrainIncomplete, left, OutcomeUndelivered)
 		}
 		s.shutErr = errors.Join(busErr, err)
+		close(s.shutDone)
 	})
 	return s.shutErr
 }
