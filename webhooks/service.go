@@ -65,7 +65,10 @@ type Config struct {
 	Workers int
 	// MaxConcurrencyPerWebhook limits one webhook's deliveries in flight, so a
 	// hanging receiver holds at most this many workers; zero means
-	// DefaultMaxConcurrencyPerWebhook (never more than Workers).
+	// DefaultMaxConcurrencyPerWebhook (never more than Workers). A delivery
+	// keeps its worker through its retries and the waits between them, so
+	// Workers / MaxConcurrencyPerWebhook dead receivers can occupy the whole
+	// pool for the length of a delivery: keep Workers well above that.
 	MaxConcurrencyPerWebhook int
 	// QueueSize bounds each webhook's pending deliveries. When a queue is full
 	// the dispatcher waits for room, and the bus applies its own backpressure
