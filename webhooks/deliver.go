@@ -28,7 +28,7 @@ const (
 func (s *Service) deliver(ctx context.Context, d *delivery) {
 	t := d.ep.target.Load()
 	if d.ep.disabled.Load() {
-		s.finish(ctx, d, OutcomeSkipped, 0, 0, errWebhookDisabled)
+		s.finish(ctx, d, OutcomeSkipped, 0, 0, ErrWebhookDisabled)
 		return
 	}
 	ctx, span := s.tracer.Start(trace.ContextWithSpanContext(ctx, d.parent), t.spanName,
@@ -85,8 +85,6 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 	}
 	s.finish(recordContext(ctx), d, outcome, attempts, status, err)
 }
-
-var errWebhookDisabled = errors.New("webhooks: webhook disabled")
 
 // recordContext returns ctx for writing records, detached from cancellation
 // once a hard stop has cancelled it: what happened must still go on record.

@@ -9,8 +9,6 @@ import (
 	"time"
 )
 
-// ErrWebhookDisabled: the operation needs an enabled webhook.
-var ErrWebhookDisabled = errWebhookDisabled
 
 // Create validates w and saves it. An empty ID is assigned; an empty Secret
 // is generated with crypto/rand; CreatedAt and UpdatedAt are set. It returns

@@ -45,6 +45,9 @@ var (
 	ErrNotRedeliverable = errors.New("webhooks: delivery cannot be redelivered")
 	// ErrDrainIncomplete: Shutdown's context ended before every delivery had an outcome.
 	ErrDrainIncomplete = errors.New("webhooks: shutdown left deliveries undelivered")
+	// ErrWebhookDisabled: the webhook is disabled (or deleted), so its
+	// delivery was skipped, or the operation needs an enabled webhook.
+	ErrWebhookDisabled = errors.New("webhooks: webhook disabled")
 	// ErrQueueFull: a failing webhook's queue was full, so the delivery was
 	// recorded as undelivered (and can be redelivered) instead of holding
 	// back the deliveries to every other webhook.
