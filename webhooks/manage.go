@@ -9,7 +9,6 @@ import (
 	"time"
 )
 
-
 // Create validates w and saves it. An empty ID is assigned; an empty Secret
 // is generated with crypto/rand; CreatedAt and UpdatedAt are set. It returns
 // the saved webhook, secret included, so it can be shown to the customer.
