@@ -71,6 +71,12 @@ type ReceiverConfig struct {
 	// memory is bounded by DedupeSize whatever their length; the oldest id
 	// is forgotten first.
 	//
+	// The timestamp tolerance stops replays of old requests; deduplication
+	// stops replays inside it only while the id is remembered. Size it to
+	// hold every request of twice the tolerance (10 minutes by default) at
+	// the endpoint's peak rate: an id forgotten sooner can be replayed, and
+	// handled again, until its timestamp grows too old.
+	//
 	// A request whose id is being handled by another request at the same
 	// moment waits for that one to finish: if it succeeded, the waiting
 	// request is a duplicate; otherwise the waiting request is handled in its
