@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,11 +127,20 @@ var _ message.Publisher = busPublisher{}
 
 func (p busPublisher) Publish(_ string, msgs ...*message.Message) error {
 	for _, m := range msgs {
-		if err := p.b.PublishMessage(m.Context(), m); err != nil {
+		if err := p.publish(m); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// publish waits for room on the bus for at most half the forward's
+// deadline, so that a refusal still leaves the other half to put the row
+// back, in the same transaction, before the deadline aborts it.
+func (p busPublisher) publish(m *message.Message) error {
+	ctx, cancel := context.WithTimeout(m.Context(), forwardDeadline/2)
+	defer cancel()
+	return p.b.PublishMessage(ctx, m)
 }
 
 func (busPublisher) Close() error { return nil }
