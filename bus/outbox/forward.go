@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -26,9 +27,9 @@ const forwardDeadline = time.Minute
 const maxErrorLength = 500
 
 // newSubscriber reads the outbox table as a queue: rows in insertion order,
-// those due only, one at a time (rows locked FOR UPDATE, so forwarders in
-// several processes take turns), each deleted in the transaction that
-// acknowledges it.
+// those due only, one at a time (locked FOR UPDATE SKIP LOCKED, so
+// forwarders in several processes share the rows), each deleted in the
+// transaction that acknowledges it.
 //
 // One row per read: with more, Watermill's queue adapter would delete every
 // row it read when one of them is not acknowledged (at shutdown, or past the
@@ -191,6 +192,19 @@ END $$`},
 	"created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
 )`},
 	}, nil
+}
+
+// SelectQuery is Watermill's, with SKIP LOCKED: a row another forwarder is
+// forwarding is passed over rather than waited for, so forwarders in several
+// processes share the work. Each row is deleted when acknowledged, so no
+// offset can be skipped.
+func (s outboxSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, error) {
+	q, err := s.PostgreSQLQueueSchema.SelectQuery(params)
+	if err != nil {
+		return q, err
+	}
+	q.Query = strings.TrimSpace(q.Query) + " SKIP LOCKED"
+	return q, nil
 }
 
 // RequiresTransaction makes Watermill create the table in a transaction,

@@ -225,8 +225,8 @@ func (o *Outbox) publish(ctx context.Context, tx wsql.ContextExecutor, e bus.Eve
 
 // Run forwards the committed events to the bus with Watermill's forwarder,
 // until ctx ends or Close is called; then it returns nil. It creates the
-// table if needed. Several processes may run it on one outbox: they take
-// the events in turns. An error means it could not start.
+// table if needed. Several processes may run it on one outbox: they share
+// the events, each skipping the rows another is forwarding. An error means it could not start.
 //
 // An event is removed from the outbox in the transaction that acknowledges
 // its forward, so a crash in between forwards it again (at least once;

@@ -540,9 +540,9 @@ func TestRestartLosesNothing(t *testing.T) {
 	t.Logf("%d events forwarded before the restart, %d after, %d duplicates", forwarded, n-forwarded, dups)
 }
 
-// TestForwardersTakeTurns runs two forwarders on one outbox at once: every
+// TestForwardersShareTheOutbox runs two forwarders on one outbox at once: every
 // event is forwarded, and none twice.
-func TestForwardersTakeTurns(t *testing.T) {
+func TestForwardersShareTheOutbox(t *testing.T) {
 	f := newFixture(t, bus.Config{}, true)
 	const n = 200
 	ids := make([]string, n)
