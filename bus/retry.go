@@ -99,7 +99,7 @@ func (p RetryPolicy) problems() []error {
 		errs = append(errs, fmt.Errorf("MaxBackoff must not be negative, got %v", p.MaxBackoff))
 	}
 	if p.Multiplier != 0 && !(p.Multiplier >= 1 && !math.IsInf(p.Multiplier, 0)) {
-		errs = append(errs, fmt.Errorf("Multiplier must be at least 1 and finite, got %v", p.Multiplier))
+		errs = append(errs, fmt.Errorf("retry multiplier must be at least 1 and finite, got %v", p.Multiplier))
 	}
 	return errs
 }

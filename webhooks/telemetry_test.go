@@ -174,7 +174,7 @@ func TestTraceFromPublishToReceiver(t *testing.T) {
 				for _, dp := range data.DataPoints {
 					key := m.Name
 					for _, kv := range dp.Attributes.ToSlice() {
-						key += " " + string(kv.Key) + "=" + kv.Value.Emit()
+						key += " " + string(kv.Key) + "=" + kv.Value.String()
 					}
 					sums[key] += dp.Value
 				}

@@ -205,7 +205,7 @@ func fetchTrace(ctx context.Context, client *http.Client, base, id string) (*jae
 		return nil, fmt.Errorf("decode Jaeger answer: %w", err)
 	}
 	if len(body.Data) != 1 {
-		return nil, fmt.Errorf("Jaeger returned %d traces for one id", len(body.Data))
+		return nil, fmt.Errorf("the query returned %d traces for one id", len(body.Data))
 	}
 	return &body.Data[0], nil
 }
