@@ -91,6 +91,17 @@ func engWait(t *testing.T, s *webhooks.Service, q webhooks.DeliveryQuery, n int)
 	}
 }
 
+// engEventually reports whether cond holds within 10 seconds: hooks run on
+// delivery workers after the outcome they report is on record.
+func engEventually(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
 // engHits records the requests a test server received.
 type engHits struct {
 	mu   sync.Mutex
@@ -212,7 +223,8 @@ func TestDeliveryRetriesThenDeadLetter(t *testing.T) {
 	if got := len(hits.all()); got != 4 {
 		t.Errorf("receiver got %d requests, want 4", got)
 	}
-	if dead.Load() != 1 {
+	// Hooks run after the outcome is recorded.
+	if !engEventually(func() bool { return dead.Load() == 1 }) {
 		t.Errorf("OnDeadLetter calls with a 4-attempt 500 DeliveryError = %d, want 1", dead.Load())
 	}
 	// Every attempt carries the same id, a valid signature and its own timestamp.
@@ -291,8 +303,8 @@ func TestDeliveryGoneDisables(t *testing.T) {
 	if recs[0].Outcome != webhooks.OutcomeDeadLettered || recs[0].Attempts != 1 || recs[0].StatusCode != 410 {
 		t.Fatalf("record = %+v", recs[0])
 	}
-	if got, _ := disabled.Load().(string); got != webhooks.DisabledGone {
-		t.Fatalf("OnDisabled reason = %q", got)
+	if !engEventually(func() bool { got, _ := disabled.Load().(string); return got == webhooks.DisabledGone }) {
+		t.Fatalf("OnDisabled reason = %q", disabled.Load())
 	}
 	got, err := s.Get(t.Context(), w.ID)
 	if err != nil || !got.Disabled || got.DisabledReason != webhooks.DisabledGone {
@@ -327,6 +339,7 @@ func TestDeliveryConsecutiveFailuresDisable(t *testing.T) {
 		}
 		engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, i+1)
 	}
+	engEventually(func() bool { return calls.Load() == 1 })
 	got, _ := s.Get(t.Context(), w.ID)
 	if !got.Disabled || calls.Load() != 1 {
 		t.Fatalf("after 3 dead letters: disabled=%v, OnDisabled calls=%d", got.Disabled, calls.Load())

@@ -43,7 +43,9 @@ func TestRun(t *testing.T) {
 	// Broker runs need a server: the case names the variable giving its
 	// address, and is skipped when it is not set.
 	pgURL, natsURL := os.Getenv(postgresURLEnv), os.Getenv(natsURLEnv)
-	onBroker := []string{"-duration", "300ms", "-rounds", "1", "-concurrency", "16"}
+	// A second at least: the PostgreSQL subscriber polls every 250ms, and a
+	// loaded machine must still complete deliveries inside the window.
+	onBroker := []string{"-duration", "1s", "-rounds", "1", "-concurrency", "16"}
 	cases := []struct {
 		name string
 		env  string // required environment variable, if any
