@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	hbid "github.com/hookbus/hookbus/internal/id"
-	"go.opentelemetry.io/otel"
+	"github.com/hookbus/hookbus/internal/tracing"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -30,9 +31,10 @@ type Bus struct {
 	sub          message.Subscriber
 	newSub       func(handlerName string) (message.Subscriber, error)
 	inMemory     bool
+	direct       bool   // in-process transport: Publish pushes onto the handlers' queues
 	instance     string // marks in-memory messages whose pending units Publish reserved
 	log          *slog.Logger
-	tracer       trace.Tracer
+	tracer       tracing.Tracer
 	prop         propagation.TextMapPropagator
 	now          func() time.Time
 	workers      int
@@ -115,17 +117,19 @@ func New(cfg Config) (*Bus, error) {
 	}
 	b.publishing.drained = make(chan struct{})
 	if b.pub == nil {
-		// Publish waits for the subscriber's ack, which the pump gives as soon as
-		// the message is in the handler's queue: GoChannel's goroutines for the
-		// message end before Publish returns (without the wait they pile up
-		// whenever publishers outpace the pumps, and throughput drops by half).
-		// PreserveContext spares GoChannel a cancellable context per message;
-		// the bus never uses a message's context.
-		gc := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true, PreserveContext: true}, nil)
-		b.pub, b.sub = gc, gc
-	}
-	if gc, ok := b.pub.(*gochannel.GoChannel); ok && b.sub == message.Subscriber(gc) {
+		// The in-process transport: Publish puts the event straight into the
+		// queue of each of its handlers. Nothing else can reach a transport
+		// the bus makes itself, so a Pub/Sub between the two (a GoChannel,
+		// with a goroutine and an acknowledgement handshake per message)
+		// would only add cost.
+		b.direct = true
+	} else if gc, ok := b.pub.(*gochannel.GoChannel); ok && b.sub == message.Subscriber(gc) {
 		b.inMemory = true
+	}
+	if b.direct {
+		b.inMemory = true
+	}
+	if b.inMemory {
 		maxPending := cfg.MaxPending
 		if maxPending == 0 {
 			maxPending = DefaultMaxPending
@@ -135,11 +139,7 @@ func New(cfg Config) (*Bus, error) {
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
-	tp := cfg.TracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	b.tracer = tp.Tracer(instrumentationName)
+	b.tracer = tracing.New(cfg.TracerProvider, instrumentationName)
 	if b.prop == nil {
 		b.prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
@@ -162,9 +162,9 @@ func New(cfg Config) (*Bus, error) {
 	return b, nil
 }
 
-// InMemory reports whether the bus runs on the in-memory transport (a
-// GoChannel), where Publish refuses events before Start and events nobody
-// handles, and Config.MaxPending applies.
+// InMemory reports whether the bus runs in memory (the zero Config's
+// transport, or a GoChannel), where Publish refuses events before Start and
+// events nobody handles, and Config.MaxPending applies.
 func (b *Bus) InMemory() bool { return b.inMemory }
 
 // Publish publishes e as JSON on the topic e.EventName(). If e implements
@@ -207,8 +207,13 @@ func (b *Bus) Publish(ctx context.Context, e Event) error {
 	id, occurred := b.identify(e)
 	ctx, span := b.startPublishSpan(ctx, spanName, name, id)
 	defer span.End()
-	msg := b.newMessage(ctx, id, name, payload, occurred)
-	if err := b.send(ctx, name, msg, units, inHandler); err != nil {
+	if b.direct {
+		it := item{uuid: id, payload: payload, metadata: b.metadata(ctx, id, name, occurred), at: occurred}
+		err = b.sendDirect(ctx, name, it, units, inHandler)
+	} else {
+		err = b.send(ctx, name, b.newMessage(ctx, id, name, payload, occurred), units, inHandler)
+	}
+	if err != nil {
 		recordError(span, err)
 		return err
 	}
@@ -276,6 +281,9 @@ func (b *Bus) PublishMessage(ctx context.Context, msg *message.Message) error {
 		return err
 	}
 	delete(msg.Metadata, metadataReservedBy) // set by send, for this bus only
+	if b.direct {
+		return b.sendDirect(ctx, name, item{uuid: msg.UUID, payload: msg.Payload, metadata: msg.Metadata}, units, inHandler)
+	}
 	msg.SetContext(ctx)
 	return b.send(ctx, name, msg, units, inHandler)
 }
@@ -346,12 +354,51 @@ func (b *Bus) startPublishSpan(ctx context.Context, spanName, name, id string) (
 // newMessage builds the message of an event, with the trace context of ctx.
 func (b *Bus) newMessage(ctx context.Context, id, name string, payload []byte, occurred time.Time) *message.Message {
 	msg := message.NewMessage(id, payload)
-	msg.Metadata[MetadataEventID] = id
-	msg.Metadata[MetadataEventName] = name
-	msg.Metadata[MetadataOccurredAt] = occurred.UTC().Format(time.RFC3339Nano)
-	b.prop.Inject(ctx, propagation.MapCarrier(msg.Metadata))
+	msg.Metadata = b.metadata(ctx, id, name, occurred)
 	msg.SetContext(ctx)
 	return msg
+}
+
+// metadata returns the metadata of an event: its id, name and time, and the
+// trace context of ctx.
+func (b *Bus) metadata(ctx context.Context, id, name string, occurred time.Time) map[string]string {
+	md := make(map[string]string, 4)
+	md[MetadataEventID] = id
+	md[MetadataEventName] = name
+	md[MetadataOccurredAt] = occurred.UTC().Format(time.RFC3339Nano)
+	b.prop.Inject(ctx, propagation.MapCarrier(md))
+	return md
+}
+
+// sendDirect takes the event's pending units and puts it in the queue of
+// each of its handlers (the in-process transport), each with its own copy
+// of the metadata. A queue is closed only once the bus has stopped hard; an
+// event refused then is not handled by the remaining handlers either.
+func (b *Bus) sendDirect(ctx context.Context, name string, it item, units int64, inHandler bool) error {
+	if err := b.reserve(ctx, units, inHandler); err != nil {
+		return fmt.Errorf("bus: publish %s: %w", name, err)
+	}
+	if !b.push(b.topics[name].handlers, it) {
+		return fmt.Errorf("bus: publish %s: %w", name, ErrClosed)
+	}
+	return nil
+}
+
+// push puts it in the queues of hs, each holding one pending unit the caller
+// took; on a closed queue it releases the units of the handlers left and
+// reports false.
+func (b *Bus) push(hs []*handler, it item) bool {
+	for i, h := range hs {
+		x := it
+		if i > 0 {
+			x.metadata = maps.Clone(it.metadata)
+		}
+		if !h.queue.push(x) {
+			b.pending.release(int64(len(hs) - i))
+			return false
+		}
+	}
+	return true
 }
 
 // send takes the event's pending units, if any, and publishes msg on the

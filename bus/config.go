@@ -26,17 +26,17 @@ const (
 // Config configures a Bus. Every zero field means its documented default, so the
 // zero Config is a working in-memory bus.
 type Config struct {
-	// Publisher and Subscriber are the Watermill transport. Both nil (the default):
-	// an in-memory GoChannel made by New. Setting one without the other is an
-	// error, unless NewSubscriber replaces Subscriber. The Bus owns them: Shutdown
-	// closes them.
+	// Publisher and Subscriber are the Watermill transport. Both nil (the
+	// default): in memory, in process, Publish queueing each event for its
+	// handlers directly (see the package documentation). Setting one without
+	// the other is an error, unless NewSubscriber replaces Subscriber. The Bus
+	// owns them: Shutdown closes them.
 	//
-	// A *gochannel.GoChannel set as both is the in-memory transport (see the
-	// package documentation); New's own is configured with
-	// BlockPublishUntilSubscriberAck and PreserveContext, and a user-supplied
-	// one should set BlockPublishUntilSubscriberAck too: Publish then returns
-	// once the event is queued, so GoChannel's per-message goroutines end at
-	// once and messages published on it by other code are drained as well.
+	// A *gochannel.GoChannel set as both runs in memory on Watermill's
+	// GoChannel; it should be configured with BlockPublishUntilSubscriberAck:
+	// Publish then returns once the event is queued, so GoChannel's
+	// per-message goroutines end at once and messages published on it by
+	// other code are drained as well.
 	//
 	// Any other Publisher is a broker: Publish always publishes, and a message
 	// is acknowledged once its handler's outcome is settled. A single

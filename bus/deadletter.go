@@ -64,17 +64,34 @@ func (b *Bus) giveUp(ctx context.Context, h *handler, it item, msg *Message, err
 // and metadata, plus the dead-letter keys, with the trace context of ctx (the
 // consumer span that gave up).
 func (b *Bus) publishDeadLetter(ctx context.Context, h *handler, dl DeadLetter) error {
-	wm := message.NewMessage(hbid.New(""), dl.Message.Payload)
+	md := make(map[string]string, len(dl.Message.Metadata)+4)
 	for k, v := range dl.Message.Metadata {
-		wm.Metadata[k] = v
+		md[k] = v
 	}
-	wm.Metadata[MetadataDeadLetterReason] = dl.Reason
-	wm.Metadata[MetadataDeadLetterHandler] = dl.Handler
-	wm.Metadata[MetadataDeadLetterTopic] = h.topic
-	wm.Metadata[MetadataDeadLetterAttempts] = strconv.Itoa(dl.Attempts)
+	md[MetadataDeadLetterReason] = dl.Reason
+	md[MetadataDeadLetterHandler] = dl.Handler
+	md[MetadataDeadLetterTopic] = h.topic
+	md[MetadataDeadLetterAttempts] = strconv.Itoa(dl.Attempts)
 	if trace.SpanContextFromContext(ctx).IsValid() {
-		b.prop.Inject(ctx, propagation.MapCarrier(wm.Metadata))
+		b.prop.Inject(ctx, propagation.MapCarrier(md))
 	}
+	id := hbid.New("")
+	if b.direct {
+		// Dead letters take pending units without waiting: the units they
+		// would wait for may be held by the very events that are failing.
+		// Without a dead-letter handler there is nobody to give them to.
+		t := b.topics[b.dlTopic]
+		if t == nil {
+			return nil
+		}
+		b.pending.force(int64(len(t.handlers)))
+		if !b.push(t.handlers, item{uuid: id, payload: dl.Message.Payload, metadata: md}) {
+			return fmt.Errorf("bus: publish dead letter to %s: %w", b.dlTopic, ErrClosed)
+		}
+		return nil
+	}
+	wm := message.NewMessage(id, dl.Message.Payload)
+	wm.Metadata = md
 	wm.SetContext(ctx)
 
 	var units int64

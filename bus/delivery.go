@@ -27,8 +27,11 @@ func (b *Bus) run(h *handler, msgs <-chan *message.Message) {
 		h.queue = newQueue(h.workers)
 		h.current = make([]atomic.Pointer[message.Message], h.workers)
 	}
-	b.running.Add(1 + h.workers)
-	go b.pump(h, msgs)
+	b.running.Add(h.workers)
+	if msgs != nil { // nil on the in-process transport, which has no subscription
+		b.running.Add(1)
+		go b.pump(h, msgs)
+	}
 	for slot := range h.workers {
 		go b.work(h, slot)
 	}
@@ -237,7 +240,9 @@ func messageFrom(h *handler, it item) Message {
 	if m.Name == "" {
 		m.Name = h.topic
 	}
-	if s := it.metadata[MetadataOccurredAt]; s != "" {
+	if !it.at.IsZero() {
+		m.OccurredAt = it.at
+	} else if s := it.metadata[MetadataOccurredAt]; s != "" {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			m.OccurredAt = t
 		}

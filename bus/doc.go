@@ -39,14 +39,20 @@
 //
 // # Transports
 //
-// The zero Config runs on an in-memory GoChannel; so does a
-// *gochannel.GoChannel given as both Publisher and Subscriber. In memory:
+// The zero Config runs in memory, in process: Publish puts the event straight
+// into the queue of each of its handlers. A *gochannel.GoChannel given as both
+// Publisher and Subscriber runs in memory too, on Watermill's own in-memory
+// Pub/Sub, for hosts that share it with other Watermill components; it costs
+// a goroutine and an acknowledgement handshake per message, which the zero
+// Config's transport, reachable by nothing but the bus, does without. In
+// memory:
 //
 //   - Publish refuses what GoChannel would silently drop: before Start it
 //     returns ErrNotStarted, and for an event no handler takes, ErrNoHandlers.
-//   - A pump acknowledges a message as soon as it is in the handler's queue,
-//     which is no less durable than the transport, so that GoChannel's
-//     per-message goroutines end at once; a backlog is a queue of small items.
+//   - On a GoChannel, a pump acknowledges a message as soon as it is in the
+//     handler's queue, which is no less durable than the transport, so that
+//     GoChannel's per-message goroutines end at once. Either way a backlog
+//     is a queue of small items.
 //   - Memory is bounded by Config.MaxPending, the (event, handler) pairs
 //     published and not yet handled or dead-lettered, bus-wide: Publish takes
 //     one unit per handler of the event and waits for room or returns ErrFull,

@@ -53,6 +53,9 @@ func (b *Bus) Start(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return fail(fmt.Errorf("bus: start: %w", err))
 		}
+		if b.direct {
+			continue
+		}
 		sub := b.sub
 		if b.newSub != nil {
 			s, err := b.newSub(h.name)
@@ -196,7 +199,9 @@ func (b *Bus) shutdown(ctx context.Context, started bool) error {
 		b.hardStop() // nothing runs any more; releases the context
 	}
 	for _, h := range b.handlers {
-		h.subCancel()
+		if h.subCancel != nil {
+			h.subCancel()
+		}
 	}
 	if cerr := b.closeTransport(); cerr != nil {
 		err = errors.Join(err, cerr)
@@ -282,6 +287,9 @@ func (b *Bus) closeTransport() error {
 		if err := b.sub.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("bus: close subscriber: %w", err))
 		}
+	}
+	if b.pub == nil {
+		return errors.Join(errs...)
 	}
 	if err := b.pub.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("bus: close publisher: %w", err))

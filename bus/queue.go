@@ -2,6 +2,7 @@ package bus
 
 import (
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -12,6 +13,9 @@ type item struct {
 	uuid     string
 	payload  []byte
 	metadata map[string]string
+	// at is the event's time when the in-process transport carries it, so
+	// that it need not be parsed back from the metadata; zero otherwise.
+	at time.Time
 	// wm is the broker message to acknowledge once handled; nil on the in-memory
 	// transport, where every item holds one unit of the pending semaphore instead.
 	wm *message.Message

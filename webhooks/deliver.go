@@ -22,6 +22,9 @@ const (
 	attrStatusCode  = attribute.Key("http.response.status_code")
 )
 
+// deliverSpanOptions never change; sharing them saves allocations per delivery.
+var deliverSpanOptions = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+
 // deliver runs one delivery on a scheduler worker: sign, POST with retries,
 // record every attempt and the outcome. ctx is cancelled only when Shutdown
 // gives up waiting.
@@ -31,8 +34,10 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		s.finish(ctx, d, OutcomeSkipped, 0, 0, ErrWebhookDisabled)
 		return
 	}
-	ctx, span := s.tracer.Start(trace.ContextWithSpanContext(ctx, d.parent), t.spanName,
-		trace.WithSpanKind(trace.SpanKindInternal))
+	if d.parent.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, d.parent)
+	}
+	ctx, span := s.tracer.Start(ctx, t.spanName, deliverSpanOptions...)
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(

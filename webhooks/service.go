@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookbus/hookbus/bus"
 	"github.com/hookbus/hookbus/internal/id"
+	"github.com/hookbus/hookbus/internal/tracing"
 )
 
 // Defaults of the delivery engine.
@@ -141,7 +142,7 @@ type Service struct {
 	store  Store
 	log    DeliveryLog
 	sender *Sender
-	tracer trace.Tracer
+	tracer tracing.Tracer
 	meters *meters
 	logger *slog.Logger
 	sched  *scheduler // set by New, never replaced
@@ -246,7 +247,7 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 		store:     cfg.Store,
 		log:       cfg.Log,
 		sender:    sender,
-		tracer:    cfg.TracerProvider.Tracer(instrumentationName),
+		tracer:    tracing.New(cfg.TracerProvider, instrumentationName),
 		logger:    cfg.Logger,
 		endpoints: make(map[string]*endpoint),
 		shutDone:  make(chan struct{}),
