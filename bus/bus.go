@@ -80,6 +80,8 @@ const (
 type topic struct {
 	name        string
 	handlers    []*handler
+	queued      []*handler // handlers with a queue and workers
+	inline      []*handler // handlers Publish calls itself (Inline)
 	publishSpan string
 }
 
@@ -166,6 +168,20 @@ func New(cfg Config) (*Bus, error) {
 // transport, or a GoChannel), where Publish refuses events before Start and
 // events nobody handles, and Config.MaxPending applies.
 func (b *Bus) InMemory() bool { return b.inMemory }
+
+// InProcess reports whether the bus runs on the zero Config's in-process
+// transport, where Inline handlers run inside Publish.
+func (b *Bus) InProcess() bool { return b.direct }
+
+// Overflow returns what Publish does when the in-memory transport is full
+// (Config.Overflow); Inline handlers with bounded queues of their own should
+// do the same when theirs are.
+func (b *Bus) Overflow() Overflow {
+	if b.overflowWait {
+		return OverflowWait
+	}
+	return OverflowFail
+}
 
 // Publish publishes e as JSON on the topic e.EventName(). If e implements
 // Validate() error, that is called first and an error refuses the event.
@@ -339,7 +355,7 @@ func (b *Bus) route(name string) (units int64, spanName string, err error) {
 	if t == nil {
 		return 0, "", fmt.Errorf("%w: %s", ErrNoHandlers, name)
 	}
-	return int64(len(t.handlers)), t.publishSpan, nil
+	return int64(len(t.queued)), t.publishSpan, nil
 }
 
 // startPublishSpan starts the producer span of the event id named name.
@@ -375,11 +391,47 @@ func (b *Bus) metadata(ctx context.Context, id, name string, occurred time.Time)
 // of the metadata. A queue is closed only once the bus has stopped hard; an
 // event refused then is not handled by the remaining handlers either.
 func (b *Bus) sendDirect(ctx context.Context, name string, it item, units int64, inHandler bool) error {
-	if err := b.reserve(ctx, units, inHandler); err != nil {
-		return fmt.Errorf("bus: publish %s: %w", name, err)
+	t := b.topics[name]
+	if units > 0 {
+		if err := b.reserve(ctx, units, inHandler); err != nil {
+			return fmt.Errorf("bus: publish %s: %w", name, err)
+		}
 	}
-	if !b.push(b.topics[name].handlers, it) {
+	for i, h := range t.inline {
+		x := it
+		if i > 0 || len(t.queued) > 0 {
+			x.metadata = maps.Clone(it.metadata)
+		}
+		if err := b.callInline(ctx, h, x); err != nil {
+			if units > 0 {
+				b.pending.release(units)
+			}
+			return fmt.Errorf("bus: publish %s: handler %q: %w", name, h.name, err)
+		}
+	}
+	if units > 0 && !b.push(t.queued, it) {
 		return fmt.Errorf("bus: publish %s: %w", name, ErrClosed)
+	}
+	return nil
+}
+
+// callInline runs an Inline handler on the publishing goroutine, under a
+// consumer span of its own.
+func (b *Bus) callInline(ctx context.Context, h *handler, it item) error {
+	mc := &messageContext{Context: ctx, bus: b, msg: messageFrom(h, it)}
+	msg := &mc.msg
+	hctx := b.prop.Extract(mc, propagation.MapCarrier(it.metadata))
+	hctx, span := b.tracer.Start(hctx, h.spanName, h.spanOptions...)
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attrMessagingMessageID.String(msg.ID))
+	}
+	if err := b.call(hctx, h, msg); err != nil {
+		recordError(span, err)
+		if b.log.Enabled(ctx, slog.LevelDebug) {
+			b.log.DebugContext(ctx, "bus: inline handler refused the event", "handler", h.name, "event", msg.Name, "event_id", msg.ID, "error", err)
+		}
+		return err
 	}
 	return nil
 }

@@ -95,7 +95,23 @@ type handlerOptions struct {
 	workers   int
 	operation string
 	retry     RetryPolicy
+	inline    bool
 	errs      []error
+}
+
+// Inline makes the handler run inside Publish on the zero Config's in-process
+// transport: the publishing goroutine calls it, with the publisher's context
+// (and the publish span), before Publish returns, and an error or a panic
+// becomes Publish's error, without retries or a dead letter: the event was
+// refused. The event takes no pending unit for an inline handler, whose own
+// limits, if any, are its backpressure.
+//
+// It suits a handler that only hands the event on to bounded queues of its
+// own, such as a fan-out to worker pools: it spares each event the hand-off to
+// the bus's workers. On any other transport the option has no effect and the
+// handler runs on workers as usual. It cannot be used with HandleDeadLetters.
+func Inline() HandlerOption {
+	return func(o *handlerOptions) { o.inline = true }
 }
 
 // WithWorkers sets how many calls of the handler may run at once; n must be at
@@ -138,6 +154,7 @@ type handler struct {
 	name        string
 	topic       string
 	deadLetters bool // handles Config.DeadLetterTopic; its failures are not dead-lettered again
+	inline      bool // runs inside Publish (the in-process transport only); no queue or workers
 	call        func(ctx context.Context, m *Message) error
 	workers     int
 	retry       RetryPolicy
@@ -183,6 +200,9 @@ func (b *Bus) register(name, eventName string, deadLetters bool, call func(conte
 			break
 		}
 	}
+	if o.inline && deadLetters {
+		errs = append(errs, errors.New("Inline: dead-letter handlers run on workers"))
+	}
 	errs = append(errs, o.errs...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: handler %q: %w", ErrInvalidHandler, name, errors.Join(errs...))
@@ -192,6 +212,7 @@ func (b *Bus) register(name, eventName string, deadLetters bool, call func(conte
 		name:        name,
 		topic:       eventName,
 		deadLetters: deadLetters,
+		inline:      o.inline && b.direct,
 		call:        call,
 		workers:     o.workers,
 		retry:       o.retry,
@@ -205,6 +226,11 @@ func (b *Bus) register(name, eventName string, deadLetters bool, call func(conte
 		b.topics[eventName] = t
 	}
 	t.handlers = append(t.handlers, h)
+	if h.inline {
+		t.inline = append(t.inline, h)
+	} else {
+		t.queued = append(t.queued, h)
+	}
 	return nil
 }
 

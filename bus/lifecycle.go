@@ -54,7 +54,7 @@ func (b *Bus) Start(ctx context.Context) error {
 			return fail(fmt.Errorf("bus: start: %w", err))
 		}
 		if b.direct {
-			continue
+			continue // Publish feeds the queues, or calls inline handlers
 		}
 		sub := b.sub
 		if b.newSub != nil {
@@ -79,7 +79,9 @@ func (b *Bus) Start(ctx context.Context) error {
 	}
 	b.ownedSubs = owned
 	for i, h := range handlers {
-		b.run(h, subscriptions[i])
+		if !h.inline {
+			b.run(h, subscriptions[i])
+		}
 	}
 	b.started.Store(true)
 	b.state.Store(stateStarted)
@@ -244,7 +246,9 @@ func (b *Bus) drain(ctx context.Context) error {
 func (b *Bus) stopIntake() {
 	b.stopOnce.Do(func() { close(b.stopPumps) })
 	for _, h := range b.handlers {
-		h.queue.close()
+		if h.queue != nil {
+			h.queue.close()
+		}
 	}
 }
 
@@ -263,6 +267,9 @@ func (b *Bus) abort() int64 {
 	b.hardStop()
 	b.stopIntake()
 	for _, h := range b.handlers {
+		if h.queue == nil {
+			continue
+		}
 		for _, it := range h.queue.closeAndTake() {
 			b.finish(h, it, false)
 		}

@@ -1065,3 +1065,85 @@ func TestRunReturnsAfterShutdownElsewhere(t *testing.T) {
 		t.Fatal("Run did not return after Shutdown")
 	}
 }
+
+// TestDeliveryFullQueueBackpressure: on the in-process bus the dispatcher
+// runs inside Publish, so a webhook's full queue is Publish's limit. With
+// OverflowWait Publish waits for room until its context ends; with
+// OverflowFail it refuses the event at once with bus.ErrFull, queueing and
+// recording nothing for it, and accepts events again once there is room.
+func TestDeliveryFullQueueBackpressure(t *testing.T) {
+	for _, overflow := range []bus.Overflow{bus.OverflowWait, bus.OverflowFail} {
+		t.Run(overflow.String(), func(t *testing.T) {
+			b, err := bus.New(bus.Config{Overflow: overflow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := webhooks.New(b, webhooks.Config{
+				Workers: 1, MaxConcurrencyPerWebhook: 1, QueueSize: 2, DisableAfter: -1,
+				Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: -1},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			release := make(chan struct{})
+			var once sync.Once
+			free := func() { once.Do(func() { close(release) }) }
+			srv, hits := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+				<-release
+				w.WriteHeader(http.StatusNoContent)
+			})
+			t.Cleanup(func() {
+				free()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := s.Shutdown(ctx); err != nil {
+					t.Errorf("Shutdown = %v", err)
+				}
+			})
+			w := engCreate(t, s, "stalled", srv.URL, webhooks.MeetingStatusChangedEvent)
+			publish := func(ctx context.Context, id string) error {
+				return s.Publish(ctx, webhooks.MeetingStatusChanged{MeetingID: id, Status: webhooks.MeetingCreated})
+			}
+			// One in flight, then two queued: the queue is full.
+			if err := publish(t.Context(), "in-flight"); err != nil {
+				t.Fatal(err)
+			}
+			if !engEventually(func() bool { return len(hits.all()) == 1 }) {
+				t.Fatal("the first delivery never started")
+			}
+			for _, id := range []string{"queued-1", "queued-2"} {
+				if err := publish(t.Context(), id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			err = publish(ctx, "over")
+			switch overflow {
+			case bus.OverflowWait:
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("Publish on a full queue = %v; want it to wait until its context ends", err)
+				}
+			case bus.OverflowFail:
+				if !errors.Is(err, bus.ErrFull) {
+					t.Fatalf("Publish on a full queue = %v; want an error wrapping bus.ErrFull", err)
+				}
+				if ctx.Err() != nil {
+					t.Fatal("Publish waited for its context to end; want an immediate refusal")
+				}
+			}
+			free()
+			recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 3)
+			if err := publish(t.Context(), "after"); err != nil {
+				t.Fatalf("Publish once there is room = %v", err)
+			}
+			recs = engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 4)
+			if overflow == bus.OverflowFail && len(recs) != 4 {
+				t.Errorf("%d deliveries on record; want 4: the refused event must leave no record", len(recs))
+			}
+		})
+	}
+}

@@ -19,6 +19,16 @@ import (
 // bytes measured are the bytes sent. Publishing with the bus directly works
 // too; an oversized event is then refused at dispatch and recorded as
 // OutcomeRefused.
+//
+// On the bus's in-process transport (the zero bus.Config) the deliveries are
+// queued before Publish returns. A webhook whose queue is full makes Publish
+// wait for room until ctx ends, or, when the bus's Overflow is
+// bus.OverflowFail, refuse the event at once with an error wrapping
+// bus.ErrFull, queueing none of its deliveries. A webhook that is failing
+// sheds instead: its delivery is recorded as OutcomeUndelivered with
+// ErrQueueFull. If ctx ends while Publish waits, the deliveries not yet
+// queued are recorded as OutcomeUndelivered, so they can be redelivered, and
+// Publish returns the context's error.
 func (s *Service) Publish(ctx context.Context, e Event) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -117,14 +127,21 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 // while a queue is full, which is how backpressure reaches the bus.
 //
 // On the in-memory bus it returns once every delivery is queued: the queue is
-// as durable as the bus. On a broker it returns only once every delivery has
-// an outcome on record, so the event is acknowledged only then; if shutdown
-// leaves one undelivered it returns an error and the broker redelivers the
-// event (receivers dedupe on webhook-id).
+// as durable as the bus. On the in-process transport it runs inside Publish;
+// there, when the bus's Overflow is OverflowFail and a queue is full, it
+// queues nothing, records nothing and fails with an error wrapping
+// bus.ErrFull, so Publish refuses the event as a full bus would. On a broker
+// it returns only once every delivery has an outcome on record, so the event
+// is acknowledged only then; if shutdown leaves one undelivered it returns an
+// error and the broker redelivers the event (receivers dedupe on
+// webhook-id).
 func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time) error {
 	hooks, err := s.store.ListByEventType(ctx, t)
 	if err != nil {
 		return fmt.Errorf("webhooks: list webhooks for %s: %w", t, err)
+	}
+	if s.bus.InProcess() && s.bus.Overflow() == bus.OverflowFail {
+		return s.dispatchOrRefuse(ctx, eventID, t, payload, occurredAt, hooks)
 	}
 	now := s.cfg.Now()
 	parent := trace.SpanContextFromContext(ctx)
@@ -180,6 +197,57 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 	}
 	if wait != nil {
 		return wait.wait(ctx, eventID)
+	}
+	return nil
+}
+
+// dispatchOrRefuse is dispatch when a full queue must refuse the event: the
+// deliveries to queue are all queued, or none is and nothing is recorded.
+func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time, hooks []Webhook) error {
+	now := s.cfg.Now()
+	parent := trace.SpanContextFromContext(ctx)
+	type settled struct {
+		d   *delivery
+		o   Outcome
+		err error
+	}
+	type unusable struct {
+		webhookID string
+		err       error
+	}
+	var (
+		queue  []*delivery
+		rest   []settled
+		broken []unusable
+	)
+	for i := range hooks {
+		w := &hooks[i]
+		ep, err := s.endpoint(w, now)
+		if err != nil {
+			broken = append(broken, unusable{w.ID, err})
+			continue
+		}
+		d := &delivery{
+			id: newID("dlv_"), eventID: eventID, eventType: t, payload: payload,
+			occurredAt: occurredAt, createdAt: now, parent: parent, ep: ep,
+		}
+		switch {
+		case w.Disabled:
+			rest = append(rest, settled{d, OutcomeSkipped, fmt.Errorf("%w: %s", ErrWebhookDisabled, w.DisabledReason)})
+		case len(payload) > s.sender.cfg.MaxPayloadBytes:
+			rest = append(rest, settled{d, OutcomeRefused, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.sender.cfg.MaxPayloadBytes)})
+		default:
+			queue = append(queue, d)
+		}
+	}
+	if err := s.sched.enqueueAll(queue); err != nil {
+		return err // refused as a whole: nothing queued, nothing recorded
+	}
+	for _, b := range broken {
+		s.recordNow(ctx, b.webhookID, eventID, t, payload, occurredAt, OutcomeRefused, b.err)
+	}
+	for _, r := range rest {
+		s.finish(ctx, r.d, r.o, 0, 0, r.err)
 	}
 	return nil
 }

@@ -603,6 +603,19 @@ func unknownStatus(family, s string) error {
 	return fmt.Errorf("%w %q for a %s", ErrUnknownStatus, s, family)
 }
 
+// jsonSafe holds the ASCII bytes a JSON string carries as they are: printable,
+// and neither a quote, a backslash nor one of encoding/json's HTML escapes.
+var jsonSafe = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		switch c {
+		case '"', '\\', '<', '>', '&':
+		default:
+			t[c] = true
+		}
+	}
+	return t
+}()
+
 // appendJSONString appends s as a JSON string exactly as encoding/json.Marshal
 // writes it: HTML-sensitive characters (<, >, &), U+2028 and U+2029 escaped,
 // invalid UTF-8 replaced by U+FFFD.
@@ -611,11 +624,15 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+		if jsonSafe[s[i]] {
+			// The common case, in a tight loop: a run of bytes copied as they are.
+			i++
+			for i < len(s) && jsonSafe[s[i]] {
 				i++
-				continue
 			}
+			continue
+		}
+		if c := s[i]; c < utf8.RuneSelf {
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':

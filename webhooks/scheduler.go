@@ -2,7 +2,10 @@ package webhooks
 
 import (
 	"context"
+	"fmt"
 	"sync"
+
+	"github.com/hookbus/hookbus/bus"
 )
 
 // scheduler runs deliveries on a fixed pool of workers. Every webhook has its
@@ -92,6 +95,33 @@ func (s *scheduler) enqueue(ctx context.Context, q *queue, d *delivery, shed fun
 		return ErrClosed
 	}
 	s.startWorkers()
+	s.push(q, d)
+	return nil
+}
+
+// enqueueAll adds every delivery of ds to its webhook's queue if all of them
+// have room, and otherwise none, failing with an error wrapping bus.ErrFull.
+// Each delivery must be for a different webhook.
+func (s *scheduler) enqueueAll(ds []*delivery) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, d := range ds {
+		if d.ep.q.n == s.queueSize {
+			return fmt.Errorf("webhooks: queue of webhook %s full (%d deliveries): %w", d.webhookID(), s.queueSize, bus.ErrFull)
+		}
+	}
+	s.startWorkers()
+	for _, d := range ds {
+		s.push(&d.ep.q, d)
+	}
+	return nil
+}
+
+// push appends d to q, which has room. The caller holds s.mu.
+func (s *scheduler) push(q *queue, d *delivery) {
 	if q.items == nil {
 		q.items = make([]*delivery, s.queueSize)
 	}
@@ -99,7 +129,6 @@ func (s *scheduler) enqueue(ctx context.Context, q *queue, d *delivery, shed fun
 	q.n++
 	s.queued++
 	s.makeReady(q)
-	return nil
 }
 
 // makeReady puts q in the ready ring if it has work and spare concurrency.

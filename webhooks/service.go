@@ -258,16 +258,18 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 	if s.meters, err = newMeters(cfg.MeterProvider, s.queueDepth); err != nil {
 		return nil, fmt.Errorf("webhooks: create metrics: %w", err)
 	}
-	// In memory the dispatcher only queues deliveries, so two workers per
-	// event type keep up; on a broker it holds each event until its
-	// deliveries have outcomes, so it needs as many as deliveries can run.
+	// In memory the dispatcher only queues deliveries: on the bus's
+	// in-process transport it runs inside Publish (bus.Inline), elsewhere two
+	// workers per event type keep up. On a broker it holds each event until
+	// its deliveries have outcomes, so it needs as many workers as deliveries
+	// can run.
 	dispatchers := 2
 	if !b.InMemory() {
 		dispatchers = cfg.Workers
 	}
 	for _, t := range EventTypes() {
 		if err := bus.HandleRaw(b, HandlerPrefix+string(t), string(t), s.handleEvent,
-			bus.WithSpanName("dispatch"), bus.WithWorkers(dispatchers)); err != nil {
+			bus.WithSpanName("dispatch"), bus.WithWorkers(dispatchers), bus.Inline()); err != nil {
 			return nil, fmt.Errorf("webhooks: register dispatcher for %s: %w", t, err)
 		}
 	}

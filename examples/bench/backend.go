@@ -59,13 +59,13 @@ func newBackend(ctx context.Context, o options, db *database) (backend, error) {
 	return nil, fmt.Errorf("-backend %q: want %s, %s or %s", o.backend, backendMemory, backendPostgres, backendNATS)
 }
 
-// memoryBackend is the in-memory transport: the GoChannel bus.New makes
-// when Publisher and Subscriber are nil.
+// memoryBackend is the in-memory transport: the in-process one bus.New
+// makes when Publisher and Subscriber are nil.
 type memoryBackend struct{}
 
 func (memoryBackend) name() string { return backendMemory }
 
-func (memoryBackend) describe() string { return "in memory (Watermill GoChannel)" }
+func (memoryBackend) describe() string { return "in memory, in process (the zero bus.Config)" }
 
 func (memoryBackend) busConfig(_ context.Context, cfg bus.Config) (bus.Config, func() error, error) {
 	return cfg, func() error { return nil }, nil

@@ -62,7 +62,8 @@
 // -backend chooses the bus transport; every mode but the backlog runs on
 // each:
 //
-//   - memory (the default): the in-memory bus, Watermill's GoChannel;
+//   - memory (the default): the in-memory bus, the zero bus.Config's in-process
+//     transport, where the webhooks dispatcher runs inside Publish;
 //   - postgres: Watermill's PostgreSQL Pub/Sub through bus/buspg, with its
 //     defaults (poll interval, batch size, acknowledgement deadline), on the
 //     database of -db (default $HOOKBUS_TEST_POSTGRES_URL, else

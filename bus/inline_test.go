@@ -1,0 +1,158 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/hookbus/hookbus/bus"
+)
+
+type publisherKey struct{}
+
+// TestInlineRunsInsidePublish: on the in-process transport an Inline handler
+// runs before Publish returns, with the publisher's context and the event's
+// Message; its error and its panic are Publish's error, and other handlers of
+// the event still get it on their workers.
+func TestInlineRunsInsidePublish(t *testing.T) {
+	b := newBus(t, bus.Config{})
+	if !b.InProcess() {
+		t.Fatal("the zero Config's bus is not in process")
+	}
+	var (
+		ran    atomic.Int64
+		queued = make(chan string, 10)
+		fail   atomic.Value
+	)
+	fail.Store("")
+	err := bus.Handle(b, "inline", func(ctx context.Context, e noteAdded) error {
+		if ctx.Value(publisherKey{}) != "me" {
+			t.Error("inline handler did not get the publisher's context")
+		}
+		if m, ok := bus.MessageFromContext(ctx); !ok || m.ID == "" || m.Name != "note_added" {
+			t.Errorf("MessageFromContext = %+v, %v", m, ok)
+		}
+		ran.Add(1)
+		switch fail.Load() {
+		case "error":
+			return errors.New("refused")
+		case "panic":
+			panic("boom")
+		}
+		return nil
+	}, bus.Inline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Handle(b, "queued", func(ctx context.Context, e noteAdded) error {
+		queued <- e.Note
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.WithValue(t.Context(), publisherKey{}, "me")
+	if err := b.Publish(ctx, noteAdded{Note: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if ran.Load() != 1 {
+		t.Fatalf("inline handler ran %d times by the time Publish returned; want 1", ran.Load())
+	}
+	if got := <-queued; got != "a" {
+		t.Errorf("queued handler got %q", got)
+	}
+	fail.Store("error")
+	if err := b.Publish(ctx, noteAdded{Note: "b"}); err == nil || err.Error() == "" {
+		t.Error("Publish with a failing inline handler = nil; want its error")
+	}
+	fail.Store("panic")
+	if err := b.Publish(ctx, noteAdded{Note: "c"}); !errors.Is(err, bus.ErrHandlerPanic) {
+		t.Errorf("Publish with a panicking inline handler = %v; want ErrHandlerPanic", err)
+	}
+	fail.Store("")
+	if err := b.Publish(ctx, noteAdded{Note: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-queued; got != "d" {
+		t.Errorf("queued handler got %q after refused events; want d (refused events reach nobody)", got)
+	}
+	if err := b.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(queued); n != 0 {
+		t.Errorf("%d refused events reached the queued handler", n)
+	}
+}
+
+// TestInlineSpan: an Inline handler's consumer span is a child of the publish
+// span, as a queued handler's is.
+func TestInlineSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	b := newBus(t, bus.Config{TracerProvider: tp})
+	if err := bus.Handle(b, "inline", func(context.Context, noteAdded) error { return nil }, bus.Inline()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(t.Context(), noteAdded{Note: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans ended; want publish and process", len(spans))
+	}
+	process, publish := spans[0], spans[1]
+	if publish.Name() != "publish note_added" || process.Name() != "process note_added" {
+		t.Fatalf("spans %q, %q", publish.Name(), process.Name())
+	}
+	if process.Parent().SpanID() != publish.SpanContext().SpanID() {
+		t.Error("the inline handler's span is not a child of the publish span")
+	}
+}
+
+// TestInlineElsewhereRunsOnWorkers: on any other transport Inline has no
+// effect.
+func TestInlineElsewhereRunsOnWorkers(t *testing.T) {
+	gc := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, nil)
+	b := newBus(t, bus.Config{Publisher: gc, Subscriber: gc})
+	if b.InProcess() {
+		t.Fatal("a bus on a GoChannel reports InProcess")
+	}
+	got := make(chan string, 1)
+	if err := bus.Handle(b, "h", func(ctx context.Context, e noteAdded) error {
+		if ctx.Value(publisherKey{}) != nil {
+			t.Error("the handler ran with the publisher's context")
+		}
+		got <- e.Note
+		return nil
+	}, bus.Inline()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(context.WithValue(t.Context(), publisherKey{}, "me"), noteAdded{Note: "y"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-got; n != "y" {
+		t.Errorf("got %q", n)
+	}
+}
+
+func TestInlineDeadLettersRefused(t *testing.T) {
+	b := newBus(t, bus.Config{})
+	err := bus.HandleDeadLetters(b, "dl", func(context.Context, bus.DeadLetter) error { return nil }, bus.Inline())
+	if !errors.Is(err, bus.ErrInvalidHandler) {
+		t.Errorf("HandleDeadLetters with Inline = %v; want ErrInvalidHandler", err)
+	}
+}
