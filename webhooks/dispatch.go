@@ -136,7 +136,7 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 // error and the broker redelivers the event (receivers dedupe on
 // webhook-id).
 func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time) error {
-	hooks, err := s.store.ListByEventType(ctx, t)
+	hooks, err := s.webhooksOf(ctx, t)
 	if err != nil {
 		return fmt.Errorf("webhooks: list webhooks for %s: %w", t, err)
 	}
@@ -199,6 +199,18 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 		return wait.wait(ctx, eventID)
 	}
 	return nil
+}
+
+// webhooksOf returns the webhooks of type t, read-only: from the in-memory
+// store without a copy.
+func (s *Service) webhooksOf(ctx context.Context, t EventType) ([]Webhook, error) {
+	if ms, ok := s.store.(*MemoryStore); ok {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return ms.sharedByType(t), nil
+	}
+	return s.store.ListByEventType(ctx, t)
 }
 
 // dispatchOrRefuse is dispatch when a full queue must refuse the event: the

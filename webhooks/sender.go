@@ -266,9 +266,8 @@ func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) 
 	if t.url.Scheme != "https" && !(t.url.Scheme == "http" && s.cfg.AllowHTTP) {
 		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: scheme %q", ErrHTTPSRequired, t.url.Scheme)}
 	}
-	st := &sendState{req: req}
-	ctx = context.WithValue(ctx, sendStateKey{}, st)
-	hreq := &http.Request{
+	st := &sendState{Context: ctx, req: req}
+	template := http.Request{
 		Method:        http.MethodPost,
 		URL:           t.url,
 		Proto:         "HTTP/1.1",
@@ -278,9 +277,14 @@ func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) 
 		Host:          t.url.Host,
 		ContentLength: int64(len(req.Payload)),
 	}
-	hreq = hreq.WithContext(ctx)
-	rreq := &retryablehttp.Request{Request: hreq}
-	if err := rreq.SetBody(req.Payload); err != nil {
+	rreq := &retryablehttp.Request{Request: template.WithContext(st)}
+	payload := req.Payload
+	// A *bytes.Reader (which retryablehttp wraps in io.NopCloser) is a body
+	// net/http knows is in memory: it writes the headers and a small body in
+	// one write.
+	if err := rreq.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) {
+		return bytes.NewReader(payload), nil
+	})); err != nil {
 		return SendResult{}, &DeliveryError{Err: err}
 	}
 	client := s.client
@@ -308,8 +312,10 @@ func (s *Sender) Close() error {
 }
 
 // sendState follows one Send through retryablehttp's hooks, which only see
-// the request's context.
+// the request's context: it is that context, the caller's with the state as
+// a value, in one allocation.
 type sendState struct {
+	context.Context
 	req     SendRequest
 	n       int // attempts started
 	started time.Time
@@ -317,6 +323,14 @@ type sendState struct {
 }
 
 type sendStateKey struct{}
+
+// Value implements context.Context.
+func (st *sendState) Value(key any) any {
+	if key == (sendStateKey{}) {
+		return st
+	}
+	return st.Context.Value(key)
+}
 
 func stateOf(ctx context.Context) *sendState {
 	st, _ := ctx.Value(sendStateKey{}).(*sendState)
@@ -412,7 +426,9 @@ func peekBody(resp *http.Response) []byte {
 // drain reads a little of what is left so the connection can be reused, then
 // closes the body.
 func drain(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	if body != http.NoBody {
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	}
 	_ = body.Close()
 }
 

@@ -182,6 +182,16 @@ func (s *MemoryStore) ListByEventType(ctx context.Context, t EventType) ([]Webho
 	return cloneAll(s.byType[t]), nil
 }
 
+// sharedByType returns the webhooks of type t as ListByEventType would, but
+// without copying them: the slice is never modified, and the caller must not
+// modify it or the webhooks' maps and slices either. The delivery engine
+// reads it once per event.
+func (s *MemoryStore) sharedByType(t EventType) []Webhook {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byType[t]
+}
+
 // insert adds w, which is not stored yet, to every index. The caller holds
 // the write lock.
 func (s *MemoryStore) insert(w Webhook) {
@@ -222,9 +232,11 @@ func compareOrder(a, b Webhook) int {
 	return cmp.Compare(a.ID, b.ID)
 }
 
+// insertOrdered and removeOrdered return a new slice and never write to
+// list: a list handed out by sharedByType stays as it was.
 func insertOrdered(list []Webhook, w Webhook) []Webhook {
 	i, _ := slices.BinarySearchFunc(list, w, compareOrder)
-	return slices.Insert(list, i, w)
+	return slices.Insert(slices.Clip(list), i, w)
 }
 
 func removeOrdered(list []Webhook, w Webhook) []Webhook {
@@ -232,7 +244,7 @@ func removeOrdered(list []Webhook, w Webhook) []Webhook {
 	if !found {
 		return list
 	}
-	return slices.Delete(list, i, i+1)
+	return slices.Concat(list[:i], list[i+1:])
 }
 
 func cloneAll(list []Webhook) []Webhook {

@@ -98,9 +98,14 @@ func (t *Target) sign(h http.Header, id string, ts time.Time, body []byte) {
 // elements) as their storage; X-Webhook-Signature shares the
 // webhook-signature value.
 func (t *Target) signInto(h http.Header, vals []string, id string, ts time.Time, body []byte) {
+	// Timestamp and signature share one string: one allocation for both.
+	var buf [128]byte
+	b := strconv.AppendInt(buf[:0], ts.Unix(), 10)
+	n := len(b)
+	both := string(t.signer.AppendSign(b, id, ts, body))
 	vals[0] = id
-	vals[1] = formatUnix(ts)
-	vals[2] = t.signer.Sign(id, ts, body)
+	vals[1] = both[:n]
+	vals[2] = both[n:]
 	h[canonicalID] = vals[0:1:1]
 	h[canonicalTimestamp] = vals[1:2:2]
 	h[canonicalSignature] = vals[2:3:3]
@@ -117,4 +122,3 @@ const (
 	canonicalEvent           = "X-Webhook-Event"
 )
 
-func formatUnix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }

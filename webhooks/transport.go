@@ -52,6 +52,10 @@ func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		cancel()
 		return nil, err
 	}
+	if resp.Body == http.NoBody {
+		cancel() // nothing left to read (204, say)
+		return resp, nil
+	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
 }
