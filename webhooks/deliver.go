@@ -48,22 +48,19 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 			attrDeliveryID.String(d.id),
 		)
 	}
-	res, err := s.sender.Send(ctx, SendRequest{
-		Target:     t,
-		EventID:    d.eventID,
-		EventType:  d.eventType,
-		DeliveryID: d.id,
-		Payload:    d.payload,
-		OnAttempt: func(a Attempt) {
-			if failed := a.Error != ""; d.ep.failing.Swap(failed) != failed && failed {
-				s.sched.recheck() // a dispatcher may be waiting on this webhook's full queue
-			}
-			s.meters.recordAttempt(ctx, a.StatusCode, a.Duration)
-			if lerr := s.log.RecordAttempt(recordContext(ctx), a); lerr != nil {
-				s.logger.Error("webhooks: record attempt", "delivery", a.DeliveryID, "error", lerr)
-			}
+	run := &deliveryRun{s: s, d: d}
+	run.sendState = sendState{
+		Context: ctx,
+		req: SendRequest{
+			Target:     t,
+			EventID:    d.eventID,
+			EventType:  d.eventType,
+			DeliveryID: d.id,
+			Payload:    d.payload,
 		},
-	})
+		observer: run,
+	}
+	res, err := s.sender.send(&run.sendState)
 	var (
 		outcome  = OutcomeDelivered
 		attempts = res.Attempts
@@ -89,6 +86,27 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		span.SetAttributes(attrAttempts.Int(attempts), attrOutcome.String(string(outcome)), attrStatusCode.Int(status))
 	}
 	s.finish(recordContext(ctx), d, outcome, attempts, status, err)
+}
+
+// deliveryRun is one run of a delivery: the sender's state (whose context is
+// the deliver span's) and what recording its attempts needs, in one
+// allocation.
+type deliveryRun struct {
+	sendState
+	s *Service
+	d *delivery
+}
+
+// observeAttempt records an attempt and updates the webhook's health.
+func (r *deliveryRun) observeAttempt(a Attempt) {
+	s, ctx := r.s, r.Context
+	if failed := a.Error != ""; r.d.ep.failing.Swap(failed) != failed && failed {
+		s.sched.recheck() // a dispatcher may be waiting on this webhook's full queue
+	}
+	s.meters.recordAttempt(ctx, a.StatusCode, a.Duration)
+	if lerr := s.log.RecordAttempt(recordContext(ctx), a); lerr != nil {
+		s.logger.Error("webhooks: record attempt", "delivery", a.DeliveryID, "error", lerr)
+	}
 }
 
 // recordContext returns ctx for writing records, detached from cancellation

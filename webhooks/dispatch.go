@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,8 +44,17 @@ func (s *Service) Publish(ctx context.Context, e Event) error {
 	if len(body) > s.sender.cfg.MaxPayloadBytes {
 		return fmt.Errorf("%w: %s event of %d bytes, limit %d", ErrPayloadTooLarge, e.EventType(), len(body), s.sender.cfg.MaxPayloadBytes)
 	}
-	return s.bus.Publish(ctx, encodedEvent{e: e, body: body})
+	// The bus holds on to the event only during Publish: its wrapper is
+	// reused, which spares an allocation per event.
+	x := encodedEvents.Get().(*encodedEvent)
+	x.e, x.body = e, body
+	err = s.bus.Publish(ctx, x)
+	*x = encodedEvent{}
+	encodedEvents.Put(x)
+	return err
 }
+
+var encodedEvents = sync.Pool{New: func() any { return new(encodedEvent) }}
 
 // encodeEvent returns e's JSON. A payload type's own MarshalJSON is called
 // directly: json.Marshal would re-scan its output.
@@ -63,17 +73,17 @@ type encodedEvent struct {
 	body []byte
 }
 
-func (x encodedEvent) EventName() string            { return x.e.EventName() }
-func (x encodedEvent) MarshalJSON() ([]byte, error) { return x.body, nil }
+func (x *encodedEvent) EventName() string            { return x.e.EventName() }
+func (x *encodedEvent) MarshalJSON() ([]byte, error) { return x.body, nil }
 
-func (x encodedEvent) EventID() string {
+func (x *encodedEvent) EventID() string {
 	if ie, ok := x.e.(interface{ EventID() string }); ok {
 		return ie.EventID()
 	}
 	return ""
 }
 
-func (x encodedEvent) EventTime() time.Time {
+func (x *encodedEvent) EventTime() time.Time {
 	if te, ok := x.e.(interface{ EventTime() time.Time }); ok {
 		return te.EventTime()
 	}

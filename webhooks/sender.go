@@ -256,6 +256,13 @@ func (s *Sender) newClient(hc *http.Client, retries int) *retryablehttp.Client {
 // returns the result of the successful attempt or a *DeliveryError. ctx bounds
 // the whole delivery, backoff included; each attempt also has its own timeout.
 func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) {
+	return s.send(&sendState{Context: ctx, req: req})
+}
+
+// send is Send with the state the caller made: st's context and request,
+// and optionally an observer of attempts, called instead of OnAttempt.
+func (s *Sender) send(st *sendState) (SendResult, error) {
+	req := st.req
 	t := req.Target
 	if t == nil {
 		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: SendRequest without a Target", ErrInvalidConfig)}
@@ -266,7 +273,6 @@ func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) 
 	if t.url.Scheme != "https" && !(t.url.Scheme == "http" && s.cfg.AllowHTTP) {
 		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: scheme %q", ErrHTTPSRequired, t.url.Scheme)}
 	}
-	st := &sendState{Context: ctx, req: req}
 	template := http.Request{
 		Method:        http.MethodPost,
 		URL:           t.url,
@@ -281,8 +287,13 @@ func (s *Sender) Send(ctx context.Context, req SendRequest) (SendResult, error) 
 	payload := req.Payload
 	// A *bytes.Reader (which retryablehttp wraps in io.NopCloser) is a body
 	// net/http knows is in memory: it writes the headers and a small body in
-	// one write.
+	// one write. SetBody calls the function once for the length and does not
+	// read what it gets; that reader, untouched, serves the first attempt.
+	st.body.Reset(payload)
 	if err := rreq.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) {
+		if st.bodyCalls++; st.bodyCalls <= 2 {
+			return &st.body, nil
+		}
 		return bytes.NewReader(payload), nil
 	})); err != nil {
 		return SendResult{}, &DeliveryError{Err: err}
@@ -316,13 +327,23 @@ func (s *Sender) Close() error {
 // a value, in one allocation.
 type sendState struct {
 	context.Context
-	req     SendRequest
-	n       int // attempts started
-	started time.Time
-	last    Attempt
+	req      SendRequest
+	observer attemptObserver // if set, called after each attempt instead of req.OnAttempt
+
+	body      bytes.Reader // the payload, for the first attempt
+	bodyCalls int          // calls of the request's body function
+	n         int          // attempts started
+	started   time.Time
+	last      Attempt
 }
 
 type sendStateKey struct{}
+
+// attemptObserver is told of each attempt; the delivery engine's run of a
+// delivery is one, which spares it a closure per delivery.
+type attemptObserver interface {
+	observeAttempt(Attempt)
+}
 
 // Value implements context.Context.
 func (st *sendState) Value(key any) any {
@@ -388,7 +409,10 @@ func (s *Sender) afterAttempt(ctx context.Context, resp *http.Response, err erro
 		}
 	}
 	st.last = a
-	if st.req.OnAttempt != nil {
+	switch {
+	case st.observer != nil:
+		st.observer.observeAttempt(a)
+	case st.req.OnAttempt != nil:
 		st.req.OnAttempt(a)
 	}
 	return retry, perr

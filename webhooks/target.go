@@ -121,4 +121,3 @@ const (
 	canonicalVendorSignature = "X-Webhook-Signature"
 	canonicalEvent           = "X-Webhook-Event"
 )
-
