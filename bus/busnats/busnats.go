@@ -81,6 +81,14 @@ type Config struct {
 	// the consumer exists already.
 	AckWait time.Duration
 
+	// AckSync makes the acknowledgement of a handled message wait for the
+	// server's confirmation. By default it is sent without waiting, as
+	// nats.go's Msg.Ack does: a round trip less per message, and an
+	// acknowledgement lost with the connection only means the server
+	// delivers the message again after AckWait, which at-least-once
+	// delivery allows (handlers are idempotent on the event id).
+	AckSync bool
+
 	// MaxAckPending bounds the messages of one handler delivered and not yet
 	// acknowledged, across all the processes running it; zero means
 	// DefaultMaxAckPending. Messages delivered beyond Subscribers wait in the

@@ -90,6 +90,7 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		QueueGroupPrefix:  durable, // the queue group, see DefaultSubjectCalculator
 		NakDelay:          wmnats.NewStaticDelay(nakDelay),
 		JetStream: wmnats.JetStreamConfig{
+			AckAsync:          !cfg.AckSync,
 			SubscribeOptions:  []nats.SubOpt{nats.Bind(stream, durable), nats.ManualAck()},
 			DurableCalculator: func(string, string) string { return durable },
 		},
