@@ -85,7 +85,11 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 	if span.IsRecording() {
 		span.SetAttributes(attrAttempts.Int(attempts), attrOutcome.String(string(outcome)), attrStatusCode.Int(status))
 	}
-	s.finish(recordContext(ctx), d, outcome, attempts, status, err)
+	var last *Attempt
+	if run.hasFinal {
+		last = &run.final
+	}
+	s.finishAfter(recordContext(ctx), d, last, outcome, attempts, status, err)
 }
 
 // deliveryRun is one run of a delivery: the sender's state (whose context is
@@ -95,15 +99,32 @@ type deliveryRun struct {
 	sendState
 	s *Service
 	d *delivery
+
+	// final is a successful attempt, which ends the delivery: with a log that
+	// is an OutcomeRecorder it is recorded with the outcome, in one step.
+	final    Attempt
+	hasFinal bool
 }
 
 // observeAttempt records an attempt and updates the webhook's health.
 func (r *deliveryRun) observeAttempt(a Attempt) {
 	s, ctx := r.s, r.Context
-	if failed := a.Error != ""; r.d.ep.failing.Swap(failed) != failed && failed {
+	failed := a.Error != ""
+	if r.d.ep.failing.Swap(failed) != failed && failed {
 		s.sched.recheck() // a dispatcher may be waiting on this webhook's full queue
 	}
 	s.meters.recordAttempt(ctx, a.StatusCode, a.Duration)
+	if r.hasFinal {
+		// A retry policy retried a success: that attempt was not the last.
+		r.hasFinal = false
+		if lerr := s.log.RecordAttempt(recordContext(ctx), r.final); lerr != nil {
+			s.logger.Error("webhooks: record attempt", "delivery", r.final.DeliveryID, "error", lerr)
+		}
+	}
+	if !failed && s.final != nil {
+		r.final, r.hasFinal = a, true
+		return
+	}
 	if lerr := s.log.RecordAttempt(recordContext(ctx), a); lerr != nil {
 		s.logger.Error("webhooks: record attempt", "delivery", a.DeliveryID, "error", lerr)
 	}
@@ -120,6 +141,12 @@ func recordContext(ctx context.Context) context.Context {
 
 // finish records d's outcome, updates the webhook's health and calls hooks.
 func (s *Service) finish(ctx context.Context, d *delivery, o Outcome, attempts, status int, err error) {
+	s.finishAfter(ctx, d, nil, o, attempts, status, err)
+}
+
+// finishAfter is finish for a delivery whose last attempt, when not nil, is
+// still to be recorded: with the outcome, through s.final.
+func (s *Service) finishAfter(ctx context.Context, d *delivery, last *Attempt, o Outcome, attempts, status int, err error) {
 	rec := DeliveryRecord{
 		ID:           d.id,
 		EventID:      d.eventID,
@@ -139,7 +166,13 @@ func (s *Service) finish(ctx context.Context, d *delivery, o Outcome, attempts, 
 			rec.Error = err.Error()
 		}
 	}
-	if lerr := s.log.RecordDelivery(ctx, rec); lerr != nil {
+	var lerr error
+	if last != nil {
+		lerr = s.final.RecordOutcome(ctx, *last, rec)
+	} else {
+		lerr = s.log.RecordDelivery(ctx, rec)
+	}
+	if lerr != nil {
 		s.logger.Error("webhooks: record delivery", "delivery", rec.ID, "error", lerr)
 	}
 	s.meters.recordOutcome(ctx, o)

@@ -254,6 +254,35 @@ type DeliveryLog interface {
 	Attempts(ctx context.Context, deliveryID string) ([]Attempt, error)
 }
 
+// OutcomeRecorder is a DeliveryLog that records a delivery's last attempt
+// and its outcome in one step. RecordOutcome(ctx, last, d) leaves the log as
+// RecordAttempt(ctx, last) followed by RecordDelivery(ctx, d) would, except
+// that when d's id is already recorded it fails with ErrConflict and records
+// neither; last must be an attempt of d (last.DeliveryID == d.ID), otherwise
+// it fails with ErrInvalidLogEntry. A database does it in one statement: one
+// commit instead of two. The delivery engine uses it for every delivery that
+// ends with a successful attempt, when its log has it.
+type OutcomeRecorder interface {
+	DeliveryLog
+	RecordOutcome(ctx context.Context, last Attempt, d DeliveryRecord) error
+}
+
+// ValidateOutcome checks the arguments of OutcomeRecorder.RecordOutcome:
+// each valid, and last an attempt of d.
+func ValidateOutcome(last Attempt, d DeliveryRecord) error {
+	if err := last.Validate(); err != nil {
+		return err
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if last.DeliveryID != d.ID {
+		return newDeliveryLogError("webhooks: attempt of delivery "+strconv.Quote(last.DeliveryID)+
+			" recorded with the outcome of delivery "+strconv.Quote(d.ID), ErrInvalidLogEntry)
+	}
+	return nil
+}
+
 // DefaultLogCapacity is the number of deliveries a MemoryLog keeps when its
 // capacity is not set.
 const DefaultLogCapacity = 10_000
@@ -332,15 +361,26 @@ func (l *MemoryLog) RecordAttempt(ctx context.Context, a Attempt) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
+	a = prepareAttempt(a)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.setUp(0)
+	l.recordAttemptLocked(a)
+	return nil
+}
+
+// prepareAttempt returns a as the log keeps it.
+func prepareAttempt(a Attempt) Attempt {
 	if len(a.ResponseBody) > MaxLoggedResponseBytes {
 		// A slice of a longer body would keep all of it alive.
 		a.ResponseBody = slices.Clone(a.ResponseBody[:MaxLoggedResponseBytes])
 	}
 	a.StartedAt = a.StartedAt.Round(0)
+	return a
+}
 
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.setUp(0)
+// recordAttemptLocked adds a valid, prepared attempt. The caller holds l.mu.
+func (l *MemoryLog) recordAttemptLocked(a Attempt) {
 	if s, ok := l.byID[a.DeliveryID]; ok {
 		slot := &l.slots[s]
 		slot.attempts = insertAttempt(slot.attempts, a)
@@ -348,7 +388,7 @@ func (l *MemoryLog) RecordAttempt(ctx context.Context, a Attempt) error {
 		for l.keptAttempts > l.attemptLimit() {
 			l.evictOldest()
 		}
-		return nil
+		return
 	}
 	p, ok := l.pendingByID[a.DeliveryID]
 	if !ok {
@@ -360,7 +400,6 @@ func (l *MemoryLog) RecordAttempt(ctx context.Context, a Attempt) error {
 	ps := &l.pendingSlots[p]
 	ps.attempts = insertAttempt(ps.attempts, a)
 	l.pendingAttempts++
-	return nil
 }
 
 // RecordDelivery implements DeliveryLog. It drops the Payload of a delivered
@@ -372,16 +411,48 @@ func (l *MemoryLog) RecordDelivery(ctx context.Context, d DeliveryRecord) error 
 	if err := d.Validate(); err != nil {
 		return err
 	}
+	d = prepareDelivery(d)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.recordDeliveryLocked(d)
+}
+
+// RecordOutcome implements OutcomeRecorder: the delivery, then its last
+// attempt straight into it, under one lock.
+func (l *MemoryLog) RecordOutcome(ctx context.Context, last Attempt, d DeliveryRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := ValidateOutcome(last, d); err != nil {
+		return err
+	}
+	last, d = prepareAttempt(last), prepareDelivery(d)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.recordDeliveryLocked(d); err != nil {
+		return err
+	}
+	l.recordAttemptLocked(last)
+	return nil
+}
+
+var _ OutcomeRecorder = (*MemoryLog)(nil)
+
+// prepareDelivery returns d as the log keeps it.
+func prepareDelivery(d DeliveryRecord) DeliveryRecord {
 	if d.Outcome == OutcomeDelivered {
 		d.Payload = nil
 	}
 	d.OccurredAt = d.OccurredAt.Round(0)
 	d.CreatedAt = d.CreatedAt.Round(0)
 	d.CompletedAt = d.CompletedAt.Round(0)
+	return d
+}
 
-	l.mu.Lock()
+// recordDeliveryLocked adds a valid, prepared delivery, or fails with
+// ErrConflict. The caller holds l.mu.
+func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord) error {
 	if _, ok := l.byID[d.ID]; ok {
-		l.mu.Unlock()
 		return newDeliveryLogError("webhooks: delivery "+strconv.Quote(d.ID)+" already recorded", ErrConflict)
 	}
 	l.setUp(0)
@@ -406,7 +477,6 @@ func (l *MemoryLog) RecordDelivery(ctx context.Context, d DeliveryRecord) error 
 		l.keptAttempts += n
 	}
 	l.link(s)
-	l.mu.Unlock()
 	return nil
 }
 

@@ -60,7 +60,11 @@ var (
 type Config struct {
 	// Store keeps webhooks; nil means a new MemoryStore.
 	Store Store
-	// Log records attempts and outcomes; nil means a new MemoryLog.
+	// Log records attempts and outcomes; nil means a new MemoryLog. When it
+	// is an OutcomeRecorder (MemoryLog and the PostgreSQL log are), the
+	// successful attempt that ends a delivery is recorded with its outcome,
+	// in one step; a wrapper that hides RecordOutcome costs a second write
+	// per delivery.
 	Log DeliveryLog
 	// Sender configures requests: timeout, retries, payload limit, SSRF
 	// allow-lists, plain http.
@@ -141,6 +145,7 @@ type Service struct {
 	cfg    Config
 	store  Store
 	log    DeliveryLog
+	final  OutcomeRecorder // log, when it records a last attempt with the outcome
 	sender *Sender
 	tracer tracing.Tracer
 	meters *meters
@@ -246,6 +251,7 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 		cfg:       cfg,
 		store:     cfg.Store,
 		log:       cfg.Log,
+		final:     asOutcomeRecorder(cfg.Log),
 		sender:    sender,
 		tracer:    tracing.New(cfg.TracerProvider, instrumentationName),
 		logger:    cfg.Logger,
@@ -277,6 +283,11 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 }
 
 const instrumentationName = "github.com/hookbus/hookbus/webhooks"
+
+func asOutcomeRecorder(l DeliveryLog) OutcomeRecorder {
+	r, _ := l.(OutcomeRecorder)
+	return r
+}
 
 // Start starts the bus (if nobody has) and returns once it is ready;
 // calling it again does nothing. Starting the bus directly works too:

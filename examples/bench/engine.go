@@ -94,6 +94,21 @@ func (l *outcomeLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryReco
 	return err
 }
 
+// RecordOutcome records a delivery and its last attempt in one step when the
+// storage's log can (both of the bench's can), then reports the delivery.
+func (l *outcomeLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, d webhooks.DeliveryRecord) error {
+	var err error
+	if r, ok := l.DeliveryLog.(webhooks.OutcomeRecorder); ok {
+		err = r.RecordOutcome(ctx, last, d)
+	} else {
+		err = errors.Join(l.DeliveryLog.RecordAttempt(ctx, last), l.DeliveryLog.RecordDelivery(ctx, d))
+	}
+	l.onOutcome(d)
+	return err
+}
+
+var _ webhooks.OutcomeRecorder = (*outcomeLog)(nil)
+
 // delivered reports whether a delivery ended with a 2xx response.
 func delivered(d webhooks.DeliveryRecord) bool {
 	return d.Outcome == webhooks.OutcomeDelivered && d.StatusCode >= 200 && d.StatusCode < 300

@@ -122,6 +122,41 @@ func (l *DeliveryLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRec
 	return nil
 }
 
+// RecordOutcome implements webhooks.OutcomeRecorder: the delivery and its
+// last attempt in one statement, so one commit.
+func (l *DeliveryLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, d webhooks.DeliveryRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := webhooks.ValidateOutcome(last, d); err != nil {
+		return err
+	}
+	payload := d.Payload
+	if d.Outcome == webhooks.OutcomeDelivered {
+		payload = nil
+	}
+	body := last.ResponseBody
+	if len(body) > webhooks.MaxLoggedResponseBytes {
+		body = body[:webhooks.MaxLoggedResponseBytes]
+	}
+	var inserted int
+	err := l.db.QueryRowContext(ctx, l.q.insertOutcome,
+		d.ID, d.EventID, string(d.EventType), d.WebhookID, string(d.Outcome), d.Attempts, d.StatusCode,
+		storableText(d.Error), payload, dbTime(d.OccurredAt), dbTime(d.CreatedAt), dbTime(d.CompletedAt), d.RedeliveryOf,
+		last.Number, last.EventID, last.WebhookID, dbTime(last.StartedAt), int64(last.Duration),
+		last.StatusCode, storableText(last.Error), body,
+	).Scan(&inserted)
+	if err != nil {
+		return fmt.Errorf("postgres: record delivery %q: %w", d.ID, err)
+	}
+	if inserted == 0 {
+		return fmt.Errorf("%w: delivery %q already recorded", webhooks.ErrConflict, d.ID)
+	}
+	return nil
+}
+
+var _ webhooks.OutcomeRecorder = (*DeliveryLog)(nil)
+
 // Delivery implements webhooks.DeliveryLog.
 func (l *DeliveryLog) Delivery(ctx context.Context, id string) (webhooks.DeliveryRecord, error) {
 	if err := ctx.Err(); err != nil {
@@ -211,8 +246,8 @@ const attemptColumns = `delivery_id, number, event_id, webhook_id, started_at, d
 // of the fields of a query), so drivers that cache prepared statements
 // prepare each once per connection.
 type logQueries struct {
-	insertAttempt, insertDelivery, delivery, selectDeliveries, attempts string
-	pruneDeliveries, pruneOrphanAttempts                                string
+	insertAttempt, insertDelivery, insertOutcome, delivery, selectDeliveries, attempts string
+	pruneDeliveries, pruneOrphanAttempts                                               string
 }
 
 func newLogQueries(n names) logQueries {
@@ -223,6 +258,19 @@ func newLogQueries(n names) logQueries {
 		insertDelivery: `INSERT INTO ` + n.deliveries + ` (` + deliveryColumns + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 	ON CONFLICT (id) DO NOTHING`,
+		// The attempt is inserted only with its delivery: a delivery already
+		// recorded changes nothing.
+		insertOutcome: `WITH d AS (
+	INSERT INTO ` + n.deliveries + ` (` + deliveryColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+	ON CONFLICT (id) DO NOTHING
+	RETURNING id
+), a AS (
+	INSERT INTO ` + n.attempts + ` (` + attemptColumns + `)
+	SELECT id, $14::integer, $15::text, $16::text, $17::timestamptz, $18::bigint, $19::integer, $20::text, $21::bytea FROM d
+	ON CONFLICT (delivery_id, number) DO NOTHING
+)
+SELECT count(*) FROM d`,
 		delivery:         `SELECT ` + deliveryColumns + ` FROM ` + n.deliveries + ` WHERE id = $1`,
 		selectDeliveries: `SELECT ` + deliveryColumns + ` FROM ` + n.deliveries,
 		attempts:         `SELECT ` + attemptColumns + ` FROM ` + n.attempts + ` WHERE delivery_id = $1 ORDER BY number`,

@@ -19,7 +19,8 @@ import (
 // ErrNotFound, refusal of invalid entries and queries, every filter of
 // Deliveries alone and combined with its order and limit, isolation of the
 // values returned, concurrent recording (run it with -race) and cancelled
-// contexts.
+// contexts. A log that is also a webhooks.OutcomeRecorder has RecordOutcome
+// checked against RecordAttempt followed by RecordDelivery.
 //
 // newLog must return a new, empty log each time it is called; it may
 // register cleanup with t.Cleanup. One log receives at most 1,600 deliveries
@@ -45,6 +46,7 @@ func TestDeliveryLog(t *testing.T, newLog func(t *testing.T) webhooks.DeliveryLo
 		{"ReturnsCopies", testLogReturnsCopies},
 		{"Concurrent", testLogConcurrent},
 		{"CancelledContext", testLogCancelledContext},
+		{"RecordOutcome", testLogRecordOutcome},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,6 +185,52 @@ func testLogDuplicateDelivery(t *testing.T, l webhooks.DeliveryLog) {
 	} {
 		assertRecordIDs(t, fmt.Sprintf("Deliveries(%+v) after conflict", q), mustDeliveries(t, l, q))
 	}
+}
+
+func testLogRecordOutcome(t *testing.T, l webhooks.DeliveryLog) {
+	r, ok := l.(webhooks.OutcomeRecorder)
+	if !ok {
+		t.Log("the log is not a webhooks.OutcomeRecorder: nothing to check")
+		return
+	}
+	ctx := t.Context()
+	mustRecordAttempt(t, l, logAttempt("dlv-1", 1))
+	mustRecordAttempt(t, l, logAttempt("dlv-1", 2))
+	want := logRecord("dlv-1", "wh-dlv-1", "evt-dlv-1", webhooks.OutcomeDelivered, 5)
+	want.Attempts = 3
+	last := logAttempt("dlv-1", 3)
+	last.StatusCode, last.Error = 204, ""
+	if err := r.RecordOutcome(ctx, last, want); err != nil {
+		t.Fatalf("RecordOutcome = %v", err)
+	}
+	got, err := l.Delivery(ctx, want.ID)
+	if err != nil {
+		t.Fatalf("Delivery(%q) = %v", want.ID, err)
+	}
+	assertRecordEqual(t, "Delivery after RecordOutcome", want, got)
+	attempts := mustAttempts(t, l, want.ID)
+	assertAttemptNumbers(t, "Attempts after RecordOutcome", attempts, 1, 2, 3)
+	if len(attempts) == 3 {
+		assertAttemptEqual(t, "last attempt", last, attempts[2])
+	}
+
+	// A second outcome for the delivery records neither part.
+	again := logRecord("dlv-1", "wh-2", "evt-2", webhooks.OutcomeDeadLettered, 6)
+	if err := r.RecordOutcome(ctx, logAttempt("dlv-1", 4), again); !errors.Is(err, webhooks.ErrConflict) {
+		t.Errorf("RecordOutcome for a recorded delivery = %v, want ErrConflict", err)
+	}
+	assertAttemptNumbers(t, "Attempts after a conflicting RecordOutcome", mustAttempts(t, l, want.ID), 1, 2, 3)
+	assertRecordIDs(t, "Deliveries after a conflicting RecordOutcome", mustDeliveries(t, l, webhooks.DeliveryQuery{}), "dlv-1")
+
+	// An attempt of another delivery is refused, and nothing is recorded.
+	other := logRecord("dlv-2", "wh-1", "evt-2", webhooks.OutcomeDelivered, 7)
+	if err := r.RecordOutcome(ctx, logAttempt("dlv-3", 1), other); !errors.Is(err, webhooks.ErrInvalidLogEntry) {
+		t.Errorf("RecordOutcome with an attempt of another delivery = %v, want ErrInvalidLogEntry", err)
+	}
+	if _, err := l.Delivery(ctx, "dlv-2"); !errors.Is(err, webhooks.ErrNotFound) {
+		t.Errorf("Delivery(dlv-2) after a refused RecordOutcome = %v, want ErrNotFound", err)
+	}
+	assertAttemptNumbers(t, "Attempts of dlv-3 after a refused RecordOutcome", mustAttempts(t, l, "dlv-3"))
 }
 
 func testLogNotFound(t *testing.T, l webhooks.DeliveryLog) {
