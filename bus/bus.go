@@ -199,8 +199,9 @@ func (b *Bus) Overflow() Overflow {
 //
 // A handler of this bus that publishes with its own context (or one derived
 // from it) continues the handling of its event: its Publish is accepted while
-// Shutdown drains, and with OverflowWait it never waits for room, since the
-// room could be held by the events queued behind that very handler.
+// Shutdown drains, and with OverflowWait it never waits for the bus's room,
+// since the room could be held by the events queued behind that very handler.
+// Inline handlers of the event it publishes still apply their own limits.
 //
 // Publish is NewMessage and PublishMessage in one call, with the publish span
 // also covering the wait for room and the transport's Publish.
@@ -224,7 +225,9 @@ func (b *Bus) Publish(ctx context.Context, e Event) error {
 	ctx, span := b.startPublishSpan(ctx, spanName, name, id)
 	defer span.End()
 	if b.direct {
-		it := item{uuid: id, payload: payload, metadata: b.metadata(ctx, id, name, occurred), at: occurred}
+		// The time as the metadata carries it (UTC, no monotonic reading), so
+		// handlers see the same value on every transport.
+		it := item{uuid: id, payload: payload, metadata: b.metadata(ctx, id, name, occurred), at: occurred.Round(0).UTC()}
 		err = b.sendDirect(ctx, name, it, units, inHandler)
 	} else {
 		err = b.send(ctx, name, b.newMessage(ctx, id, name, payload, occurred), units, inHandler)

@@ -53,6 +53,9 @@
 //     handler's queue, which is no less durable than the transport, so that
 //     GoChannel's per-message goroutines end at once. Either way a backlog
 //     is a queue of small items.
+//   - Handlers registered with Inline run inside Publish on the in-process
+//     transport and take no pending unit: their own limits are their
+//     backpressure.
 //   - Memory is bounded by Config.MaxPending, the (event, handler) pairs
 //     published and not yet handled or dead-lettered, bus-wide: Publish takes
 //     one unit per handler of the event and waits for room or returns ErrFull,

@@ -110,6 +110,12 @@ type handlerOptions struct {
 // own, such as a fan-out to worker pools: it spares each event the hand-off to
 // the bus's workers. On any other transport the option has no effect and the
 // handler runs on workers as usual. It cannot be used with HandleDeadLetters.
+//
+// Inline handlers run before the event is queued for the event's other
+// handlers, in registration order; the first error stops the rest and
+// nothing is queued. What inline handlers that ran before it did stays done,
+// so a publisher that retries a refused event should give it its own id
+// (EventID) for them to recognise it.
 func Inline() HandlerOption {
 	return func(o *handlerOptions) { o.inline = true }
 }

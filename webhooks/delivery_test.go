@@ -1147,3 +1147,134 @@ func TestDeliveryFullQueueBackpressure(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliveryOverflowFailShedsFailingWebhook: with OverflowFail, a full
+// queue refuses the event only when its webhook is healthy; a failing
+// webhook's full queue sheds its delivery (OutcomeUndelivered with
+// ErrQueueFull) and the event still reaches every other webhook.
+func TestDeliveryOverflowFailShedsFailingWebhook(t *testing.T) {
+	b, err := bus.New(bus.Config{Overflow: bus.OverflowFail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{
+		Workers: 4, MaxConcurrencyPerWebhook: 1, QueueSize: 1, DisableAfter: -1,
+		Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	// The dead receiver fails its first request, then hangs.
+	deadSrv, deadHits := engServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	healthySrv, _ := engServer(t, statusHandler(http.StatusNoContent))
+	t.Cleanup(func() { // before the servers close: their handlers must return
+		free()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown = %v", err)
+		}
+	})
+	dead := engCreate(t, s, "dead", deadSrv.URL, webhooks.MeetingStatusChangedEvent)
+	healthy := engCreate(t, s, "healthy", healthySrv.URL, webhooks.MeetingStatusChangedEvent)
+	published := 0
+	publish := func(id string) {
+		t.Helper()
+		if err := s.Publish(t.Context(), webhooks.MeetingStatusChanged{MeetingID: id, Status: webhooks.MeetingCreated}); err != nil {
+			t.Fatalf("Publish(%s) = %v; a failing webhook's full queue must not refuse the event", id, err)
+		}
+		// The healthy webhook's queue (of one) is empty again before the next.
+		published++
+		engWait(t, s, webhooks.DeliveryQuery{WebhookID: healthy.ID, Outcome: webhooks.OutcomeDelivered}, published)
+	}
+	publish("fails")
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: dead.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
+	publish("hangs")
+	if !engEventually(func() bool { return len(deadHits.all()) == 2 }) {
+		t.Fatal("the second delivery to the dead receiver never started")
+	}
+	publish("queued")
+	publish("shed-1")
+	publish("shed-2")
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: healthy.ID, Outcome: webhooks.OutcomeDelivered}, 5)
+	shed := engWait(t, s, webhooks.DeliveryQuery{WebhookID: dead.ID, Outcome: webhooks.OutcomeUndelivered}, 2)
+	for _, r := range shed {
+		if !strings.Contains(r.Error, webhooks.ErrQueueFull.Error()) {
+			t.Errorf("shed delivery error = %q; want ErrQueueFull", r.Error)
+		}
+	}
+}
+
+// TestTranslateWaitsOnFullQueue: a translation runs on the bus's workers, not
+// inside Publish, so a full queue makes it wait even with OverflowFail: the
+// event is neither refused nor dead-lettered.
+func TestTranslateWaitsOnFullQueue(t *testing.T) {
+	var deadLetters atomic.Int64
+	b, err := bus.New(bus.Config{
+		Overflow:     bus.OverflowFail,
+		Retry:        bus.RetryPolicy{MaxRetries: 1, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond},
+		OnDeadLetter: func(bus.DeadLetterParams) { deadLetters.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{
+		Workers: 1, MaxConcurrencyPerWebhook: 1, QueueSize: 1, DisableAfter: -1,
+		Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = webhooks.Translate(s, "recorded-to-webhooks", func(_ context.Context, e engRecorded) ([]webhooks.Event, error) {
+		return []webhooks.Event{webhooks.MeetingStatusChanged{MeetingID: e.MeetingID, Status: webhooks.MeetingNotesDone}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	srv, hits := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	t.Cleanup(func() { // before the server closes: its handlers must return
+		free()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown = %v", err)
+		}
+	})
+	w := engCreate(t, s, "stalled", srv.URL, webhooks.MeetingStatusChangedEvent)
+	for i := range 3 {
+		if err := b.Publish(t.Context(), engRecorded{MeetingID: fmt.Sprintf("m-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && !engEventually(func() bool { return len(hits.all()) == 1 }) {
+			t.Fatal("the first delivery never started")
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // a refused translation would be dead-lettered by now
+	if n := deadLetters.Load(); n != 0 {
+		t.Fatalf("%d translations dead-lettered on a full queue; want them to wait", n)
+	}
+	free()
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 3)
+}

@@ -129,6 +129,11 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 	if err != nil {
 		return bus.Permanent(err)
 	}
+	if s.bus.InProcess() && s.bus.Overflow() == bus.OverflowFail {
+		// Inside Publish (the handler is Inline): a full queue refuses the
+		// event, as a full bus would.
+		return s.dispatchOrRefuse(ctx, m.ID, t, m.Payload, m.OccurredAt)
+	}
 	return s.dispatch(ctx, m.ID, t, m.Payload, m.OccurredAt)
 }
 
@@ -137,10 +142,9 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 // while a queue is full, which is how backpressure reaches the bus.
 //
 // On the in-memory bus it returns once every delivery is queued: the queue is
-// as durable as the bus. On the in-process transport it runs inside Publish;
-// there, when the bus's Overflow is OverflowFail and a queue is full, it
-// queues nothing, records nothing and fails with an error wrapping
-// bus.ErrFull, so Publish refuses the event as a full bus would. On a broker
+// as durable as the bus. On the in-process transport the dispatcher runs
+// inside Publish, with the publisher's context; records are written without
+// its cancellation. On a broker
 // it returns only once every delivery has an outcome on record, so the event
 // is acknowledged only then; if shutdown leaves one undelivered it returns an
 // error and the broker redelivers the event (receivers dedupe on
@@ -149,9 +153,6 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 	hooks, err := s.webhooksOf(ctx, t)
 	if err != nil {
 		return fmt.Errorf("webhooks: list webhooks for %s: %w", t, err)
-	}
-	if s.bus.InProcess() && s.bus.Overflow() == bus.OverflowFail {
-		return s.dispatchOrRefuse(ctx, eventID, t, payload, occurredAt, hooks)
 	}
 	now := s.cfg.Now()
 	parent := trace.SpanContextFromContext(ctx)
@@ -165,7 +166,7 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 		if err != nil {
 			// A webhook the store holds but that cannot be sent to (corrupt
 			// secret, say) is refused on record rather than blocking the rest.
-			s.recordNow(ctx, w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
+			s.recordNow(context.WithoutCancel(ctx), w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
 			if wait != nil {
 				wait.record(DeliveryRecord{Outcome: OutcomeRefused}, err)
 			}
@@ -186,13 +187,13 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 		}
 		switch {
 		case w.Disabled:
-			s.finish(ctx, d, OutcomeSkipped, 0, 0, fmt.Errorf("%w: %s", ErrWebhookDisabled, w.DisabledReason))
+			s.finish(context.WithoutCancel(ctx), d, OutcomeSkipped, 0, 0, fmt.Errorf("%w: %s", ErrWebhookDisabled, w.DisabledReason))
 		case len(payload) > s.sender.cfg.MaxPayloadBytes:
-			s.finish(ctx, d, OutcomeRefused, 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.sender.cfg.MaxPayloadBytes))
+			s.finish(context.WithoutCancel(ctx), d, OutcomeRefused, 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.sender.cfg.MaxPayloadBytes))
 		default:
 			switch err := s.enqueue(ctx, d); {
 			case errors.Is(err, ErrQueueFull):
-				s.finish(ctx, d, OutcomeUndelivered, 0, 0, err)
+				s.finish(context.WithoutCancel(ctx), d, OutcomeUndelivered, 0, 0, err)
 			case err != nil:
 				// Shutdown gave up first: what was not queued goes on record
 				// as undelivered, so it can be redelivered.
@@ -223,9 +224,16 @@ func (s *Service) webhooksOf(ctx context.Context, t EventType) ([]Webhook, error
 	return s.store.ListByEventType(ctx, t)
 }
 
-// dispatchOrRefuse is dispatch when a full queue must refuse the event: the
-// deliveries to queue are all queued, or none is and nothing is recorded.
-func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time, hooks []Webhook) error {
+// dispatchOrRefuse is dispatch when a full queue must refuse the event (the
+// in-process bus with OverflowFail): the deliveries to queue are all queued,
+// or none is and nothing is recorded. A failing webhook's full queue sheds
+// its delivery, recorded as OutcomeUndelivered with ErrQueueFull, rather than
+// refuse the event to every other webhook.
+func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time) error {
+	hooks, err := s.webhooksOf(ctx, t)
+	if err != nil {
+		return fmt.Errorf("webhooks: list webhooks for %s: %w", t, err)
+	}
 	now := s.cfg.Now()
 	parent := trace.SpanContextFromContext(ctx)
 	type settled struct {
@@ -262,14 +270,22 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 			queue = append(queue, d)
 		}
 	}
-	if err := s.sched.enqueueAll(queue); err != nil {
+	shed, err := s.sched.enqueueAll(queue)
+	if err != nil {
 		return err // refused as a whole: nothing queued, nothing recorded
 	}
+	if len(broken)+len(rest)+len(shed) == 0 {
+		return nil
+	}
+	rctx := context.WithoutCancel(ctx)
 	for _, b := range broken {
-		s.recordNow(ctx, b.webhookID, eventID, t, payload, occurredAt, OutcomeRefused, b.err)
+		s.recordNow(rctx, b.webhookID, eventID, t, payload, occurredAt, OutcomeRefused, b.err)
 	}
 	for _, r := range rest {
-		s.finish(ctx, r.d, r.o, 0, 0, r.err)
+		s.finish(rctx, r.d, r.o, 0, 0, r.err)
+	}
+	for _, d := range shed {
+		s.finish(rctx, d, OutcomeUndelivered, 0, 0, ErrQueueFull)
 	}
 	return nil
 }

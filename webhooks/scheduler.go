@@ -101,23 +101,29 @@ func (s *scheduler) enqueue(ctx context.Context, q *queue, d *delivery, shed fun
 
 // enqueueAll adds every delivery of ds to its webhook's queue if all of them
 // have room, and otherwise none, failing with an error wrapping bus.ErrFull.
-// Each delivery must be for a different webhook.
-func (s *scheduler) enqueueAll(ds []*delivery) error {
+// A delivery whose webhook is failing and whose queue is full is not queued
+// but returned, to be recorded as shed, without refusing the rest. Each
+// delivery must be for a different webhook.
+func (s *scheduler) enqueueAll(ds []*delivery) (shed []*delivery, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	for _, d := range ds {
-		if d.ep.q.n == s.queueSize {
-			return fmt.Errorf("webhooks: queue of webhook %s full (%d deliveries): %w", d.webhookID(), s.queueSize, bus.ErrFull)
+		if d.ep.q.n == s.queueSize && !d.ep.failing.Load() {
+			return nil, fmt.Errorf("webhooks: queue of webhook %s full (%d deliveries): %w", d.webhookID(), s.queueSize, bus.ErrFull)
 		}
 	}
 	s.startWorkers()
 	for _, d := range ds {
+		if d.ep.q.n == s.queueSize {
+			shed = append(shed, d)
+			continue
+		}
 		s.push(&d.ep.q, d)
 	}
-	return nil
+	return shed, nil
 }
 
 // push appends d to q, which has room. The caller holds s.mu.

@@ -287,11 +287,12 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 	payload := req.Payload
 	// A *bytes.Reader (which retryablehttp wraps in io.NopCloser) is a body
 	// net/http knows is in memory: it writes the headers and a small body in
-	// one write. SetBody calls the function once for the length and does not
-	// read what it gets; that reader, untouched, serves the first attempt.
+	// one write. Before the first attempt starts (st.n counts them), the
+	// function hands out one reader: SetBody's call, which only asks its
+	// length, and the first attempt's; every later attempt gets its own.
 	st.body.Reset(payload)
 	if err := rreq.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) {
-		if st.bodyCalls++; st.bodyCalls <= 2 {
+		if st.n == 0 {
 			return &st.body, nil
 		}
 		return bytes.NewReader(payload), nil
@@ -330,11 +331,10 @@ type sendState struct {
 	req      SendRequest
 	observer attemptObserver // if set, called after each attempt instead of req.OnAttempt
 
-	body      bytes.Reader // the payload, for the first attempt
-	bodyCalls int          // calls of the request's body function
-	n         int          // attempts started
-	started   time.Time
-	last      Attempt
+	body    bytes.Reader // the payload, for the first attempt
+	n       int          // attempts started
+	started time.Time
+	last    Attempt
 }
 
 type sendStateKey struct{}

@@ -79,12 +79,14 @@ type Config struct {
 	// pool for the length of a delivery: keep Workers well above that.
 	MaxConcurrencyPerWebhook int
 	// QueueSize bounds each webhook's pending deliveries. When a queue is full
-	// the dispatcher waits for room, and the bus applies its own backpressure
-	// to Publish. On the in-memory bus, once a webhook's last attempt failed,
-	// deliveries that find its queue full are recorded as OutcomeUndelivered
-	// with ErrQueueFull, redeliverable, instead, so that one dead receiver
-	// cannot stall the rest; on a broker the dispatcher always waits, leaving
-	// the backlog in the broker. Zero means DefaultQueueSize.
+	// the dispatcher waits for room: on the bus's in-process transport it runs
+	// inside Publish, so Publish waits (or, with bus.OverflowFail, refuses the
+	// event with bus.ErrFull); elsewhere the bus applies its own backpressure.
+	// In memory, once a webhook's last attempt failed, deliveries that find
+	// its queue full are recorded as OutcomeUndelivered with ErrQueueFull,
+	// redeliverable, instead, so that one dead receiver cannot stall the rest;
+	// on a broker the dispatcher always waits, leaving the backlog in the
+	// broker. Zero means DefaultQueueSize.
 	QueueSize int
 	// DisableAfter is the number of consecutive dead letters that disables a
 	// webhook; zero means DefaultDisableAfter, a negative value never.

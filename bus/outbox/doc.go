@@ -42,7 +42,11 @@
 // the event id (bus/busnats drops a second publish of an event id within
 // two minutes by itself). Events are forwarded roughly in the order they
 // were stored, but no order is guaranteed: a refused event, for one, comes
-// after those behind it. Stop the forwarder (Close, or the end of Run's
+// after those behind it. On the in-process transport, handlers registered
+// with bus.Inline run inside the forward (the webhooks dispatcher is one): a
+// forward refused part-way, once some of them queued their work, is
+// forwarded again later with the same event id, so they see it twice and
+// rely on that id to dedupe, as with any redelivery. Stop the forwarder (Close, or the end of Run's
 // context) before shutting the bus down: events it forwards to a closed bus
 // are refused, and wait in the outbox for the next run.
 package outbox
