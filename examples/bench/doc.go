@@ -99,13 +99,14 @@
 // -backlog N (in-memory bus only) parks N events behind a receiver that
 // stalls every request:
 // the webhook's workers hold a stalled request each (up to its concurrency
-// limit), its queue holds up to webhooks.DefaultQueueSize deliveries and the
-// bus's pending limit (Config.MaxPending) holds the rest, so that the service
-// is exactly full after N events. The program reports the peak goroutine
+// limit) and its queue (webhooks.Config.QueueSize) holds the rest: on the
+// in-process bus the dispatcher runs inside Publish, so the queue is the
+// limit, and the service is exactly full after N events. The program reports the peak goroutine
 // count of the process, the live heap per pending event beyond its payload
 // (after a garbage collection), and what one more Publish did at the limit:
 // "blocked" until its 200 ms deadline (-overflow wait, bus.OverflowWait) or
-// "error" (-overflow fail, bus.ErrFull). It then releases the receiver,
+// "error" (-overflow fail, bus.ErrFull); the event a blocked Publish gave up
+// on is on record as undelivered. It then releases the receiver,
 // waits until every event is delivered and shuts the service down.
 //
 // # Isolation
