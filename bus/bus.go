@@ -421,14 +421,8 @@ func (b *Bus) sendDirect(ctx context.Context, name string, it item, units int64,
 // callInline runs an Inline handler on the publishing goroutine, under a
 // consumer span of its own.
 func (b *Bus) callInline(ctx context.Context, h *handler, it item) error {
-	mc := &messageContext{Context: ctx, bus: b, msg: messageFrom(h, it)}
-	msg := &mc.msg
-	hctx := b.prop.Extract(mc, propagation.MapCarrier(it.metadata))
-	hctx, span := b.tracer.Start(hctx, h.spanName, h.spanOptions...)
+	hctx, msg, span := b.startHandling(ctx, h, it)
 	defer span.End()
-	if span.IsRecording() {
-		span.SetAttributes(attrMessagingMessageID.String(msg.ID))
-	}
 	if err := b.call(hctx, h, msg); err != nil {
 		recordError(span, err)
 		if b.log.Enabled(ctx, slog.LevelDebug) {

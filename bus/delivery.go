@@ -113,14 +113,8 @@ func (b *Bus) process(h *handler, slot int, it item) {
 		b.finish(h, it, false)
 		return
 	}
-	mc := &messageContext{Context: b.lifetime, bus: b, msg: messageFrom(h, it)}
-	msg := &mc.msg
-	ctx := b.prop.Extract(mc, propagation.MapCarrier(it.metadata))
-	ctx, span := b.tracer.Start(ctx, h.spanName, h.spanOptions...)
+	ctx, msg, span := b.startHandling(b.lifetime, h, it)
 	defer span.End()
-	if span.IsRecording() {
-		span.SetAttributes(attrMessagingMessageID.String(msg.ID))
-	}
 
 	attempts, err := b.attempt(ctx, h, msg, span)
 	switch {
@@ -133,6 +127,19 @@ func (b *Bus) process(h *handler, slot int, it item) {
 		recordError(span, err)
 		b.giveUp(ctx, h, it, msg, err, attempts)
 	}
+}
+
+// startHandling returns the context a handler call of it runs with (parent,
+// the Message for MessageFromContext, the trace context of the metadata and
+// the handler's consumer span), the Message and that span.
+func (b *Bus) startHandling(parent context.Context, h *handler, it item) (context.Context, *Message, trace.Span) {
+	mc := &messageContext{Context: parent, bus: b, msg: messageFrom(h, it)}
+	ctx := b.prop.Extract(mc, propagation.MapCarrier(it.metadata))
+	ctx, span := b.tracer.Start(ctx, h.spanName, h.spanOptions...)
+	if span.IsRecording() {
+		span.SetAttributes(attrMessagingMessageID.String(mc.msg.ID))
+	}
+	return ctx, &mc.msg, span
 }
 
 // messageContext carries the Message being handled, for MessageFromContext,

@@ -1074,35 +1074,13 @@ func TestRunReturnsAfterShutdownElsewhere(t *testing.T) {
 func TestDeliveryFullQueueBackpressure(t *testing.T) {
 	for _, overflow := range []bus.Overflow{bus.OverflowWait, bus.OverflowFail} {
 		t.Run(overflow.String(), func(t *testing.T) {
-			b, err := bus.New(bus.Config{Overflow: overflow})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := webhooks.New(b, webhooks.Config{
-				Workers: 1, MaxConcurrencyPerWebhook: 1, QueueSize: 2, DisableAfter: -1,
-				Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: -1},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Start(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			release := make(chan struct{})
-			var once sync.Once
-			free := func() { once.Do(func() { close(release) }) }
+			gate := newEngGate()
 			srv, hits := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
-				<-release
+				gate.wait()
 				w.WriteHeader(http.StatusNoContent)
 			})
-			t.Cleanup(func() {
-				free()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := s.Shutdown(ctx); err != nil {
-					t.Errorf("Shutdown = %v", err)
-				}
-			})
+			s := engStalledService(t, bus.Config{Overflow: overflow},
+				webhooks.Config{Workers: 1, MaxConcurrencyPerWebhook: 1, QueueSize: 2}, gate, nil)
 			w := engCreate(t, s, "stalled", srv.URL, webhooks.MeetingStatusChangedEvent)
 			publish := func(ctx context.Context, id string) error {
 				return s.Publish(ctx, webhooks.MeetingStatusChanged{MeetingID: id, Status: webhooks.MeetingCreated})
@@ -1121,7 +1099,7 @@ func TestDeliveryFullQueueBackpressure(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 			defer cancel()
-			err = publish(ctx, "over")
+			err := publish(ctx, "over")
 			switch overflow {
 			case bus.OverflowWait:
 				if !errors.Is(err, context.DeadlineExceeded) {
@@ -1135,7 +1113,7 @@ func TestDeliveryFullQueueBackpressure(t *testing.T) {
 					t.Fatal("Publish waited for its context to end; want an immediate refusal")
 				}
 			}
-			free()
+			gate.open()
 			recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 3)
 			if err := publish(t.Context(), "after"); err != nil {
 				t.Fatalf("Publish once there is room = %v", err)
@@ -1153,41 +1131,19 @@ func TestDeliveryFullQueueBackpressure(t *testing.T) {
 // webhook's full queue sheds its delivery (OutcomeUndelivered with
 // ErrQueueFull) and the event still reaches every other webhook.
 func TestDeliveryOverflowFailShedsFailingWebhook(t *testing.T) {
-	b, err := bus.New(bus.Config{Overflow: bus.OverflowFail})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := webhooks.New(b, webhooks.Config{
-		Workers: 4, MaxConcurrencyPerWebhook: 1, QueueSize: 1, DisableAfter: -1,
-		Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: -1},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	release := make(chan struct{})
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
+	gate := newEngGate()
 	// The dead receiver fails its first request, then hangs.
 	deadSrv, deadHits := engServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 1 {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
-		<-release
+		gate.wait()
 		w.WriteHeader(http.StatusNoContent)
 	})
 	healthySrv, _ := engServer(t, statusHandler(http.StatusNoContent))
-	t.Cleanup(func() { // before the servers close: their handlers must return
-		free()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown = %v", err)
-		}
-	})
+	s := engStalledService(t, bus.Config{Overflow: bus.OverflowFail},
+		webhooks.Config{Workers: 4, MaxConcurrencyPerWebhook: 1, QueueSize: 1}, gate, nil)
 	dead := engCreate(t, s, "dead", deadSrv.URL, webhooks.MeetingStatusChangedEvent)
 	healthy := engCreate(t, s, "healthy", healthySrv.URL, webhooks.MeetingStatusChangedEvent)
 	published := 0
@@ -1223,48 +1179,27 @@ func TestDeliveryOverflowFailShedsFailingWebhook(t *testing.T) {
 // event is neither refused nor dead-lettered.
 func TestTranslateWaitsOnFullQueue(t *testing.T) {
 	var deadLetters atomic.Int64
-	b, err := bus.New(bus.Config{
+	gate := newEngGate()
+	srv, hits := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		gate.wait()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	bcfg := bus.Config{
 		Overflow:     bus.OverflowFail,
 		Retry:        bus.RetryPolicy{MaxRetries: 1, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond},
 		OnDeadLetter: func(bus.DeadLetterParams) { deadLetters.Add(1) },
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	s, err := webhooks.New(b, webhooks.Config{
-		Workers: 1, MaxConcurrencyPerWebhook: 1, QueueSize: 1, DisableAfter: -1,
-		Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: -1},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = webhooks.Translate(s, "recorded-to-webhooks", func(_ context.Context, e engRecorded) ([]webhooks.Event, error) {
-		return []webhooks.Event{webhooks.MeetingStatusChanged{MeetingID: e.MeetingID, Status: webhooks.MeetingNotesDone}}, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	release := make(chan struct{})
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	srv, hits := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
-		<-release
-		w.WriteHeader(http.StatusNoContent)
-	})
-	t.Cleanup(func() { // before the server closes: its handlers must return
-		free()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown = %v", err)
+	s := engStalledService(t, bcfg, webhooks.Config{Workers: 1, MaxConcurrencyPerWebhook: 1, QueueSize: 1}, gate, func(s *webhooks.Service) {
+		err := webhooks.Translate(s, "recorded-to-webhooks", func(_ context.Context, e engRecorded) ([]webhooks.Event, error) {
+			return []webhooks.Event{webhooks.MeetingStatusChanged{MeetingID: e.MeetingID, Status: webhooks.MeetingNotesDone}}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 	w := engCreate(t, s, "stalled", srv.URL, webhooks.MeetingStatusChangedEvent)
 	for i := range 3 {
-		if err := b.Publish(t.Context(), engRecorded{MeetingID: fmt.Sprintf("m-%d", i)}); err != nil {
+		if err := s.Bus().Publish(t.Context(), engRecorded{MeetingID: fmt.Sprintf("m-%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 && !engEventually(func() bool { return len(hits.all()) == 1 }) {
@@ -1275,6 +1210,51 @@ func TestTranslateWaitsOnFullQueue(t *testing.T) {
 	if n := deadLetters.Load(); n != 0 {
 		t.Fatalf("%d translations dead-lettered on a full queue; want them to wait", n)
 	}
-	free()
+	gate.open()
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 3)
+}
+
+// engGate holds stalled receivers' requests until it opens.
+type engGate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newEngGate() *engGate { return &engGate{ch: make(chan struct{})} }
+
+func (g *engGate) wait() { <-g.ch }
+
+func (g *engGate) open() { g.once.Do(func() { close(g.ch) }) }
+
+// engStalledService starts a service with a bus of bcfg, tight limits from
+// cfg, loopback allowed and no retries; setup, if set, runs before Start.
+// Call it after the receivers gated by gate exist: its cleanup, which opens
+// the gate and shuts the service down, then runs before they close.
+func engStalledService(t *testing.T, bcfg bus.Config, cfg webhooks.Config, gate *engGate, setup func(*webhooks.Service)) *webhooks.Service {
+	t.Helper()
+	b, err := bus.New(bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DisableAfter = -1
+	cfg.Sender = webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: -1}
+	s, err := webhooks.New(b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(s)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		gate.open()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown = %v", err)
+		}
+	})
+	return s
 }
