@@ -144,11 +144,10 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 // On the in-memory bus it returns once every delivery is queued: the queue is
 // as durable as the bus. On the in-process transport the dispatcher runs
 // inside Publish, with the publisher's context; records are written without
-// its cancellation. On a broker
-// it returns only once every delivery has an outcome on record, so the event
-// is acknowledged only then; if shutdown leaves one undelivered it returns an
-// error and the broker redelivers the event (receivers dedupe on
-// webhook-id).
+// its cancellation. On a broker it returns only once every delivery has an
+// outcome on record, so the event is acknowledged only then; if shutdown
+// leaves one undelivered it returns an error and the broker redelivers the
+// event (receivers dedupe on webhook-id).
 func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time) error {
 	hooks, err := s.webhooksOf(ctx, t)
 	if err != nil {
