@@ -1114,11 +1114,11 @@ func TestDeliveryFullQueueBackpressure(t *testing.T) {
 				}
 			}
 			gate.open()
-			recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 3)
+			engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 3)
 			if err := publish(t.Context(), "after"); err != nil {
 				t.Fatalf("Publish once there is room = %v", err)
 			}
-			recs = engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 4)
+			recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 4)
 			if overflow == bus.OverflowFail && len(recs) != 4 {
 				t.Errorf("%d deliveries on record; want 4: the refused event must leave no record", len(recs))
 			}
