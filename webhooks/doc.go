@@ -12,7 +12,11 @@
 // the others. Each delivery is a POST of the event's JSON, signed the
 // Standard Webhooks way (HeaderID, HeaderTimestamp, HeaderSignature, repeated
 // as HeaderVendorSignature), sent by a Sender through go-retryablehttp with a
-// fresh timestamp and signature on every attempt.
+// fresh timestamp and signature on every attempt. On the bus's in-process
+// transport (the zero bus.Config) the dispatcher runs inside Publish, so a
+// webhook's full queue is what Publish waits on (or, with bus.OverflowFail,
+// refuses the event for); a failing webhook's overflow is recorded as
+// undelivered instead.
 //
 // Every delivery ends on record in the DeliveryLog with an Outcome:
 // delivered, dead-lettered (retries exhausted or 410 Gone), refused (over
