@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -211,28 +210,29 @@ func report(ctx context.Context, out io.Writer, hooks *webhooks.Service, names m
 	return nil
 }
 
-// receiver verifies every request with its path's secret and answers 204,
-// or 503 on a path that is down.
+// receiver checks every request with webhooks.VerifyRequests and its path's
+// secret and answers 204, or 503 on a path that is down.
 type receiver struct {
-	mu        sync.Mutex
-	verifiers map[string]*webhooks.Verifier
-	down      map[string]bool
-	ids       map[string]bool
+	mu       sync.Mutex
+	handlers map[string]http.Handler // path: VerifyRequests with its secret
+	down     map[string]bool
+	ids      map[string]bool // path and webhook-id of each request answered 2xx
 
 	requests, verified, ok atomic.Int64
 }
 
 func newReceiver() *receiver {
-	return &receiver{verifiers: map[string]*webhooks.Verifier{}, down: map[string]bool{}, ids: map[string]bool{}}
+	return &receiver{handlers: map[string]http.Handler{}, down: map[string]bool{}, ids: map[string]bool{}}
 }
 
 func (r *receiver) addSecret(path, secret string) {
-	v, err := webhooks.NewVerifier([]string{secret}, webhooks.VerifierConfig{})
+	h, err := webhooks.VerifyRequests(webhooks.ReceiverConfig{Secrets: []string{secret}},
+		http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.handleVerified(w, req, path) }))
 	if err != nil {
 		panic(err) // secrets come from Create: always valid
 	}
 	r.mu.Lock()
-	r.verifiers[path] = v
+	r.handlers[path] = h
 	r.mu.Unlock()
 }
 
@@ -250,33 +250,29 @@ func (r *receiver) distinctIDs() int {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.requests.Add(1)
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, webhooks.DefaultMaxPayloadBytes))
-	if err != nil {
-		http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
-		return
-	}
 	r.mu.Lock()
-	v, down := r.verifiers[req.URL.Path], r.down[req.URL.Path]
+	h := r.handlers[req.URL.Path]
 	r.mu.Unlock()
-	if v == nil {
+	if h == nil {
 		http.NotFound(w, req)
 		return
 	}
-	if err := v.Verify(req.Header, body); err != nil {
-		status := http.StatusUnauthorized
-		if errors.Is(err, webhooks.ErrMissingHeaders) {
-			status = http.StatusBadRequest
-		}
-		http.Error(w, http.StatusText(status), status)
-		return
-	}
+	h.ServeHTTP(w, req)
+}
+
+// handleVerified answers a request whose signature VerifyRequests accepted.
+func (r *receiver) handleVerified(w http.ResponseWriter, req *http.Request, path string) {
 	r.verified.Add(1)
+	r.mu.Lock()
+	down := r.down[path]
+	r.mu.Unlock()
 	if down {
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
+	v, _ := webhooks.VerifiedFromContext(req.Context())
 	r.mu.Lock()
-	r.ids[req.URL.Path+" "+req.Header.Get(webhooks.HeaderID)] = true
+	r.ids[path+" "+v.ID] = true
 	r.mu.Unlock()
 	r.ok.Add(1)
 	w.WriteHeader(http.StatusNoContent)
