@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -615,24 +614,12 @@ func mustAttempts(t *testing.T, l webhooks.DeliveryLog, deliveryID string) []web
 
 func assertRecordIDs(t *testing.T, what string, list []webhooks.DeliveryRecord, want ...string) {
 	t.Helper()
-	got := make([]string, len(list))
-	for i, d := range list {
-		got[i] = d.ID
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("%s: ids %q, want %q", what, got, want)
-	}
+	assertKeys(t, what, "ids", list, func(d webhooks.DeliveryRecord) string { return d.ID }, want...)
 }
 
 func assertAttemptNumbers(t *testing.T, what string, list []webhooks.Attempt, want ...int) {
 	t.Helper()
-	got := make([]int, len(list))
-	for i, a := range list {
-		got[i] = a.Number
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("%s: numbers %v, want %v", what, got, want)
-	}
+	assertKeys(t, what, "numbers", list, func(a webhooks.Attempt) int { return a.Number }, want...)
 }
 
 // assertRecordEqual reports every field of got that differs from want. The

@@ -543,12 +543,19 @@ func mustList(t *testing.T, s webhooks.Store) []webhooks.Webhook {
 
 func assertIDs(t *testing.T, what string, list []webhooks.Webhook, want ...string) {
 	t.Helper()
-	got := make([]string, len(list))
-	for i, w := range list {
-		got[i] = w.ID
+	assertKeys(t, what, "ids", list, func(w webhooks.Webhook) string { return w.ID }, want...)
+}
+
+// assertKeys reports when the keys of list's elements, in order, are not
+// want; kind names the keys in the message.
+func assertKeys[T any, K comparable](t *testing.T, what, kind string, list []T, key func(T) K, want ...K) {
+	t.Helper()
+	got := make([]K, len(list))
+	for i, x := range list {
+		got[i] = key(x)
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("%s: ids %q, want %q", what, got, want)
+		t.Errorf("%s: %s %v, want %v", what, kind, got, want)
 	}
 }
 
