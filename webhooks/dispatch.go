@@ -171,38 +171,26 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 			}
 			continue
 		}
-		d := &delivery{
-			id:         newID("dlv_"),
-			eventID:    eventID,
-			eventType:  t,
-			payload:    payload,
-			occurredAt: occurredAt,
-			createdAt:  now,
-			parent:     parent,
-			ep:         ep,
-		}
+		d := newDelivery(eventID, t, payload, occurredAt, now, parent, ep)
 		if wait != nil {
 			d.done = wait.record
 		}
-		switch {
-		case w.Disabled:
-			s.finish(context.WithoutCancel(ctx), d, OutcomeSkipped, 0, 0, fmt.Errorf("%w: %s", ErrWebhookDisabled, w.DisabledReason))
-		case len(payload) > s.sender.cfg.MaxPayloadBytes:
-			s.finish(context.WithoutCancel(ctx), d, OutcomeRefused, 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.sender.cfg.MaxPayloadBytes))
-		default:
-			switch err := s.enqueue(ctx, d); {
-			case errors.Is(err, ErrQueueFull):
-				s.finish(context.WithoutCancel(ctx), d, OutcomeUndelivered, 0, 0, err)
-			case err != nil:
-				// Shutdown gave up first: what was not queued goes on record
-				// as undelivered, so it can be redelivered.
-				logCtx := context.WithoutCancel(ctx)
-				s.finish(logCtx, d, OutcomeUndelivered, 0, 0, err)
-				for _, rest := range hooks[i+1:] {
-					s.recordNow(logCtx, rest.ID, eventID, t, payload, occurredAt, OutcomeUndelivered, err)
-				}
-				return err
+		if o, err := s.notQueued(w, payload); err != nil {
+			s.finish(context.WithoutCancel(ctx), d, o, 0, 0, err)
+			continue
+		}
+		switch err := s.enqueue(ctx, d); {
+		case errors.Is(err, ErrQueueFull):
+			s.finish(context.WithoutCancel(ctx), d, OutcomeUndelivered, 0, 0, err)
+		case err != nil:
+			// Shutdown gave up first: what was not queued goes on record
+			// as undelivered, so it can be redelivered.
+			logCtx := context.WithoutCancel(ctx)
+			s.finish(logCtx, d, OutcomeUndelivered, 0, 0, err)
+			for _, rest := range hooks[i+1:] {
+				s.recordNow(logCtx, rest.ID, eventID, t, payload, occurredAt, OutcomeUndelivered, err)
 			}
+			return err
 		}
 	}
 	if wait != nil {
@@ -256,16 +244,10 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 			broken = append(broken, unusable{w.ID, err})
 			continue
 		}
-		d := &delivery{
-			id: newID("dlv_"), eventID: eventID, eventType: t, payload: payload,
-			occurredAt: occurredAt, createdAt: now, parent: parent, ep: ep,
-		}
-		switch {
-		case w.Disabled:
-			rest = append(rest, settled{d, OutcomeSkipped, fmt.Errorf("%w: %s", ErrWebhookDisabled, w.DisabledReason)})
-		case len(payload) > s.sender.cfg.MaxPayloadBytes:
-			rest = append(rest, settled{d, OutcomeRefused, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.sender.cfg.MaxPayloadBytes)})
-		default:
+		d := newDelivery(eventID, t, payload, occurredAt, now, parent, ep)
+		if o, err := s.notQueued(w, payload); err != nil {
+			rest = append(rest, settled{d, o, err})
+		} else {
 			queue = append(queue, d)
 		}
 	}
@@ -287,6 +269,33 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 		s.finish(rctx, d, OutcomeUndelivered, 0, 0, ErrQueueFull)
 	}
 	return nil
+}
+
+// newDelivery returns the delivery of an event to the webhook of ep.
+func newDelivery(eventID string, t EventType, payload []byte, occurredAt, now time.Time, parent trace.SpanContext, ep *endpoint) *delivery {
+	return &delivery{
+		id:         newID("dlv_"),
+		eventID:    eventID,
+		eventType:  t,
+		payload:    payload,
+		occurredAt: occurredAt,
+		createdAt:  now,
+		parent:     parent,
+		ep:         ep,
+	}
+}
+
+// notQueued returns the outcome of a delivery to w that settles without
+// being queued, and why: skipped for a disabled webhook, refused for a
+// payload over the limit. A nil error means the delivery is to be queued.
+func (s *Service) notQueued(w *Webhook, payload []byte) (Outcome, error) {
+	switch {
+	case w.Disabled:
+		return OutcomeSkipped, fmt.Errorf("%w: %s", ErrWebhookDisabled, w.DisabledReason)
+	case len(payload) > s.sender.cfg.MaxPayloadBytes:
+		return OutcomeRefused, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.sender.cfg.MaxPayloadBytes)
+	}
+	return "", nil
 }
 
 // outcomeWait lets a dispatch on a broker wait for the outcomes of its

@@ -7,6 +7,8 @@ import (
 	"hash/fnv"
 	"slices"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Create validates w and saves it. An empty ID is assigned; an empty Secret
@@ -252,16 +254,8 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 	if err != nil {
 		return "", err
 	}
-	d := &delivery{
-		id:           newID("dlv_"),
-		eventID:      rec.EventID,
-		eventType:    rec.EventType,
-		payload:      rec.Payload,
-		occurredAt:   rec.OccurredAt,
-		createdAt:    s.cfg.Now(),
-		ep:           ep,
-		redeliveryOf: rec.ID,
-	}
+	d := newDelivery(rec.EventID, rec.EventType, rec.Payload, rec.OccurredAt, s.cfg.Now(), trace.SpanContext{}, ep)
+	d.redeliveryOf = rec.ID
 	if err := s.enqueue(ctx, d); err != nil {
 		return "", err
 	}
