@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/internal/wmlog"
 )
 
 // Defaults applied to zero Config fields.
@@ -317,12 +318,7 @@ func (c Config) connect(url, name string) (*nats.Conn, <-chan struct{}, error) {
 	return nc, closed, nil
 }
 
-func (c Config) watermillLogger() watermill.LoggerAdapter {
-	if c.Logger == nil {
-		return watermill.NopLogger{}
-	}
-	return watermill.NewSlogLoggerWithLevelMapping(c.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-}
+func (c Config) watermillLogger() watermill.LoggerAdapter { return wmlog.Adapter(c.Logger) }
 
 // marshaler is Watermill's NATS wire format: the payload as the body, the
 // UUID and the metadata as headers. NATS headers cannot hold line breaks:

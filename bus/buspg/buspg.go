@@ -16,6 +16,7 @@ import (
 	"github.com/hookbus/hookbus/bus"
 
 	"github.com/hookbus/hookbus/internal/pgident"
+	"github.com/hookbus/hookbus/internal/wmlog"
 )
 
 // Defaults applied to zero Config fields.
@@ -231,12 +232,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func (c Config) watermillLogger() watermill.LoggerAdapter {
-	if c.Logger == nil {
-		return watermill.NopLogger{}
-	}
-	return watermill.NewSlogLoggerWithLevelMapping(c.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-}
+func (c Config) watermillLogger() watermill.LoggerAdapter { return wmlog.Adapter(c.Logger) }
 
 // schemaAdapter is Watermill's PostgreSQL schema that also creates its
 // schema: the table creation runs after Watermill's advisory lock, in the

@@ -19,6 +19,7 @@ import (
 	"github.com/hookbus/hookbus/bus"
 
 	"github.com/hookbus/hookbus/internal/pgident"
+	"github.com/hookbus/hookbus/internal/wmlog"
 )
 
 // Defaults applied to zero Config fields.
@@ -136,13 +137,11 @@ func New(b *bus.Bus, db *sql.DB, cfg Config) (*Outbox, error) {
 		cfg:   cfg,
 		table: cfg.Table(),
 		log:   cfg.Logger,
-		wlog:  watermill.NopLogger{},
+		wlog:  wmlog.Adapter(cfg.Logger),
 	}
 	o.schema = newOutboxSchema(cfg.Schema, o.table)
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
-	} else {
-		o.wlog = watermill.NewSlogLoggerWithLevelMapping(o.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	}
 	return o, nil
 }
