@@ -88,3 +88,11 @@ func (l countingLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryReco
 	l.onDelivery()
 	return err
 }
+
+// RecordOutcome keeps the engine's one-step record of the log it wraps (a
+// MemoryLog), so the benchmark measures what hosts run.
+func (l countingLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, d webhooks.DeliveryRecord) error {
+	err := l.DeliveryLog.(webhooks.OutcomeRecorder).RecordOutcome(ctx, last, d)
+	l.onDelivery()
+	return err
+}

@@ -1258,3 +1258,65 @@ func engStalledService(t *testing.T, bcfg bus.Config, cfg webhooks.Config, gate 
 	})
 	return s
 }
+
+// writeCountingLog is a MemoryLog that counts how the engine writes to it.
+type writeCountingLog struct {
+	*webhooks.MemoryLog
+	attempts, outcomes atomic.Int64
+}
+
+func (l *writeCountingLog) RecordAttempt(ctx context.Context, a webhooks.Attempt) error {
+	l.attempts.Add(1)
+	return l.MemoryLog.RecordAttempt(ctx, a)
+}
+
+func (l *writeCountingLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, d webhooks.DeliveryRecord) error {
+	l.outcomes.Add(1)
+	return l.MemoryLog.RecordOutcome(ctx, last, d)
+}
+
+// plainLog hides RecordOutcome: a DeliveryLog and nothing more.
+type plainLog struct{ webhooks.DeliveryLog }
+
+// TestDeliveryRecordsLastAttemptWithOutcome: with an OutcomeRecorder log the
+// successful attempt that ends a delivery is recorded with its outcome, the
+// failed ones before it as they happen; a plain DeliveryLog gets every
+// attempt through RecordAttempt. Either way the log ends up the same.
+func TestDeliveryRecordsLastAttemptWithOutcome(t *testing.T) {
+	for _, outcomeRecorder := range []bool{true, false} {
+		t.Run(fmt.Sprintf("OutcomeRecorder=%v", outcomeRecorder), func(t *testing.T) {
+			counting := &writeCountingLog{MemoryLog: webhooks.NewMemoryLog(0)}
+			var log webhooks.DeliveryLog = counting
+			if !outcomeRecorder {
+				log = plainLog{counting}
+			}
+			s := engService(t, webhooks.Config{Log: log})
+			srv, _ := engServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+				if n == 1 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				w.WriteHeader(http.StatusNoContent)
+			})
+			w := engCreate(t, s, "flaky", srv.URL, webhooks.MeetingStatusChangedEvent)
+			if err := s.Publish(t.Context(), engEvent); err != nil {
+				t.Fatal(err)
+			}
+			recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+			attempts, err := s.Log().Attempts(t.Context(), recs[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(attempts) != 2 || attempts[0].StatusCode != 503 || attempts[1].StatusCode != 204 {
+				t.Fatalf("attempts on record = %+v; want the 503 then the 204", attempts)
+			}
+			wantAttempts, wantOutcomes := int64(1), int64(1)
+			if !outcomeRecorder {
+				wantAttempts, wantOutcomes = 2, 0
+			}
+			if a, o := counting.attempts.Load(), counting.outcomes.Load(); a != wantAttempts || o != wantOutcomes {
+				t.Errorf("RecordAttempt called %d times, RecordOutcome %d; want %d and %d", a, o, wantAttempts, wantOutcomes)
+			}
+		})
+	}
+}
