@@ -82,13 +82,9 @@ func (l *DeliveryLog) RecordAttempt(ctx context.Context, a webhooks.Attempt) err
 	if err := a.Validate(); err != nil {
 		return err
 	}
-	body := a.ResponseBody
-	if len(body) > webhooks.MaxLoggedResponseBytes {
-		body = body[:webhooks.MaxLoggedResponseBytes]
-	}
 	if _, err := l.db.ExecContext(ctx, l.q.insertAttempt,
 		a.DeliveryID, a.Number, a.EventID, a.WebhookID, dbTime(a.StartedAt), int64(a.Duration),
-		a.StatusCode, storableText(a.Error), body,
+		a.StatusCode, storableText(a.Error), storedBody(a),
 	); err != nil {
 		return fmt.Errorf("postgres: record attempt %d of delivery %q: %w", a.Number, a.DeliveryID, err)
 	}
@@ -103,13 +99,9 @@ func (l *DeliveryLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRec
 	if err := d.Validate(); err != nil {
 		return err
 	}
-	payload := d.Payload
-	if d.Outcome == webhooks.OutcomeDelivered {
-		payload = nil
-	}
 	res, err := l.db.ExecContext(ctx, l.q.insertDelivery,
 		d.ID, d.EventID, string(d.EventType), d.WebhookID, string(d.Outcome), d.Attempts, d.StatusCode,
-		storableText(d.Error), payload, dbTime(d.OccurredAt), dbTime(d.CreatedAt), dbTime(d.CompletedAt), d.RedeliveryOf,
+		storableText(d.Error), storedPayload(d), dbTime(d.OccurredAt), dbTime(d.CreatedAt), dbTime(d.CompletedAt), d.RedeliveryOf,
 	)
 	if err != nil {
 		return fmt.Errorf("postgres: record delivery %q: %w", d.ID, err)
@@ -131,20 +123,12 @@ func (l *DeliveryLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, 
 	if err := webhooks.ValidateOutcome(last, d); err != nil {
 		return err
 	}
-	payload := d.Payload
-	if d.Outcome == webhooks.OutcomeDelivered {
-		payload = nil
-	}
-	body := last.ResponseBody
-	if len(body) > webhooks.MaxLoggedResponseBytes {
-		body = body[:webhooks.MaxLoggedResponseBytes]
-	}
 	var inserted int
 	err := l.db.QueryRowContext(ctx, l.q.insertOutcome,
 		d.ID, d.EventID, string(d.EventType), d.WebhookID, string(d.Outcome), d.Attempts, d.StatusCode,
-		storableText(d.Error), payload, dbTime(d.OccurredAt), dbTime(d.CreatedAt), dbTime(d.CompletedAt), d.RedeliveryOf,
+		storableText(d.Error), storedPayload(d), dbTime(d.OccurredAt), dbTime(d.CreatedAt), dbTime(d.CompletedAt), d.RedeliveryOf,
 		last.Number, last.EventID, last.WebhookID, dbTime(last.StartedAt), int64(last.Duration),
-		last.StatusCode, storableText(last.Error), body,
+		last.StatusCode, storableText(last.Error), storedBody(last),
 	).Scan(&inserted)
 	if err != nil {
 		return fmt.Errorf("postgres: record delivery %q: %w", d.ID, err)
@@ -156,6 +140,22 @@ func (l *DeliveryLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, 
 }
 
 var _ webhooks.OutcomeRecorder = (*DeliveryLog)(nil)
+
+// storedPayload is the payload kept for d: none for a delivered record.
+func storedPayload(d webhooks.DeliveryRecord) []byte {
+	if d.Outcome == webhooks.OutcomeDelivered {
+		return nil
+	}
+	return d.Payload
+}
+
+// storedBody is the part of a's response body kept in the log.
+func storedBody(a webhooks.Attempt) []byte {
+	if len(a.ResponseBody) > webhooks.MaxLoggedResponseBytes {
+		return a.ResponseBody[:webhooks.MaxLoggedResponseBytes]
+	}
+	return a.ResponseBody
+}
 
 // Delivery implements webhooks.DeliveryLog.
 func (l *DeliveryLog) Delivery(ctx context.Context, id string) (webhooks.DeliveryRecord, error) {
