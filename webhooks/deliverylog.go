@@ -322,8 +322,9 @@ type MemoryLog struct {
 	// chained in recording order. The indexes are chains through the same
 	// slots, also in recording order: eviction always takes the oldest
 	// delivery, which is then the head of each chain it is on.
-	slots        []deliverySlot
-	free         int // first free slot, or noSlot
+	blocks       [][]deliverySlot // slot s is blocks[s/slotBlock][s%slotBlock]
+	nslots       int              // slots ever used
+	free         int              // first free slot, or noSlot
 	order        slotChain
 	byID         map[string]int
 	byWebhook    map[string]slotChain
@@ -382,7 +383,7 @@ func prepareAttempt(a Attempt) Attempt {
 // recordAttemptLocked adds a valid, prepared attempt. The caller holds l.mu.
 func (l *MemoryLog) recordAttemptLocked(a Attempt) {
 	if s, ok := l.byID[a.DeliveryID]; ok {
-		slot := &l.slots[s]
+		slot := l.slot(s)
 		slot.attempts = insertAttempt(slot.attempts, a)
 		l.keptAttempts++
 		for l.keptAttempts > l.attemptLimit() {
@@ -465,7 +466,7 @@ func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord) error {
 		l.evictOldest()
 	}
 	s := l.newSlot()
-	slot := &l.slots[s]
+	slot := l.slot(s)
 	slot.rec = d
 	if hasPending {
 		// Swap, so the pending slot keeps the evicted slot's empty slice
@@ -489,7 +490,7 @@ func (l *MemoryLog) Delivery(ctx context.Context, id string) (DeliveryRecord, er
 	s, ok := l.byID[id]
 	var d DeliveryRecord
 	if ok {
-		d = l.slots[s].rec
+		d = l.slot(s).rec
 	}
 	l.mu.Unlock()
 	if !ok {
@@ -536,7 +537,7 @@ func (l *MemoryLog) Attempts(ctx context.Context, deliveryID string) ([]Attempt,
 	defer l.mu.Unlock()
 	var src []Attempt
 	if s, ok := l.byID[deliveryID]; ok {
-		src = l.slots[s].attempts
+		src = l.slot(s).attempts
 	} else if p, ok := l.pendingByID[deliveryID]; ok {
 		src = l.pendingSlots[p].attempts
 	}
@@ -643,16 +644,30 @@ func (l *MemoryLog) attemptLimit() int { return logAttemptsPerDelivery * l.capac
 // newSlot returns a free delivery slot, growing the slots if there is noSlot.
 func (l *MemoryLog) newSlot() int {
 	if s := l.free; s != noSlot {
-		l.free = l.slots[s].next
+		l.free = l.slot(s).next
 		return s
 	}
-	l.slots = append(l.slots, deliverySlot{})
-	return len(l.slots) - 1
+	s := l.nslots
+	if s%slotBlock == 0 {
+		// Blocks, not one growing slice: growing would copy every
+		// recorded delivery.
+		l.blocks = append(l.blocks, make([]deliverySlot, slotBlock))
+	}
+	l.nslots++
+	return s
+}
+
+// slotBlock is the number of delivery slots allocated together.
+const slotBlock = 256
+
+// slot returns delivery slot s.
+func (l *MemoryLog) slot(s int) *deliverySlot {
+	return &l.blocks[s/slotBlock][s%slotBlock]
 }
 
 // link puts the delivery in slot s at the end of its chains.
 func (l *MemoryLog) link(s int) {
-	rec := &l.slots[s].rec
+	rec := l.slot(s).rec
 	l.byID[rec.ID] = s
 	l.appendTo(&l.order, s, linkOrder)
 	w := l.byWebhook[rec.WebhookID]
@@ -672,11 +687,11 @@ func (l *MemoryLog) link(s int) {
 
 // appendTo adds slot s at the tail of c, following link.
 func (l *MemoryLog) appendTo(c *slotChain, s int, link chainLink) {
-	*l.slots[s].linkPtr(link) = noSlot
+	*l.slot(s).linkPtr(link) = noSlot
 	if c.n == 0 {
 		c.head = s
 	} else {
-		*l.slots[c.tail].linkPtr(link) = s
+		*l.slot(c.tail).linkPtr(link) = s
 	}
 	c.tail = s
 	c.n++
@@ -686,7 +701,7 @@ func (l *MemoryLog) appendTo(c *slotChain, s int, link chainLink) {
 // frees its slot. The log must not be empty.
 func (l *MemoryLog) evictOldest() {
 	s := l.order.head
-	slot := &l.slots[s]
+	slot := l.slot(s)
 	rec := &slot.rec
 	delete(l.byID, rec.ID)
 	popChainHead(&l.order, slot.next)
@@ -843,7 +858,7 @@ func (l *MemoryLog) matching(m deliveryMatcher) []DeliveryRecord {
 	res := make([]DeliveryRecord, 0, min(total, 64)) // not nil even when empty
 	for _, c := range chains[:nChains] {
 		for s, left := c.head, c.n; left > 0; left-- {
-			slot := &l.slots[s]
+			slot := l.slot(s)
 			if m.match(&slot.rec) {
 				res = append(res, slot.rec)
 			}

@@ -10,13 +10,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// attemptTransport runs one HTTP attempt: it bounds it with the per-attempt
-// timeout and gives it a client span through otelhttp when the delivery is
-// traced.
+// attemptTransport runs one HTTP attempt: it gives it a client span through
+// otelhttp when the delivery is traced and, over net/http's Transport,
+// bounds it with the per-attempt timeout (the HTTP/1.1 transport sets that
+// deadline on the connection itself).
 //
-// The timeout is a context deadline, released when the response body is
-// closed, rather than http.Client.Timeout: on a wrapped transport the client
-// would start a timer goroutine per request to enforce that.
+// Over net/http the timeout is a context deadline, released when the
+// response body is closed, rather than http.Client.Timeout: on a wrapped
+// transport the client would start a timer goroutine per request to enforce
+// that.
 //
 // When the deliver span is not recording (no SDK installed, or the trace was
 // sampled out) otelhttp is skipped: it would make no span, yet it wraps the
@@ -28,17 +30,21 @@ import (
 // every idle connection whenever a request fails for good, and one failing
 // receiver must not cost the others their warm connections.
 type attemptTransport struct {
-	base    *http.Transport
+	base    http.RoundTripper
 	traced  http.RoundTripper
 	prop    propagation.TextMapPropagator
-	timeout time.Duration
+	timeout time.Duration // zero: base bounds each request itself
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
-	r = r.WithContext(ctx)
-	var rt http.RoundTripper = t.base
+	cancel := context.CancelFunc(nil)
+	ctx := r.Context()
+	if t.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, t.timeout)
+		r = r.WithContext(ctx)
+	}
+	rt := t.base
 	switch sc := trace.SpanContextFromContext(ctx); {
 	case trace.SpanFromContext(ctx).IsRecording():
 		rt = t.traced
@@ -48,11 +54,13 @@ func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
 	}
 	resp, err := rt.RoundTrip(r)
-	if err != nil {
+	switch {
+	case cancel == nil:
+		return resp, err
+	case err != nil:
 		cancel()
 		return nil, err
-	}
-	if resp.Body == http.NoBody {
+	case resp.Body == http.NoBody:
 		cancel() // nothing left to read (204, say)
 		return resp, nil
 	}

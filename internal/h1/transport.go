@@ -1,0 +1,558 @@
+// Package h1 is the HTTP/1.1 client transport of webhook deliveries.
+//
+// net/http's Transport serves each connection with two goroutines of its
+// own: the caller hands every request to the connection's writer goroutine
+// and waits for the response from its reader goroutine. That design lets it
+// notice idle connections the server closed, and is needed for HTTP/2, but
+// costs every request several goroutine hand-offs. Webhook deliveries are
+// independent POSTs of a known, in-memory length, one at a time on each
+// connection, so Transport writes the request and reads the response on the
+// calling goroutine instead, over a pool of keep-alive connections. The wire
+// format is net/http's own: requests are written by http.Request.Write and
+// responses parsed by http.ReadResponse.
+//
+// What net/http's reader goroutine learns in the background, Transport
+// learns when it reuses a connection: a request on a reused connection that
+// fails before a byte of the response arrived (the server closed it while it
+// sat idle) is sent once more on a new connection, provided the request can
+// produce its body again (GetBody). Webhook receivers deduplicate on the
+// webhook-id header, which makes that replay safe even in the rare case that
+// the server did receive the first copy.
+package h1
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// Defaults of a Config's zero fields.
+const (
+	DefaultTimeout             = 10 * time.Second
+	DefaultMaxIdleConnsPerHost = 256
+	DefaultIdleConnTimeout     = 90 * time.Second
+)
+
+// Config configures a Transport. The zero value is usable.
+type Config struct {
+	// DialContext opens connections; nil means a net.Dialer's.
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+	// TLSConfig is the base configuration of https connections; each
+	// connection uses a copy with ServerName set to the URL's host unless it
+	// is set here. nil means the defaults (the system's roots). Its
+	// NextProtos are ignored: Transport speaks HTTP/1.1 only.
+	TLSConfig *tls.Config
+	// Timeout bounds each round trip: connecting, the TLS handshake,
+	// writing the request, and reading the response until its body is
+	// closed. Zero means DefaultTimeout. The request's context may end it
+	// sooner.
+	Timeout time.Duration
+	// MaxIdleConnsPerHost is the number of idle connections kept per scheme
+	// and host; zero means DefaultMaxIdleConnsPerHost.
+	MaxIdleConnsPerHost int
+	// IdleConnTimeout closes connections idle this long; zero means
+	// DefaultIdleConnTimeout.
+	IdleConnTimeout time.Duration
+}
+
+// Transport is an http.RoundTripper for HTTP/1.1 over plain TCP and TLS that
+// runs each round trip on the caller's goroutine. It is safe for concurrent
+// use. It never uses a proxy.
+type Transport struct {
+	cfg  Config
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
+
+	mu      sync.Mutex
+	idle    map[poolKey][]*conn // most recently used last
+	nidle   int
+	sweeper *time.Timer // armed while connections are idle
+}
+
+// poolKey identifies the connections a request may use. It holds the URL's
+// own strings, so looking a request up allocates nothing.
+type poolKey struct {
+	https bool
+	host  string // URL.Host: host, or host:port
+}
+
+// New returns a Transport with cfg's zero fields set to their defaults.
+func New(cfg Config) *Transport {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxIdleConnsPerHost <= 0 {
+		cfg.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if cfg.IdleConnTimeout <= 0 {
+		cfg.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	t := &Transport{cfg: cfg, dial: cfg.DialContext, idle: make(map[poolKey][]*conn)}
+	if t.dial == nil {
+		t.dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
+	return t
+}
+
+// TimeoutError reports a round trip that ran out of its Timeout. It matches
+// context.DeadlineExceeded with errors.Is, as net/http's deadline errors do.
+type TimeoutError struct {
+	After time.Duration // the Transport's Timeout
+	Err   error         // the connection's or the dialer's error
+}
+
+// Error implements error.
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("request timed out after %v: %v", e.After, e.Err)
+}
+
+// Unwrap returns the connection's error.
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// Is reports whether target is context.DeadlineExceeded.
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// Timeout reports true, as net.Error asks.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Temporary reports true, as net.Error asks.
+func (e *TimeoutError) Temporary() bool { return true }
+
+// ErrUnsupported reports a request Transport cannot send: a scheme other
+// than http or https, a URL without a host, or a protocol upgrade.
+var ErrUnsupported = errors.New("unsupported request")
+
+// RoundTrip implements http.RoundTripper. It sends r on an idle connection
+// to r's host, or a new one, and returns the response once its headers have
+// arrived. The connection goes back to the pool when the response body has
+// been read to its end or, if it is empty, at once; closing a body before
+// its end closes the connection.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := t.check(r); err != nil {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, err
+	}
+	ctx := r.Context()
+	if err := ctx.Err(); err != nil {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, err
+	}
+	deadline := time.Now().Add(t.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	key := poolKey{https: r.URL.Scheme == "https", host: r.URL.Host}
+	if c := t.get(key); c != nil {
+		resp, err := t.roundTrip(c, r, deadline)
+		if err == nil || !c.replayable(err) || r.GetBody == nil {
+			return resp, err
+		}
+		// The server closed the connection while it sat idle; a new one
+		// gets the request.
+		body, gerr := r.GetBody()
+		if gerr != nil {
+			return nil, errors.Join(err, gerr)
+		}
+		r = r.Clone(ctx)
+		r.Body = body
+	}
+	c, err := t.connect(ctx, key, r.URL, deadline)
+	if err != nil {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, err
+	}
+	return t.roundTrip(c, r, deadline)
+}
+
+// check refuses what Transport does not send, with net/http's wording for
+// invalid headers (retry policies recognise it).
+func (t *Transport) check(r *http.Request) error {
+	switch {
+	case r.URL == nil:
+		return fmt.Errorf("h1: %w: nil URL", ErrUnsupported)
+	case r.URL.Scheme != "http" && r.URL.Scheme != "https":
+		return fmt.Errorf("h1: %w: unsupported protocol scheme %q", ErrUnsupported, r.URL.Scheme)
+	case r.URL.Host == "":
+		return fmt.Errorf("h1: %w: no host in request URL", ErrUnsupported)
+	}
+	for k, vs := range r.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("net/http: invalid header field name %q", k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				// Don't include the value in the error: it may be sensitive.
+				return fmt.Errorf("net/http: invalid header field value for %q", k)
+			}
+		}
+	}
+	if httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") {
+		return fmt.Errorf("h1: %w: protocol upgrade", ErrUnsupported)
+	}
+	return nil
+}
+
+// roundTrip sends r on c and reads the response. It owns c: on error c is
+// closed; on success c belongs to the response's body.
+func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*http.Response, error) {
+	ctx := r.Context()
+	if err := c.arm(ctx, deadline); err != nil {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, t.fail(c, ctx, err, false)
+	}
+	if err := r.Write(oneWrite{c.bw}); err != nil {
+		return nil, t.fail(c, ctx, err, false)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, t.fail(c, ctx, err, false)
+	}
+	for {
+		// The first byte tells whether the server answered at all.
+		if _, err := c.br.Peek(1); err != nil {
+			return nil, t.fail(c, ctx, err, true)
+		}
+		c.responded = true
+		resp, err := http.ReadResponse(c.br, r)
+		if err != nil {
+			return nil, t.fail(c, ctx, err, true)
+		}
+		// 1xx responses (100 Continue, 103 Early Hints) precede the final
+		// one; 101 Switching Protocols was refused in check.
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		if c.tls != nil {
+			resp.TLS = c.tls
+		}
+		keep := !resp.Close && !r.Close && resp.StatusCode != http.StatusSwitchingProtocols
+		if resp.Body == http.NoBody || resp.Body == nil {
+			t.release(c, keep)
+			return resp, nil
+		}
+		resp.Body = &body{rc: resp.Body, t: t, c: c, ctx: ctx, keep: keep}
+		return resp, nil
+	}
+}
+
+// fail closes c after an error of its round trip and returns the error to
+// report: the context's if it ended, a *TimeoutError if the deadline passed.
+// reading tells whether the request had been written.
+func (t *Transport) fail(c *conn, ctx context.Context, err error, reading bool) error {
+	c.close()
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &TimeoutError{After: t.cfg.Timeout, Err: err}
+	}
+	if reading && errors.Is(err, io.EOF) {
+		return fmt.Errorf("h1: server closed the connection before responding: %w", io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+// connect dials a new connection for key, with TLS for https.
+func (t *Transport) connect(ctx context.Context, key poolKey, u *url.URL, deadline time.Time) (*conn, error) {
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	addr := key.host
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		port := "80"
+		if key.https {
+			port = "443"
+		}
+		addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
+	}
+	raw, err := t.dial(dctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() == nil && dctx.Err() == context.DeadlineExceeded {
+			return nil, &TimeoutError{After: t.cfg.Timeout, Err: err}
+		}
+		return nil, err
+	}
+	c := &conn{Conn: raw, key: key}
+	if key.https {
+		cfg := &tls.Config{}
+		if t.cfg.TLSConfig != nil {
+			cfg = t.cfg.TLSConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		cfg.NextProtos = nil // HTTP/1.1, the server's default
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			_ = raw.Close()
+			if ctx.Err() == nil && dctx.Err() == context.DeadlineExceeded {
+				return nil, &TimeoutError{After: t.cfg.Timeout, Err: err}
+			}
+			return nil, err
+		}
+		state := tc.ConnectionState()
+		c.Conn, c.tls = tc, &state
+	}
+	c.br = bufio.NewReaderSize(c.Conn, 4<<10)
+	c.bw = bufio.NewWriterSize(c.Conn, 4<<10)
+	return c, nil
+}
+
+// get takes the most recently used idle connection to key, or returns nil.
+func (t *Transport) get(key poolKey) *conn {
+	var stale []*conn
+	defer func() {
+		for _, c := range stale {
+			c.close()
+		}
+	}()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	list := t.idle[key]
+	for n := len(list); n > 0; n = len(list) {
+		c := list[n-1]
+		list[n-1] = nil
+		list = list[:n-1]
+		t.nidle--
+		if c.br.Buffered() > 0 || time.Since(c.idleSince) > t.cfg.IdleConnTimeout {
+			// Bytes nobody asked for, or too old: not to be trusted.
+			stale = append(stale, c)
+			continue
+		}
+		t.idle[key] = list
+		c.reused, c.responded = true, false
+		return c
+	}
+	if list != nil {
+		delete(t.idle, key)
+	}
+	return nil
+}
+
+// release ends c's round trip: back to the pool if keep, closed otherwise.
+func (t *Transport) release(c *conn, keep bool) {
+	if keep {
+		keep = c.SetDeadline(time.Time{}) == nil
+	}
+	if keep {
+		c.idleSince = time.Now()
+		t.mu.Lock()
+		if list := t.idle[c.key]; len(list) < t.cfg.MaxIdleConnsPerHost {
+			t.idle[c.key] = append(list, c)
+			t.nidle++
+			if t.sweeper == nil {
+				t.sweeper = time.AfterFunc(t.cfg.IdleConnTimeout, t.sweep)
+			}
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+	}
+	c.close()
+}
+
+// sweep closes the connections idle longer than IdleConnTimeout, and runs
+// again later while any remain.
+func (t *Transport) sweep() {
+	var stale []*conn
+	t.mu.Lock()
+	cutoff := time.Now().Add(-t.cfg.IdleConnTimeout)
+	for key, list := range t.idle {
+		// Oldest first: the stale ones are a prefix.
+		n := 0
+		for n < len(list) && !list[n].idleSince.After(cutoff) {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		stale = append(stale, list[:n]...)
+		if n == len(list) {
+			delete(t.idle, key)
+			continue
+		}
+		t.idle[key] = append(list[:0:0], list[n:]...)
+	}
+	t.nidle -= len(stale)
+	switch {
+	case t.nidle == 0:
+		t.sweeper = nil
+	case t.sweeper == nil: // CloseIdleConnections ran meanwhile
+		t.sweeper = time.AfterFunc(t.cfg.IdleConnTimeout/2, t.sweep)
+	default:
+		t.sweeper.Reset(t.cfg.IdleConnTimeout / 2)
+	}
+	t.mu.Unlock()
+	for _, c := range stale {
+		c.close()
+	}
+}
+
+// CloseIdleConnections closes every idle connection. Round trips in flight
+// are not affected; their connections are kept if they end well.
+func (t *Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = make(map[poolKey][]*conn)
+	t.nidle = 0
+	if t.sweeper != nil {
+		t.sweeper.Stop()
+		t.sweeper = nil
+	}
+	t.mu.Unlock()
+	for _, list := range idle {
+		for _, c := range list {
+			c.close()
+		}
+	}
+}
+
+// oneWrite hides a *bufio.Writer from http.Request.Write, which flushes the
+// headers on their own when it cannot tell that the body is in memory
+// (otelhttp wraps bodies, for one): the request leaves in one write, when
+// roundTrip flushes. It is still an io.ByteWriter, so Request.Write adds no
+// buffer of its own.
+type oneWrite struct{ *bufio.Writer }
+
+// conn is one pooled connection.
+type conn struct {
+	net.Conn
+	key       poolKey
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	tls       *tls.ConnectionState
+	idleSince time.Time
+
+	reused    bool // taken from the pool for this round trip
+	responded bool // a response (or part of one) arrived in this round trip
+
+	// The context hook; hookDone is read without mu by the goroutine that
+	// owns the connection, the only one that changes it.
+	mu       sync.Mutex
+	stop     func() bool     // removes the hook; nil if none
+	hookDone <-chan struct{} // the Done channel the hook waits on
+	gen      uint64          // generation of the current hook
+}
+
+// arm bounds the round trip by deadline and, if ctx can end, ends it when
+// ctx does. The hook on ctx stays in place for the connection's next round
+// trips as long as their contexts share its Done channel (a service's
+// deliveries usually do), so most round trips register nothing. It returns
+// ctx's error if ctx has already ended.
+func (c *conn) arm(ctx context.Context, deadline time.Time) error {
+	if done := ctx.Done(); done != c.hookDone {
+		c.mu.Lock()
+		c.unhookLocked()
+		if done != nil {
+			gen := c.gen
+			c.stop = context.AfterFunc(ctx, func() { c.interrupt(gen) })
+			c.hookDone = done
+		}
+		c.mu.Unlock()
+	}
+	_ = c.SetDeadline(deadline)
+	// A hook that ran before SetDeadline was undone by it; ctx's error is
+	// set before hooks run, so checking it now closes that gap.
+	return ctx.Err()
+}
+
+// interrupt makes the connection's blocked reads and writes return, unless
+// the hook of generation gen has been replaced since it started.
+func (c *conn) interrupt(gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen {
+		_ = c.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// unhookLocked removes the context hook, if any; one already running finds
+// its generation outdated.
+func (c *conn) unhookLocked() {
+	if c.stop != nil {
+		c.stop()
+	}
+	c.stop, c.hookDone = nil, nil
+	c.gen++
+}
+
+// close removes the context hook and closes the connection.
+func (c *conn) close() {
+	c.mu.Lock()
+	c.unhookLocked()
+	c.mu.Unlock()
+	_ = c.Close()
+}
+
+// replayable reports whether err, from a round trip on a reused connection,
+// means the server had closed it before it saw the request: no response
+// byte arrived, and the connection was reset, broken or closed.
+func (c *conn) replayable(err error) bool {
+	if !c.reused || c.responded {
+		return false
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// body is a response body whose end gives its connection back.
+type body struct {
+	rc   io.ReadCloser
+	t    *Transport
+	c    *conn // nil once released
+	ctx  context.Context
+	keep bool
+	mu   sync.Mutex
+}
+
+// Read implements io.Reader.
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.c == nil {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	switch {
+	case err == io.EOF:
+		c := b.c
+		b.c = nil
+		b.t.release(c, b.keep)
+	case err != nil:
+		c := b.c
+		b.c = nil
+		err = b.t.fail(c, b.ctx, err, true)
+	}
+	return n, err
+}
+
+// Close implements io.Closer; before the end of the body it closes the
+// connection.
+func (b *body) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.c == nil {
+		return nil
+	}
+	c := b.c
+	b.c = nil
+	c.close()
+	return nil
+}
