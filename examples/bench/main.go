@@ -68,6 +68,7 @@ const (
 	variantBaseline = "baseline"
 	variantHookbus  = "hookbus"
 	variantOtelhttp = "otelhttp"
+	variantH1       = "h1"
 )
 
 // Environment variables giving the default addresses of the brokers, the
@@ -198,7 +199,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	overflow := fs.String("overflow", "wait", "backlog mode: what Publish does at the pending limit, wait or fail")
 	fs.DurationVar(&o.hangTimeout, "hang-timeout", 250*time.Millisecond, "isolation mode: attempt timeout; the hanging receiver answers after it")
 	fs.IntVar(&o.queue, "queue", 0, "isolation mode: per-webhook queue size (0: the service's default)")
-	fs.StringVar(&o.only, "only", "", "throughput mode: run only this variant, baseline or hookbus (for profiles)")
+	fs.StringVar(&o.only, "only", "", "throughput mode: run only this variant, baseline, hookbus or h1 (for profiles)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this (client) process to the file")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of this (client) process to the file")
 	if err := fs.Parse(args); err != nil {
@@ -268,8 +269,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.queue < 0 {
 		errs = append(errs, fmt.Errorf("-queue %d: must not be negative", o.queue))
 	}
-	if o.only != "" && o.only != variantBaseline && o.only != variantHookbus {
-		errs = append(errs, fmt.Errorf("-only %q: want baseline or hookbus", o.only))
+	if o.only != "" && o.only != variantBaseline && o.only != variantHookbus && o.only != variantH1 {
+		errs = append(errs, fmt.Errorf("-only %q: want baseline, hookbus or h1", o.only))
 	}
 	if o.warmup == 0 {
 		o.warmup = min(max(o.duration/4, 50*time.Millisecond), 500*time.Millisecond)

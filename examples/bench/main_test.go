@@ -56,7 +56,7 @@ func TestRun(t *testing.T) {
 			name: "throughput",
 			args: brief,
 			want: map[string]func(string) bool{
-				"mode": is("throughput"), "ratio_c1": positive, "ratio_c4": positive,
+				"mode": is("throughput"), "ratio_c1": positive, "ratio_c4": positive, "h1_ratio_c4": positive,
 				"allocs_per_delivery": positive, "baseline_allocs": positive,
 				"hookbus_dps_c4": positive, "p99_ms_c4": positive, "failed": is("0"),
 			},

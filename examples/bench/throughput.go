@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/internal/h1"
 	"github.com/hookbus/hookbus/webhooks"
 )
 
@@ -32,6 +33,9 @@ type variant struct {
 // round after round, then the report.
 func (b *bench) throughput(ctx context.Context) (summary, error) {
 	variants := []variant{b.baseline(false), b.hookbus()}
+	if b.backend.name() == backendMemory {
+		variants = append(variants, b.h1())
+	}
 	if b.tp != nil {
 		variants = append(variants, b.baseline(true))
 	}
@@ -96,7 +100,7 @@ func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
 		sum.add("deliveries_per_s", best)
 	}
 
-	base, hook, traced := results[variantBaseline], results[variantHookbus], results[variantOtelhttp]
+	base, hook, traced, own := results[variantBaseline], results[variantHookbus], results[variantOtelhttp], results[variantH1]
 	// On a broker, the bus's round trips through the broker are the cost of
 	// durability, not overhead on the request: the baseline is printed for
 	// reference, and no ratio goes into the summary.
@@ -108,7 +112,7 @@ func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
 	for _, c := range b.opts.concurrency {
 		cs := strconv.Itoa(c)
 		fmt.Fprintf(b.out, "  c=%d\n", c)
-		for _, name := range []string{variantBaseline, variantHookbus, variantOtelhttp} {
+		for _, name := range []string{variantBaseline, variantHookbus, variantH1, variantOtelhttp} {
 			ss := results[name][c]
 			if len(ss) == 0 {
 				continue
@@ -139,6 +143,8 @@ func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
 				allocsWorst = max(allocsWorst, allocs)
 			case variantOtelhttp:
 				details.add("otelhttp_rps_c"+cs, rate)
+			case variantH1:
+				details.add("h1_rps_c"+cs, rate)
 			}
 		}
 		if ratios := roundRatios(hook[c], base[c]); len(ratios) > 0 && !inMemory {
@@ -149,6 +155,15 @@ func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
 			sum.add("ratio_c"+cs, r)
 			sum.add("ratio_min_c"+cs, slices.Min(ratios))
 			sum.add("ratio_max_c"+cs, slices.Max(ratios))
+		}
+		if ratios := roundRatios(own[c], base[c]); len(ratios) > 0 {
+			r := median(ratios)
+			fmt.Fprintf(b.out, "    h1        ratio %.3f (min %.3f, max %.3f): hookbus's transport alone\n", r, slices.Min(ratios), slices.Max(ratios))
+			sum.add("h1_ratio_c"+cs, r)
+			if over := roundRatios(hook[c], own[c]); len(over) > 0 {
+				fmt.Fprintf(b.out, "    hookbus/h1 %.3f: the library on top of its own transport\n", median(over))
+				sum.add("hookbus_over_h1_c"+cs, median(over))
+			}
 		}
 		if ratios := roundRatios(traced[c], base[c]); len(ratios) > 0 {
 			r := median(ratios)
@@ -229,29 +244,53 @@ func (b *bench) baseline(traced bool) variant {
 			Transport:     rt,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
-		url := b.rcv.base + pathOK
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range c {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					start := time.Now()
-					ok := post(ctx, client, url, b.event.body)
-					t.observe(time.Since(start), ok)
+		return b.postLoop(ctx, c, t, client, transport.CloseIdleConnections), nil
+	}}
+}
+
+// postLoop starts c goroutines POSTing the body with client in a loop; the
+// function it returns stops them, then calls closeIdle.
+func (b *bench) postLoop(ctx context.Context, c int, t *tally, client *http.Client, closeIdle func()) func(context.Context) error {
+	url := b.rcv.base + pathOK
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range c {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
 				}
-			})
+				start := time.Now()
+				ok := post(ctx, client, url, b.event.body)
+				t.observe(time.Since(start), ok)
+			}
+		})
+	}
+	return func(context.Context) error {
+		close(stop)
+		wg.Wait()
+		closeIdle()
+		return nil
+	}
+}
+
+// h1 is the baseline's loop over hookbus's own HTTP/1.1 transport (the
+// sender's default) instead of net/http's: it shows how much of hookbus's
+// figure is its transport, and what the library costs on top of it.
+func (b *bench) h1() variant {
+	return variant{name: variantH1, start: func(ctx context.Context, c int, t *tally) (func(context.Context) error, error) {
+		transport := h1.New(h1.Config{
+			Timeout:             webhooks.DefaultTimeout,
+			MaxIdleConnsPerHost: max(webhooks.DefaultMaxIdleConnsPerHost, c),
+			IdleConnTimeout:     90 * time.Second,
+		})
+		client := &http.Client{
+			Transport:     transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
-		return func(context.Context) error {
-			close(stop)
-			wg.Wait()
-			transport.CloseIdleConnections()
-			return nil
-		}, nil
+		return b.postLoop(ctx, c, t, client, transport.CloseIdleConnections), nil
 	}}
 }
 

@@ -160,17 +160,20 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	key := poolKey{https: r.URL.Scheme == "https", host: r.URL.Host}
 	if c := t.get(key); c != nil {
 		resp, err := t.roundTrip(c, r, deadline)
-		if err == nil || !c.replayable(err) || r.GetBody == nil {
+		bodiless := r.Body == nil || r.Body == http.NoBody
+		if err == nil || !c.replayable(err) || (!bodiless && r.GetBody == nil) {
 			return resp, err
 		}
 		// The server closed the connection while it sat idle; a new one
 		// gets the request.
-		body, gerr := r.GetBody()
-		if gerr != nil {
-			return nil, errors.Join(err, gerr)
+		if !bodiless {
+			body, gerr := r.GetBody()
+			if gerr != nil {
+				return nil, errors.Join(err, gerr)
+			}
+			r = r.Clone(ctx)
+			r.Body = body
 		}
-		r = r.Clone(ctx)
-		r.Body = body
 	}
 	c, err := t.connect(ctx, key, r.URL, deadline)
 	if err != nil {
@@ -192,6 +195,13 @@ func (t *Transport) check(r *http.Request) error {
 		return fmt.Errorf("h1: %w: unsupported protocol scheme %q", ErrUnsupported, r.URL.Scheme)
 	case r.URL.Host == "":
 		return fmt.Errorf("h1: %w: no host in request URL", ErrUnsupported)
+	}
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	if !httpguts.ValidHostHeader(host) {
+		return fmt.Errorf("h1: invalid Host header %q", host)
 	}
 	for k, vs := range r.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
@@ -263,6 +273,9 @@ func (t *Transport) fail(c *conn, ctx context.Context, err error, reading bool) 
 		return cerr
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return context.DeadlineExceeded // ctx's, which has not yet noticed
+		}
 		return &TimeoutError{After: t.cfg.Timeout, Err: err}
 	}
 	if reading && errors.Is(err, io.EOF) {
@@ -516,43 +529,59 @@ func (c *conn) replayable(err error) bool {
 type body struct {
 	rc   io.ReadCloser
 	t    *Transport
-	c    *conn // nil once released
 	ctx  context.Context
 	keep bool
-	mu   sync.Mutex
+
+	mu     sync.Mutex // not held while reading, so Close can interrupt a Read
+	c      *conn      // nil once released or closed
+	closed bool
+	err    error // the first error, returned again by later reads
 }
+
+// errBodyClosed is what reading a closed body returns, as in net/http.
+var errBodyClosed = errors.New("http: read on closed response body")
 
 // Read implements io.Reader.
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.c == nil {
-		return 0, io.EOF
-	}
-	n, err := b.rc.Read(p)
 	switch {
-	case err == io.EOF:
-		c := b.c
-		b.c = nil
-		b.t.release(c, b.keep)
-	case err != nil:
-		c := b.c
-		b.c = nil
-		err = b.t.fail(c, b.ctx, err, true)
+	case b.closed:
+		b.mu.Unlock()
+		return 0, errBodyClosed
+	case b.err != nil:
+		b.mu.Unlock()
+		return 0, b.err
 	}
-	return n, err
-}
-
-// Close implements io.Closer; before the end of the body it closes the
-// connection.
-func (b *body) Close() error {
+	b.mu.Unlock()
+	n, err := b.rc.Read(p)
+	if err == nil {
+		return n, nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.c == nil {
-		return nil
+	if b.closed {
+		return n, errBodyClosed
 	}
 	c := b.c
 	b.c = nil
-	c.close()
+	if err == io.EOF {
+		b.err = io.EOF
+		b.t.release(c, b.keep)
+		return n, io.EOF
+	}
+	b.err = b.t.fail(c, b.ctx, err, true)
+	return n, b.err
+}
+
+// Close implements io.Closer; before the end of the body it closes the
+// connection, which also ends a Read blocked in another goroutine.
+func (b *body) Close() error {
+	b.mu.Lock()
+	c := b.c
+	b.c, b.closed = nil, true
+	b.mu.Unlock()
+	if c != nil {
+		c.close()
+	}
 	return nil
 }
