@@ -148,56 +148,70 @@ func statusHandler(code int) func(http.ResponseWriter, *http.Request, int) {
 
 var engEvent = webhooks.MeetingStatusChanged{MeetingID: "m-42", Status: webhooks.MeetingSummaryDone}
 
-func TestDeliverySignedRequest(t *testing.T) {
-	s := engService(t, webhooks.Config{})
-	srv, hits := engServer(t, statusHandler(http.StatusNoContent))
-	w, err := s.Create(t.Context(), webhooks.Webhook{
-		Name: "CRM", URL: srv.URL + "/hooks", EventType: webhooks.MeetingStatusChangedEvent,
-		Headers: map[string]string{"Authorization": "Bearer s3cret", "X-Tenant": "acme"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(w.Secret, webhooks.SecretPrefix) {
-		t.Fatalf("generated secret %q lacks the prefix", w.Secret)
-	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
-	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
-	if recs[0].Outcome != webhooks.OutcomeDelivered || recs[0].Attempts != 1 || recs[0].StatusCode != 204 {
-		t.Fatalf("record = %+v", recs[0])
-	}
-	req := hits.all()[0]
-	if got := string(req.body); got != `{"meetingId":"m-42","status":"meeting_summary_done"}` {
-		t.Errorf("body = %s", got)
-	}
-	for k, want := range map[string]string{
-		"Content-Type":    "application/json",
-		"User-Agent":      "hookbus/" + webhooks.Version,
-		"X-Webhook-Event": "meeting_status_changed",
-		"Authorization":   "Bearer s3cret",
-		"X-Tenant":        "acme",
-		"Webhook-Id":      recs[0].EventID,
-	} {
-		if got := req.header.Get(k); got != want {
-			t.Errorf("header %s = %q, want %q", k, got, want)
+// senderTransports runs f with each of the sender's transports: its own
+// HTTP/1.1 one (the default) and net/http's (SenderConfig.HTTP2).
+func senderTransports(t *testing.T, f func(t *testing.T, http2 bool)) {
+	for _, http2 := range []bool{false, true} {
+		name := "h1"
+		if http2 {
+			name = "net-http"
 		}
+		t.Run(name, func(t *testing.T) { f(t, http2) })
 	}
-	if req.header.Get("Webhook-Signature") != req.header.Get("X-Webhook-Signature") {
-		t.Errorf("X-Webhook-Signature differs from webhook-signature")
-	}
-	v, err := webhooks.NewVerifier([]string{w.Secret}, webhooks.VerifierConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.Verify(req.header, req.body); err != nil {
-		t.Errorf("Verify = %v", err)
-	}
-	attempts, err := s.Log().Attempts(t.Context(), recs[0].ID)
-	if err != nil || len(attempts) != 1 || attempts[0].StatusCode != 204 || attempts[0].Number != 1 {
-		t.Errorf("attempts = %+v, %v", attempts, err)
-	}
+}
+
+func TestDeliverySignedRequest(t *testing.T) {
+	senderTransports(t, func(t *testing.T, http2 bool) {
+		s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{HTTP2: http2}})
+		srv, hits := engServer(t, statusHandler(http.StatusNoContent))
+		w, err := s.Create(t.Context(), webhooks.Webhook{
+			Name: "CRM", URL: srv.URL + "/hooks", EventType: webhooks.MeetingStatusChangedEvent,
+			Headers: map[string]string{"Authorization": "Bearer s3cret", "X-Tenant": "acme"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(w.Secret, webhooks.SecretPrefix) {
+			t.Fatalf("generated secret %q lacks the prefix", w.Secret)
+		}
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+		recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+		if recs[0].Outcome != webhooks.OutcomeDelivered || recs[0].Attempts != 1 || recs[0].StatusCode != 204 {
+			t.Fatalf("record = %+v", recs[0])
+		}
+		req := hits.all()[0]
+		if got := string(req.body); got != `{"meetingId":"m-42","status":"meeting_summary_done"}` {
+			t.Errorf("body = %s", got)
+		}
+		for k, want := range map[string]string{
+			"Content-Type":    "application/json",
+			"User-Agent":      "hookbus/" + webhooks.Version,
+			"X-Webhook-Event": "meeting_status_changed",
+			"Authorization":   "Bearer s3cret",
+			"X-Tenant":        "acme",
+			"Webhook-Id":      recs[0].EventID,
+		} {
+			if got := req.header.Get(k); got != want {
+				t.Errorf("header %s = %q, want %q", k, got, want)
+			}
+		}
+		if req.header.Get("Webhook-Signature") != req.header.Get("X-Webhook-Signature") {
+			t.Errorf("X-Webhook-Signature differs from webhook-signature")
+		}
+		v, err := webhooks.NewVerifier([]string{w.Secret}, webhooks.VerifierConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Verify(req.header, req.body); err != nil {
+			t.Errorf("Verify = %v", err)
+		}
+		attempts, err := s.Log().Attempts(t.Context(), recs[0].ID)
+		if err != nil || len(attempts) != 1 || attempts[0].StatusCode != 204 || attempts[0].Number != 1 {
+			t.Errorf("attempts = %+v, %v", attempts, err)
+		}
+	})
 }
 
 func TestDeliveryRetriesThenDeadLetter(t *testing.T) {
@@ -354,33 +368,35 @@ func TestDeliveryConsecutiveFailuresDisable(t *testing.T) {
 }
 
 func TestDeliveryTimeoutCutsAttempt(t *testing.T) {
-	const timeout = 300 * time.Millisecond
-	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{Timeout: timeout, MaxRetries: -1}})
-	release := make(chan struct{})
-	srv, _ := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
+	senderTransports(t, func(t *testing.T, http2 bool) {
+		const timeout = 300 * time.Millisecond
+		s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{Timeout: timeout, MaxRetries: -1, HTTP2: http2}})
+		release := make(chan struct{})
+		srv, _ := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		})
+		defer close(release)
+		w := engCreate(t, s, "hanging", srv.URL, webhooks.MeetingStatusChangedEvent)
+		start := time.Now()
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+		recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+		elapsed := time.Since(start)
+		if recs[0].Outcome != webhooks.OutcomeDeadLettered || recs[0].Attempts != 1 || recs[0].StatusCode != 0 {
+			t.Fatalf("record = %+v", recs[0])
+		}
+		if elapsed < timeout || elapsed > timeout+2*time.Second {
+			t.Errorf("attempt took %v, want about %v", elapsed, timeout)
+		}
+		attempts, _ := s.Log().Attempts(t.Context(), recs[0].ID)
+		if len(attempts) != 1 || attempts[0].Duration < timeout || attempts[0].Error == "" {
+			t.Errorf("attempts = %+v", attempts)
 		}
 	})
-	defer close(release)
-	w := engCreate(t, s, "hanging", srv.URL, webhooks.MeetingStatusChangedEvent)
-	start := time.Now()
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
-	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
-	elapsed := time.Since(start)
-	if recs[0].Outcome != webhooks.OutcomeDeadLettered || recs[0].Attempts != 1 || recs[0].StatusCode != 0 {
-		t.Fatalf("record = %+v", recs[0])
-	}
-	if elapsed < timeout || elapsed > timeout+2*time.Second {
-		t.Errorf("attempt took %v, want about %v", elapsed, timeout)
-	}
-	attempts, _ := s.Log().Attempts(t.Context(), recs[0].ID)
-	if len(attempts) != 1 || attempts[0].Duration < timeout || attempts[0].Error == "" {
-		t.Errorf("attempts = %+v", attempts)
-	}
 }
 
 func TestDeliveryRetryAfter(t *testing.T) {
