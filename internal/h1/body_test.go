@@ -1,11 +1,15 @@
 package h1_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,6 +121,96 @@ func TestContextDeadlineIsNotTimeoutError(t *testing.T) {
 		if errors.As(err, &te) {
 			t.Errorf("%v", err)
 			return
+		}
+	}
+}
+
+// rawServer serves each connection with handle on a plain listener, for
+// answers net/http's server would not give.
+func rawServer(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				handle(c)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// A server that answers before reading the body and then closes the
+// connection: the client gets its answer, or an error, promptly; never a
+// hang until the timeout.
+func TestEarlyAnswerToLargeBody(t *testing.T) {
+	leakCheck(t)
+	url := rawServer(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil { // the body stays unread
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	})
+	tr := newTransport(t, h1.Config{Timeout: 10 * time.Second})
+	for _, size := range []int{1 << 10, 32 << 20} {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(make([]byte, size)))
+		start := time.Now()
+		resp, err := tr.RoundTrip(req)
+		elapsed := time.Since(start)
+		switch {
+		case err == nil:
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("%d bytes: status %d, want 413", size, resp.StatusCode)
+			}
+		case size == 1<<10:
+			t.Errorf("%d bytes: %v, want the 413 (the body fits in the socket buffers)", size, err)
+		default:
+			t.Logf("%d bytes: %v", size, err)
+		}
+		if elapsed > 3*time.Second {
+			t.Errorf("%d bytes: took %v", size, elapsed)
+		}
+	}
+}
+
+// At most five informational responses are read before the final one, as
+// in net/http; a server sending more gets an error, not an endless loop.
+func TestTooManyInformationalResponses(t *testing.T) {
+	leakCheck(t)
+	for _, n := range []int{5, 6} {
+		url := rawServer(t, func(c net.Conn) {
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			io.WriteString(c, strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", n)+
+				"HTTP/1.1 204 No Content\r\n\r\n")
+		})
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		resp, err := newTransport(t, h1.Config{}).RoundTrip(req)
+		switch {
+		case n == 5 && err != nil:
+			t.Errorf("5 informational responses: %v", err)
+		case n == 5 && resp.StatusCode != http.StatusNoContent:
+			t.Errorf("5 informational responses: status %d", resp.StatusCode)
+		case n == 6 && (err == nil || !strings.Contains(err.Error(), "too many 1xx")):
+			t.Errorf("6 informational responses: %v, want too many 1xx", err)
+		}
+		if resp != nil {
+			resp.Body.Close()
 		}
 	}
 }

@@ -18,6 +18,13 @@
 // produce its body again (GetBody). Webhook receivers deduplicate on the
 // webhook-id header, which makes that replay safe even in the rare case that
 // the server did receive the first copy.
+//
+// Writing before reading has one cost: a server that answers early (413,
+// say) and then stops reading is only heard once the whole request is in
+// the connection's buffers. A request that cannot be written whole because
+// the server closed the connection still gets the answer the server sent
+// before closing, if it arrives. Webhook bodies are at most a megabyte,
+// which the buffers of a connection usually hold.
 package h1
 
 import (
@@ -230,15 +237,26 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 		}
 		return nil, t.fail(c, ctx, err, false)
 	}
-	if err := r.Write(oneWrite{c.bw}); err != nil {
-		return nil, t.fail(c, ctx, err, false)
+	werr := r.Write(oneWrite{c.bw})
+	if werr == nil {
+		werr = c.bw.Flush()
 	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, t.fail(c, ctx, err, false)
+	if werr != nil {
+		var ne net.Error
+		if ctx.Err() != nil || errors.Is(werr, os.ErrDeadlineExceeded) || !errors.As(werr, &ne) {
+			return nil, t.fail(c, ctx, werr, false)
+		}
+		// The server may have answered before it stopped reading (413,
+		// say); its answer says more than the broken pipe. Wait for it
+		// briefly.
+		_ = c.SetReadDeadline(earliest(deadline, time.Now().Add(writeErrorWait)))
 	}
-	for {
+	for n1xx := 0; ; n1xx++ {
 		// The first byte tells whether the server answered at all.
 		if _, err := c.br.Peek(1); err != nil {
+			if werr != nil {
+				return nil, t.fail(c, ctx, werr, false)
+			}
 			return nil, t.fail(c, ctx, err, true)
 		}
 		c.responded = true
@@ -249,12 +267,19 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 		// 1xx responses (100 Continue, 103 Early Hints) precede the final
 		// one; 101 Switching Protocols was refused in check.
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			if n1xx == max1xx {
+				return nil, t.fail(c, ctx, errors.New("h1: too many 1xx informational responses"), true)
+			}
 			continue
 		}
 		if c.tls != nil {
 			resp.TLS = c.tls
 		}
-		keep := !resp.Close && !r.Close && resp.StatusCode != http.StatusSwitchingProtocols
+		keep := werr == nil && !resp.Close && !r.Close && resp.StatusCode != http.StatusSwitchingProtocols
+		if werr != nil {
+			// The rest of the body, if any, arrives until the deadline.
+			_ = c.SetReadDeadline(deadline)
+		}
 		if resp.Body == http.NoBody || resp.Body == nil {
 			t.release(c, keep)
 			return resp, nil
@@ -262,6 +287,24 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 		resp.Body = &body{rc: resp.Body, t: t, c: c, ctx: ctx, keep: keep}
 		return resp, nil
 	}
+}
+
+// Limits of a round trip's response.
+const (
+	// max1xx is the number of informational responses accepted before the
+	// final one, as in net/http.
+	max1xx = 5
+	// writeErrorWait is how long a response is awaited after the request
+	// could not be written whole.
+	writeErrorWait = 500 * time.Millisecond
+)
+
+// earliest returns the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // fail closes c after an error of its round trip and returns the error to
