@@ -32,7 +32,14 @@
 // The Sender refuses, after DNS resolution, loopback, private, link-local,
 // CGNAT, multicast and cloud-metadata addresses unless they are allow-listed
 // (SenderConfig.AllowAddresses, AllowHosts), never follows redirects and sends
-// only https unless plain http is allowed.
+// only https unless plain http is allowed. It speaks HTTP/1.1 over keep-alive
+// connections that the sending goroutine writes and reads itself, without
+// the two goroutines per connection of net/http's Transport (and without
+// their hand-offs on every request); SenderConfig.HTTP2 sends through
+// net/http's Transport instead, which negotiates HTTP/2 where the receiver
+// offers it. A request on a kept connection that the receiver had closed
+// while it sat idle is sent again at once on a new one, with the same
+// webhook-id.
 //
 // # Configuration
 //
