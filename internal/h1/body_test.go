@@ -54,14 +54,7 @@ func TestReadAfterClose(t *testing.T) {
 
 func TestReadAfterTimeoutRepeatsError(t *testing.T) {
 	leakCheck(t)
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "100")
-		io.WriteString(w, "start")
-		w.(http.Flusher).Flush()
-		<-release
-	})
-	t.Cleanup(func() { close(release) })
+	srv := stallingServer(t, "100")
 	client := &http.Client{Transport: newTransport(t, h1.Config{Timeout: 100 * time.Millisecond})}
 	resp, err := client.Get(srv.URL)
 	if err != nil {
@@ -81,13 +74,7 @@ func TestReadAfterTimeoutRepeatsError(t *testing.T) {
 // waiting for the Read's deadline.
 func TestCloseInterruptsBlockedRead(t *testing.T) {
 	leakCheck(t)
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "start")
-		w.(http.Flusher).Flush()
-		<-release
-	})
-	t.Cleanup(func() { close(release) })
+	srv := stallingServer(t, "")
 	client := &http.Client{Transport: newTransport(t, h1.Config{Timeout: 2 * time.Second})}
 	resp, err := client.Get(srv.URL)
 	if err != nil {

@@ -78,6 +78,36 @@ func newServer(t *testing.T, h http.HandlerFunc, opts ...func(*httptest.Server))
 	return ts
 }
 
+// stallingServer answers every request with the start of a body ("start",
+// flushed; of contentLength bytes if set) and then stalls until the test
+// ends.
+func stallingServer(t *testing.T, contentLength string) *testServer {
+	t.Helper()
+	release := make(chan struct{})
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if contentLength != "" {
+			w.Header().Set("Content-Length", contentLength)
+		}
+		io.WriteString(w, "start")
+		w.(http.Flusher).Flush()
+		<-release
+	})
+	t.Cleanup(func() { close(release) }) // runs before srv.Close
+	return srv
+}
+
+// assertNotSent checks that a refused request dialed nothing and had its
+// body closed.
+func assertNotSent(t *testing.T, d *countingDialer, body *closeTracker) {
+	t.Helper()
+	if n := d.calls.Load(); n != 0 {
+		t.Errorf("dialed %d times, want 0", n)
+	}
+	if !body.closed.Load() {
+		t.Error("request body not closed")
+	}
+}
+
 // newTransport returns a Transport whose idle connections close when t ends
 // (before the servers started earlier in the test).
 func newTransport(t *testing.T, cfg h1.Config) *h1.Transport {
@@ -508,13 +538,7 @@ func TestTimeout(t *testing.T) {
 
 	t.Run("body", func(t *testing.T) {
 		leakCheck(t)
-		release := make(chan struct{})
-		srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, "start")
-			w.(http.Flusher).Flush()
-			<-release
-		})
-		t.Cleanup(func() { close(release) })
+		srv := stallingServer(t, "")
 		client := &http.Client{Transport: newTransport(t, h1.Config{Timeout: timeout})}
 
 		start := time.Now()
@@ -570,13 +594,7 @@ func TestContextCancel(t *testing.T) {
 
 	t.Run("mid-body", func(t *testing.T) {
 		leakCheck(t)
-		release := make(chan struct{})
-		srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, "start")
-			w.(http.Flusher).Flush()
-			<-release
-		})
-		t.Cleanup(func() { close(release) })
+		srv := stallingServer(t, "")
 		client := &http.Client{Transport: newTransport(t, h1.Config{Timeout: 5 * time.Second})}
 
 		ctx, cancel := context.WithCancel(context.Background())
@@ -614,12 +632,7 @@ func TestContextCancel(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("error %v does not match context.Canceled", err)
 		}
-		if n := d.calls.Load(); n != 0 {
-			t.Errorf("dialed %d times, want 0", n)
-		}
-		if !body.closed.Load() {
-			t.Error("request body not closed")
-		}
+		assertNotSent(t, d, body)
 	})
 }
 
@@ -777,12 +790,7 @@ func TestRefusedRequests(t *testing.T) {
 			if strings.Contains(err.Error(), "X-Injected") {
 				t.Errorf("error %q shows the header's value", err)
 			}
-			if n := d.calls.Load(); n != 0 {
-				t.Errorf("dialed %d times, want 0", n)
-			}
-			if !body.closed.Load() {
-				t.Error("request body not closed")
-			}
+			assertNotSent(t, d, body)
 		})
 	}
 }
