@@ -37,9 +37,8 @@
 // the two goroutines per connection of net/http's Transport (and without
 // their hand-offs on every request); SenderConfig.HTTP2 sends through
 // net/http's Transport instead, which negotiates HTTP/2 where the receiver
-// offers it. A request on a kept connection that the receiver had closed
-// while it sat idle is sent again at once on a new one, with the same
-// webhook-id.
+// offers it. Kept connections that the receiver closed while they sat idle
+// are found out before they are used.
 //
 // # Configuration
 //

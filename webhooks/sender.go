@@ -110,8 +110,8 @@ type SenderConfig struct {
 	// keep-alive connections that the sending goroutine writes and reads
 	// itself, with none of the two goroutines per connection net/http's
 	// Transport runs; on a loopback receiver that sends about 1.4 times as
-	// many requests for the same CPU (README, Performance). Receivers see
-	// the same requests either way.
+	// many requests for the same CPU (README, Performance). The requests
+	// differ only in net/http's Accept-Encoding: gzip.
 	HTTP2 bool
 	// TracerProvider gives the tracer of the per-attempt client spans; nil
 	// means the global provider.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,5 +200,80 @@ func TestTooManyInformationalResponses(t *testing.T) {
 		if resp != nil {
 			resp.Body.Close()
 		}
+	}
+}
+
+// opaqueConn hides its socket (no SyscallConn), so the transport cannot look
+// at it while it is idle, as on systems without MSG_PEEK.
+type opaqueConn struct{ net.Conn }
+
+// When a pooled connection turns out to be broken as the request is
+// written (here: reset by the server, on a connection whose socket the
+// transport could not look at), the request is sent again on a new one, and
+// the server sees it once.
+func TestReplayAfterWriteFailure(t *testing.T) {
+	leakCheck(t)
+	var (
+		conns  atomic.Int32
+		mu     sync.Mutex
+		bodies []string
+	)
+	reset := make(chan struct{})
+	url := rawServer(t, func(c net.Conn) {
+		n := conns.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(req.Body)
+			mu.Lock()
+			bodies = append(bodies, string(b))
+			mu.Unlock()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			if n == 1 {
+				<-reset
+				c.(*net.TCPConn).SetLinger(0) // Close sends a reset
+				return
+			}
+		}
+	})
+	closeReset := sync.OnceFunc(func() { close(reset) })
+	t.Cleanup(closeReset) // before the server's cleanup waits for its handlers
+	var dials atomic.Int32
+	tr := newTransport(t, h1.Config{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return opaqueConn{c}, nil
+	}})
+	post := func(body string) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		return tr.RoundTrip(req)
+	}
+	resp, err := post("first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	closeReset()
+	time.Sleep(50 * time.Millisecond) // the reset reaches the client's socket
+
+	resp, err = post(strings.Repeat("second", 2000)) // larger than the write buffer
+	if err != nil {
+		t.Fatalf("request on a reset connection: %v", err)
+	}
+	resp.Body.Close()
+	if n := dials.Load(); n != 2 {
+		t.Errorf("%d dials, want 2", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 2 || bodies[0] != "first" || len(bodies[1]) != 12000 {
+		t.Errorf("server saw %d bodies, want first and the 12000-byte one once", len(bodies))
 	}
 }

@@ -12,12 +12,13 @@
 // responses parsed by http.ReadResponse.
 //
 // What net/http's reader goroutine learns in the background, Transport
-// learns when it reuses a connection: a request on a reused connection that
-// fails before a byte of the response arrived (the server closed it while it
-// sat idle) is sent once more on a new connection, provided the request can
-// produce its body again (GetBody). Webhook receivers deduplicate on the
-// webhook-id header, which makes that replay safe even in the rare case that
-// the server did receive the first copy.
+// learns when it takes an idle connection from the pool: it looks at the
+// socket without reading (MSG_PEEK, on Unix systems), and a connection the
+// server closed, or sent something nobody asked for (a 408 before closing,
+// say), is closed instead of used. A request whose writing fails on a reused
+// connection (the server closed it in between) is sent once more on a new
+// connection, provided it can produce its body again (GetBody); a request
+// written whole is never sent twice by Transport.
 //
 // Writing before reading has one cost: a server that answers early (413,
 // say) and then stops reading is only heard once the whole request is in
@@ -36,11 +37,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -120,9 +119,10 @@ type TimeoutError struct {
 	Err   error         // the connection's or the dialer's error
 }
 
-// Error implements error.
+// Error implements error. It leaves out the connection's error, whose
+// message names local addresses.
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("request timed out after %v: %v", e.After, e.Err)
+	return fmt.Sprintf("request timed out after %v", e.After)
 }
 
 // Unwrap returns the connection's error.
@@ -168,11 +168,11 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if c := t.get(key); c != nil {
 		resp, err := t.roundTrip(c, r, deadline)
 		bodiless := r.Body == nil || r.Body == http.NoBody
-		if err == nil || !c.replayable(err) || (!bodiless && r.GetBody == nil) {
+		if err == nil || !c.replayable() || (!bodiless && r.GetBody == nil) {
 			return resp, err
 		}
-		// The server closed the connection while it sat idle; a new one
-		// gets the request.
+		// The server closed the connection just as it was taken from the
+		// pool; a new one gets the request.
 		if !bodiless {
 			body, gerr := r.GetBody()
 			if gerr != nil {
@@ -182,7 +182,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 			r.Body = body
 		}
 	}
-	c, err := t.connect(ctx, key, r.URL, deadline)
+	c, err := t.connect(ctx, key, deadline)
 	if err != nil {
 		if r.Body != nil {
 			_ = r.Body.Close()
@@ -207,7 +207,7 @@ func (t *Transport) check(r *http.Request) error {
 	if host == "" {
 		host = r.URL.Host
 	}
-	if !httpguts.ValidHostHeader(host) {
+	if ascii, err := httpguts.PunycodeHostPort(host); err != nil || !httpguts.ValidHostHeader(ascii) {
 		return fmt.Errorf("h1: invalid Host header %q", host)
 	}
 	for k, vs := range r.Header {
@@ -237,15 +237,20 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 		}
 		return nil, t.fail(c, ctx, err, false)
 	}
+	c.io.werr = nil
 	werr := r.Write(oneWrite{c.bw})
 	if werr == nil {
 		werr = c.bw.Flush()
 	}
 	if werr != nil {
-		var ne net.Error
-		if ctx.Err() != nil || errors.Is(werr, os.ErrDeadlineExceeded) || !errors.As(werr, &ne) {
-			return nil, t.fail(c, ctx, werr, false)
+		if c.io.werr == nil || ctx.Err() != nil || errors.Is(c.io.werr, os.ErrDeadlineExceeded) {
+			// Not the connection's failure (the body's, say), or out of time.
+			return nil, t.fail(c, ctx, cmpErr(c.io.werr, werr), false)
 		}
+		// The connection's own error: net/http hides it when the body was
+		// being copied.
+		werr = c.io.werr
+		c.writeFailed = true
 		// The server may have answered before it stopped reading (413,
 		// say); its answer says more than the broken pipe. Wait for it
 		// briefly.
@@ -260,7 +265,9 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 			return nil, t.fail(c, ctx, err, true)
 		}
 		c.responded = true
+		c.io.limit = MaxResponseHeaderBytes
 		resp, err := http.ReadResponse(c.br, r)
+		c.io.limit = -1
 		if err != nil {
 			return nil, t.fail(c, ctx, err, true)
 		}
@@ -287,6 +294,24 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 		resp.Body = &body{rc: resp.Body, t: t, c: c, ctx: ctx, keep: keep}
 		return resp, nil
 	}
+}
+
+// MaxResponseHeaderBytes bounds what is read of a response before its body:
+// status line and headers (of each informational response too).
+const MaxResponseHeaderBytes = 1 << 20
+
+// errHeadersTooLarge reports a response whose headers exceed
+// MaxResponseHeaderBytes.
+var errHeadersTooLarge = errors.New("h1: response headers exceed 1 MB")
+
+// cmpErr returns the first of its errors that is not nil.
+func cmpErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Limits of a round trip's response.
@@ -328,10 +353,13 @@ func (t *Transport) fail(c *conn, ctx context.Context, err error, reading bool) 
 }
 
 // connect dials a new connection for key, with TLS for https.
-func (t *Transport) connect(ctx context.Context, key poolKey, u *url.URL, deadline time.Time) (*conn, error) {
+func (t *Transport) connect(ctx context.Context, key poolKey, deadline time.Time) (*conn, error) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	addr := key.host
+	addr, err := httpguts.PunycodeHostPort(key.host)
+	if err != nil {
+		return nil, fmt.Errorf("h1: invalid host %q: %w", key.host, err)
+	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		port := "80"
 		if key.https {
@@ -346,14 +374,15 @@ func (t *Transport) connect(ctx context.Context, key poolKey, u *url.URL, deadli
 		}
 		return nil, err
 	}
-	c := &conn{Conn: raw, key: key}
+	c := &conn{Conn: raw, raw: raw, key: key}
 	if key.https {
 		cfg := &tls.Config{}
 		if t.cfg.TLSConfig != nil {
 			cfg = t.cfg.TLSConfig.Clone()
 		}
 		if cfg.ServerName == "" {
-			cfg.ServerName = u.Hostname()
+			host, _, _ := net.SplitHostPort(addr)
+			cfg.ServerName = host // in ASCII, as SNI wants it
 		}
 		cfg.NextProtos = nil // HTTP/1.1, the server's default
 		tc := tls.Client(raw, cfg)
@@ -367,44 +396,52 @@ func (t *Transport) connect(ctx context.Context, key poolKey, u *url.URL, deadli
 		state := tc.ConnectionState()
 		c.Conn, c.tls = tc, &state
 	}
-	c.br = bufio.NewReaderSize(c.Conn, 4<<10)
-	c.bw = bufio.NewWriterSize(c.Conn, 4<<10)
+	c.io = connIO{c: c.Conn, limit: -1}
+	c.br = bufio.NewReaderSize(&c.io, 4<<10)
+	c.bw = bufio.NewWriterSize(&c.io, 4<<10)
 	return c, nil
 }
 
-// get takes the most recently used idle connection to key, or returns nil.
+// get takes the most recently used idle connection to key that is still
+// usable, or returns nil.
 func (t *Transport) get(key poolKey) *conn {
-	var stale []*conn
-	defer func() {
-		for _, c := range stale {
-			c.close()
+	for {
+		c := t.pop(key)
+		if c == nil {
+			return nil
 		}
-	}()
+		if c.br.Buffered() == 0 && time.Since(c.idleSince) <= t.cfg.IdleConnTimeout && alive(c.raw) {
+			c.reused = true
+			return c
+		}
+		// Closed by the server, too old, or holding bytes nobody asked
+		// for: not to be trusted.
+		c.close()
+	}
+}
+
+// pop removes the most recently used idle connection to key from the pool.
+func (t *Transport) pop(key poolKey) *conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	list := t.idle[key]
-	for n := len(list); n > 0; n = len(list) {
-		c := list[n-1]
-		list[n-1] = nil
-		list = list[:n-1]
-		t.nidle--
-		if c.br.Buffered() > 0 || time.Since(c.idleSince) > t.cfg.IdleConnTimeout {
-			// Bytes nobody asked for, or too old: not to be trusted.
-			stale = append(stale, c)
-			continue
+	n := len(list)
+	if n == 0 {
+		if list != nil {
+			delete(t.idle, key)
 		}
-		t.idle[key] = list
-		c.reused, c.responded = true, false
-		return c
+		return nil
 	}
-	if list != nil {
-		delete(t.idle, key)
-	}
-	return nil
+	c := list[n-1]
+	list[n-1] = nil
+	t.idle[key] = list[:n-1]
+	t.nidle--
+	return c
 }
 
 // release ends c's round trip: back to the pool if keep, closed otherwise.
 func (t *Transport) release(c *conn, keep bool) {
+	c.unhook()
 	if keep {
 		keep = c.SetDeadline(time.Time{}) == nil
 	}
@@ -491,37 +528,35 @@ type oneWrite struct{ *bufio.Writer }
 // conn is one pooled connection.
 type conn struct {
 	net.Conn
+	raw       net.Conn // the TCP connection, under TLS for https
+	io        connIO
 	key       poolKey
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	tls       *tls.ConnectionState
 	idleSince time.Time
 
-	reused    bool // taken from the pool for this round trip
-	responded bool // a response (or part of one) arrived in this round trip
+	reused      bool // taken from the pool for this round trip
+	writeFailed bool // the connection refused (part of) the request
+	responded   bool // a response (or part of one) arrived in this round trip
 
-	// The context hook; hookDone is read without mu by the goroutine that
-	// owns the connection, the only one that changes it.
-	mu       sync.Mutex
-	stop     func() bool     // removes the hook; nil if none
-	hookDone <-chan struct{} // the Done channel the hook waits on
-	gen      uint64          // generation of the current hook
+	// The round trip's context hook.
+	mu   sync.Mutex
+	stop func() bool // removes the hook; nil if none
+	gen  uint64      // generation of the current hook
 }
 
 // arm bounds the round trip by deadline and, if ctx can end, ends it when
-// ctx does. The hook on ctx stays in place for the connection's next round
-// trips as long as their contexts share its Done channel (a service's
-// deliveries usually do), so most round trips register nothing. It returns
-// ctx's error if ctx has already ended.
+// ctx does, through a hook on ctx that the round trip's end removes (a hook
+// left in place would keep ctx, and all it holds, alive with the pooled
+// connection). It returns ctx's error if ctx has already ended.
 func (c *conn) arm(ctx context.Context, deadline time.Time) error {
-	if done := ctx.Done(); done != c.hookDone {
+	c.writeFailed, c.responded = false, false
+	if ctx.Done() != nil {
 		c.mu.Lock()
-		c.unhookLocked()
-		if done != nil {
-			gen := c.gen
-			c.stop = context.AfterFunc(ctx, func() { c.interrupt(gen) })
-			c.hookDone = done
-		}
+		c.gen++
+		gen := c.gen
+		c.stop = context.AfterFunc(ctx, func() { c.interrupt(gen) })
 		c.mu.Unlock()
 	}
 	_ = c.SetDeadline(deadline)
@@ -531,7 +566,7 @@ func (c *conn) arm(ctx context.Context, deadline time.Time) error {
 }
 
 // interrupt makes the connection's blocked reads and writes return, unless
-// the hook of generation gen has been replaced since it started.
+// the hook of generation gen has been removed since it started.
 func (c *conn) interrupt(gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -540,32 +575,63 @@ func (c *conn) interrupt(gen uint64) {
 	}
 }
 
-// unhookLocked removes the context hook, if any; one already running finds
-// its generation outdated.
-func (c *conn) unhookLocked() {
+// unhook removes the context hook, if any; one already running finds its
+// generation outdated.
+func (c *conn) unhook() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.stop != nil {
 		c.stop()
+		c.stop = nil
 	}
-	c.stop, c.hookDone = nil, nil
 	c.gen++
 }
 
 // close removes the context hook and closes the connection.
 func (c *conn) close() {
-	c.mu.Lock()
-	c.unhookLocked()
-	c.mu.Unlock()
+	c.unhook()
 	_ = c.Close()
 }
 
-// replayable reports whether err, from a round trip on a reused connection,
-// means the server had closed it before it saw the request: no response
-// byte arrived, and the connection was reset, broken or closed.
-func (c *conn) replayable(err error) bool {
-	if !c.reused || c.responded {
-		return false
+// replayable reports whether the failed round trip on c may be sent again
+// on a new connection: c was reused, writing the request to it failed, and
+// no response arrived. The connection passed alive just before, so the
+// server closed it in between and cannot have taken the whole request.
+func (c *conn) replayable() bool {
+	return c.reused && c.writeFailed && !c.responded
+}
+
+// connIO is what a connection's buffers read from and write to: it bounds
+// reads while a response's headers are parsed, and keeps the first write
+// error, which net/http's Request.Write does not always pass on.
+type connIO struct {
+	c     net.Conn
+	limit int64 // bytes reads may still return; negative: no limit
+	werr  error // the round trip's first write error
+}
+
+// Read implements io.Reader.
+func (x *connIO) Read(p []byte) (int, error) {
+	if x.limit == 0 {
+		return 0, errHeadersTooLarge
 	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	if x.limit > 0 && int64(len(p)) > x.limit {
+		p = p[:x.limit]
+	}
+	n, err := x.c.Read(p)
+	if x.limit > 0 {
+		x.limit -= int64(n)
+	}
+	return n, err
+}
+
+// Write implements io.Writer.
+func (x *connIO) Write(p []byte) (int, error) {
+	n, err := x.c.Write(p)
+	if err != nil && x.werr == nil {
+		x.werr = err
+	}
+	return n, err
 }
 
 // body is a response body whose end gives its connection back.
