@@ -52,9 +52,11 @@
 // second, hookbus's deliveries per second, their ratio (the median of the
 // rounds' ratios, with the lowest and highest; in memory only, see
 // Backends), the p50 and p99 latency from the Publish call to the recorded
-// outcome (and the baseline's request latency), and the allocations per
-// delivery: the client process's runtime.MemStats.Mallocs over the measured
-// window divided by the completed deliveries (requests for the baseline).
+// outcome (and the baseline's request latency), and the allocations and CPU
+// time per delivery: the client process's runtime.MemStats.Mallocs and its
+// user and system time (getrusage) over the measured window, divided by the
+// completed deliveries (requests for the baseline). The CPU time moves less
+// with the machine's load than the rates do.
 //
 // With -tracing, the bus and the service get an OpenTelemetry SDK tracer
 // provider that samples everything and batches spans to an exporter that

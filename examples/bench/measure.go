@@ -33,20 +33,22 @@ func (t *tally) observe(d time.Duration, ok bool) {
 
 // sample is what one window measured.
 type sample struct {
-	completed int64   // successful completions
-	failed    int64   // failed completions
-	rate      float64 // successful completions per second
-	allocs    float64 // heap allocations of the process per successful completion
+	completed int64         // successful completions
+	failed    int64         // failed completions
+	rate      float64       // successful completions per second
+	allocs    float64       // heap allocations of the process per successful completion
+	cpu       time.Duration // CPU time of the process per successful completion
 	p50, p99  time.Duration
 	stalled   bool // nothing completed: p50 and p99 are the window, a lower bound
 }
 
 // window measures t over d: completions, allocations (the whole process's
-// runtime.MemStats.Mallocs) and latency quantiles.
+// runtime.MemStats.Mallocs), CPU time of the process and latency quantiles.
 func (t *tally) window(ctx context.Context, d time.Duration) (sample, error) {
 	var m0, m1 runtime.MemStats
 	t.latency.reset()
 	runtime.ReadMemStats(&m0)
+	cpu0 := processCPU()
 	ok0, failed0 := t.ok.Load(), t.failed.Load()
 	t.recording.Store(true)
 	start := time.Now()
@@ -54,6 +56,7 @@ func (t *tally) window(ctx context.Context, d time.Duration) (sample, error) {
 	elapsed := time.Since(start)
 	t.recording.Store(false)
 	ok1, failed1 := t.ok.Load(), t.failed.Load()
+	cpu1 := processCPU()
 	runtime.ReadMemStats(&m1)
 	if err != nil {
 		return sample{}, err
@@ -67,6 +70,7 @@ func (t *tally) window(ctx context.Context, d time.Duration) (sample, error) {
 	}
 	if s.completed > 0 {
 		s.allocs = float64(m1.Mallocs-m0.Mallocs) / float64(s.completed)
+		s.cpu = (cpu1 - cpu0) / time.Duration(s.completed)
 	} else {
 		// Nothing completed: whatever was in flight has waited at least the
 		// whole window, the only latency that can be stated.

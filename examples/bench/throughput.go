@@ -66,7 +66,7 @@ func (b *bench) throughput(ctx context.Context) (summary, error) {
 			var line []string
 			for _, v := range variants {
 				s := got[v.name]
-				line = append(line, fmt.Sprintf("%s %.0f/s p99 %.2fms %.1f allocs", v.name, s.rate, ms(s.p99), s.allocs))
+				line = append(line, fmt.Sprintf("%s %.0f/s p99 %.2fms %.1f allocs %.1fµs", v.name, s.rate, ms(s.p99), s.allocs, us(s.cpu)))
 			}
 			if base, ok := got[variantBaseline]; ok && base.rate > 0 && b.backend.name() == backendMemory {
 				if hb, ok := got[variantHookbus]; ok {
@@ -122,9 +122,9 @@ func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
 				unit, per = "deliveries", "delivery"
 			}
 			rate, p50, p99 := median(collect(ss, rateOf)), median(collect(ss, p50Of)), median(collect(ss, p99Of))
-			allocs := median(collect(ss, allocsOf))
-			fmt.Fprintf(b.out, "    %-9s %9.0f %s/s  p50 %7.3f ms  p99 %7.3f ms  %6.1f allocs per %s\n",
-				name, rate, unit, p50, p99, allocs, per)
+			allocs, cpu := median(collect(ss, allocsOf)), median(collect(ss, cpuOf))
+			fmt.Fprintf(b.out, "    %-9s %9.0f %s/s  p50 %7.3f ms  p99 %7.3f ms  %6.1f allocs and %5.1f µs of client CPU per %s\n",
+				name, rate, unit, p50, p99, allocs, cpu, per)
 			for _, s := range ss {
 				failed += s.failed
 			}
@@ -134,17 +134,20 @@ func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
 				details.add("baseline_p50_ms_c"+cs, p50)
 				details.add("baseline_p99_ms_c"+cs, p99)
 				details.add("baseline_allocs_c"+cs, allocs)
+				details.add("baseline_cpu_us_c"+cs, cpu)
 				baseAllocsWorst = max(baseAllocsWorst, allocs)
 			case variantHookbus:
 				details.add("hookbus_dps_c"+cs, rate)
 				details.add("p50_ms_c"+cs, p50)
 				details.add("p99_ms_c"+cs, p99)
 				details.add("allocs_c"+cs, allocs)
+				details.add("cpu_us_c"+cs, cpu)
 				allocsWorst = max(allocsWorst, allocs)
 			case variantOtelhttp:
 				details.add("otelhttp_rps_c"+cs, rate)
 			case variantH1:
 				details.add("h1_rps_c"+cs, rate)
+				details.add("h1_cpu_us_c"+cs, cpu)
 			}
 		}
 		if ratios := roundRatios(hook[c], base[c]); len(ratios) > 0 && !inMemory {
@@ -200,6 +203,10 @@ func rateOf(s sample) float64   { return s.rate }
 func p50Of(s sample) float64    { return ms(s.p50) }
 func p99Of(s sample) float64    { return ms(s.p99) }
 func allocsOf(s sample) float64 { return s.allocs }
+func cpuOf(s sample) float64    { return us(s.cpu) }
+
+// us returns d in microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // measure runs v at concurrency c: a warm-up, one measured window, stop.
 func (b *bench) measure(ctx context.Context, v variant, c int) (sample, error) {

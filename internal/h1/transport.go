@@ -40,6 +40,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -375,6 +376,8 @@ func (t *Transport) connect(ctx context.Context, key poolKey, deadline time.Time
 		return nil, err
 	}
 	c := &conn{Conn: raw, raw: raw, key: key}
+	c.interrupt = c.interruptNow
+	c.initAlive()
 	if key.https {
 		cfg := &tls.Config{}
 		if t.cfg.TLSConfig != nil {
@@ -410,7 +413,7 @@ func (t *Transport) get(key poolKey) *conn {
 		if c == nil {
 			return nil
 		}
-		if c.br.Buffered() == 0 && time.Since(c.idleSince) <= t.cfg.IdleConnTimeout && alive(c.raw) {
+		if c.br.Buffered() == 0 && time.Since(c.idleSince) <= t.cfg.IdleConnTimeout && c.alive() {
 			c.reused = true
 			return c
 		}
@@ -441,7 +444,9 @@ func (t *Transport) pop(key poolKey) *conn {
 
 // release ends c's round trip: back to the pool if keep, closed otherwise.
 func (t *Transport) release(c *conn, keep bool) {
-	c.unhook()
+	if !c.unhook() {
+		keep = false
+	}
 	if keep {
 		keep = c.SetDeadline(time.Time{}) == nil
 	}
@@ -540,10 +545,17 @@ type conn struct {
 	writeFailed bool // the connection refused (part of) the request
 	responded   bool // a response (or part of one) arrived in this round trip
 
-	// The round trip's context hook.
-	mu   sync.Mutex
-	stop func() bool // removes the hook; nil if none
-	gen  uint64      // generation of the current hook
+	// The round trip's context hook, and interruptNow as a func made once.
+	// The hook only ever interrupts the round trip it was set for: if it
+	// ran, the connection is closed rather than pooled.
+	stop      func() bool // removes the hook; nil if none
+	interrupt func()
+
+	// What alive needs, made once: see alive_unix.go.
+	rawConn syscall.RawConn
+	peek    func(fd uintptr) bool
+	peekBuf [1]byte
+	peekOK  bool
 }
 
 // arm bounds the round trip by deadline and, if ctx can end, ends it when
@@ -553,11 +565,7 @@ type conn struct {
 func (c *conn) arm(ctx context.Context, deadline time.Time) error {
 	c.writeFailed, c.responded = false, false
 	if ctx.Done() != nil {
-		c.mu.Lock()
-		c.gen++
-		gen := c.gen
-		c.stop = context.AfterFunc(ctx, func() { c.interrupt(gen) })
-		c.mu.Unlock()
+		c.stop = context.AfterFunc(ctx, c.interrupt)
 	}
 	_ = c.SetDeadline(deadline)
 	// A hook that ran before SetDeadline was undone by it; ctx's error is
@@ -565,26 +573,19 @@ func (c *conn) arm(ctx context.Context, deadline time.Time) error {
 	return ctx.Err()
 }
 
-// interrupt makes the connection's blocked reads and writes return, unless
-// the hook of generation gen has been removed since it started.
-func (c *conn) interrupt(gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen == gen {
-		_ = c.SetDeadline(time.Unix(1, 0))
-	}
-}
+// interruptNow makes the connection's blocked reads and writes return.
+func (c *conn) interruptNow() { _ = c.SetDeadline(time.Unix(1, 0)) }
 
-// unhook removes the context hook, if any; one already running finds its
-// generation outdated.
-func (c *conn) unhook() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stop != nil {
-		c.stop()
-		c.stop = nil
+// unhook removes the context hook, if any. It reports false if the hook has
+// run or is running: the context ended the round trip, and the connection
+// must not be used again.
+func (c *conn) unhook() bool {
+	if c.stop == nil {
+		return true
 	}
-	c.gen++
+	stopped := c.stop()
+	c.stop = nil
+	return stopped
 }
 
 // close removes the context hook and closes the connection.
