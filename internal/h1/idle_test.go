@@ -22,7 +22,7 @@ import (
 func bothTransports(t *testing.T) map[string]func(t *testing.T) http.RoundTripper {
 	return map[string]func(t *testing.T) http.RoundTripper{
 		"h1": func(t *testing.T) http.RoundTripper {
-			tr := h1.New(h1.Config{Timeout: 5 * time.Second})
+			tr := h1.New(h1.Config{Timeout: 5 * time.Second, CheckIdleAfter: -1})
 			t.Cleanup(tr.CloseIdleConnections)
 			return tr
 		},
@@ -158,5 +158,37 @@ func TestIdleConnRetainsFirstRequestContext(t *testing.T) {
 	runtime.GC()
 	if wp.Value() != nil {
 		t.Errorf("the first request's context value (1 MB) is still reachable from the idle connection")
+	}
+}
+
+// A connection idle for less than CheckIdleAfter is used without a look at
+// its socket; one idle longer is looked at first, and a closed one is
+// replaced.
+func TestCheckIdleAfter(t *testing.T) {
+	leakCheck(t)
+	const after = 200 * time.Millisecond
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	client := &http.Client{Transport: newTransport(t, h1.Config{CheckIdleAfter: after})}
+	get(t, client, srv.URL)
+	srv.CloseClientConnections()
+	waitFor(t, "the server to close the idle connection", func() bool { return srv.closedConns.Load() == 1 })
+	time.Sleep(20 * time.Millisecond) // the close reaches the client's socket
+	if resp, err := client.Get(srv.URL); err == nil {
+		resp.Body.Close()
+		if srv.newConns.Load() == 1 {
+			t.Fatal("a request went through on a connection the server had closed")
+		}
+		t.Fatal("a connection idle for less than CheckIdleAfter was looked at and replaced")
+	}
+
+	get(t, client, srv.URL) // on a new connection
+	srv.CloseClientConnections()
+	waitFor(t, "the server to close the idle connection", func() bool { return srv.closedConns.Load() == 2 })
+	time.Sleep(after)
+	if _, body := get(t, client, srv.URL); body != "ok" {
+		t.Errorf("body %q", body)
+	}
+	if n := srv.newConns.Load(); n != 3 {
+		t.Errorf("server saw %d connections, want 3", n)
 	}
 }

@@ -12,10 +12,13 @@
 // responses parsed by http.ReadResponse.
 //
 // What net/http's reader goroutine learns in the background, Transport
-// learns when it takes an idle connection from the pool: it looks at the
-// socket without reading (MSG_PEEK, on Unix systems), and a connection the
-// server closed, or sent something nobody asked for (a 408 before closing,
-// say), is closed instead of used. A request whose writing fails on a reused
+// learns when it takes an idle connection from the pool: if the connection
+// has been idle for Config.CheckIdleAfter (a second) or more, it looks at
+// the socket without reading (MSG_PEEK, on Unix systems), and a connection
+// the server closed, or sent something nobody asked for (a 408 before
+// closing, say), is closed instead of used. A server that closes idle
+// connections within that second can still make a request fail; the retry
+// policy sees it as the failed attempt it is. A request whose writing fails on a reused
 // connection (the server closed it in between) is sent once more on a new
 // connection, provided it can produce its body again (GetBody); a request
 // written whole is never sent twice by Transport.
@@ -51,6 +54,7 @@ const (
 	DefaultTimeout             = 10 * time.Second
 	DefaultMaxIdleConnsPerHost = 256
 	DefaultIdleConnTimeout     = 90 * time.Second
+	DefaultCheckIdleAfter      = time.Second
 )
 
 // Config configures a Transport. The zero value is usable.
@@ -73,6 +77,12 @@ type Config struct {
 	// IdleConnTimeout closes connections idle this long; zero means
 	// DefaultIdleConnTimeout.
 	IdleConnTimeout time.Duration
+	// CheckIdleAfter is how long a connection must have been idle for its
+	// socket to be looked at before it is used again; zero means
+	// DefaultCheckIdleAfter, a negative value every time. The look is a
+	// system call, which busy connections need not pay: servers close idle
+	// connections after seconds, not milliseconds.
+	CheckIdleAfter time.Duration
 }
 
 // Transport is an http.RoundTripper for HTTP/1.1 over plain TCP and TLS that
@@ -105,6 +115,9 @@ func New(cfg Config) *Transport {
 	}
 	if cfg.IdleConnTimeout <= 0 {
 		cfg.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	if cfg.CheckIdleAfter == 0 {
+		cfg.CheckIdleAfter = DefaultCheckIdleAfter
 	}
 	t := &Transport{cfg: cfg, dial: cfg.DialContext, idle: make(map[poolKey][]*conn)}
 	if t.dial == nil {
@@ -413,7 +426,8 @@ func (t *Transport) get(key poolKey) *conn {
 		if c == nil {
 			return nil
 		}
-		if c.br.Buffered() == 0 && time.Since(c.idleSince) <= t.cfg.IdleConnTimeout && c.alive() {
+		idle := time.Since(c.idleSince)
+		if c.br.Buffered() == 0 && idle <= t.cfg.IdleConnTimeout && (idle < t.cfg.CheckIdleAfter || c.alive()) {
 			c.reused = true
 			return c
 		}

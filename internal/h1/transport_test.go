@@ -110,8 +110,14 @@ func assertNotSent(t *testing.T, d *countingDialer, body *closeTracker) {
 
 // newTransport returns a Transport whose idle connections close when t ends
 // (before the servers started earlier in the test).
+//
+// Unless cfg says otherwise, idle connections are looked at before every
+// reuse, so that tests closing them need not wait for CheckIdleAfter.
 func newTransport(t *testing.T, cfg h1.Config) *h1.Transport {
 	t.Helper()
+	if cfg.CheckIdleAfter == 0 {
+		cfg.CheckIdleAfter = -1
+	}
 	tr := h1.New(cfg)
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr

@@ -27,7 +27,7 @@ func TestReplayLargeBody(t *testing.T) {
 			io.Copy(io.Discard, r.Body)
 			io.WriteString(w, "ok")
 		})
-		tr := h1.New(h1.Config{Timeout: 5 * time.Second})
+		tr := h1.New(h1.Config{Timeout: 5 * time.Second, CheckIdleAfter: -1})
 		client := &http.Client{Transport: tr}
 		resp, err := client.Post(srv.URL, "text/plain", strings.NewReader("first"))
 		if err != nil {
