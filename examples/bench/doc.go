@@ -22,8 +22,8 @@
 //
 //   - baseline: C goroutines POSTing the same JSON body with a plain
 //     net/http client (no Client.Timeout) through a keep-alive transport
-//     tuned like hookbus's sender (the same idle-connection limit, dial and
-//     idle timeouts, HTTP/2 setting);
+//     tuned like the one hookbus's sender uses with SenderConfig.HTTP2 (the
+//     same idle-connection limit, dial and idle timeouts, HTTP/2 setting);
 //   - hookbus: C goroutines publishing the event with Service.Publish on the
 //     bus of -backend, delivered to one allow-listed webhook of the receiver by
 //     a service whose worker count and per-webhook concurrency are C. The

@@ -301,8 +301,9 @@ func (b *bench) h1() variant {
 	}}
 }
 
-// senderLikeTransport is a keep-alive transport tuned like hookbus's sender
-// (webhooks.NewSender), without its address checks.
+// senderLikeTransport is a keep-alive transport tuned like the net/http one
+// of hookbus's sender (webhooks.NewSender with SenderConfig.HTTP2), without
+// its address checks.
 func senderLikeTransport(c int) *http.Transport {
 	dialer := &net.Dialer{Timeout: webhooks.DefaultTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
