@@ -1139,48 +1139,29 @@ func TestRequestInOneWrite(t *testing.T) {
 // bytes that arrived after a response is not reused.
 func TestUnsolicitedBytesDiscardConnection(t *testing.T) {
 	leakCheck(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var accepted atomic.Int32
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	u := rawServer(t, func(c net.Conn) {
+		n := accepted.Add(1)
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			n := accepted.Add(1)
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(2 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"
-					if n == 1 {
-						// One write: the bytes after the response arrive with it.
-						resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" +
-							"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"
-					}
-					if _, err := io.WriteString(c, resp); err != nil {
-						return
-					}
-				}
-			})
+			io.Copy(io.Discard, req.Body)
+			resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"
+			if n == 1 {
+				// One write: the bytes after the response arrive with it.
+				resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" +
+					"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"
+			}
+			if _, err := io.WriteString(c, resp); err != nil {
+				return
+			}
 		}
 	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
 	client := &http.Client{Transport: newTransport(t, h1.Config{})}
-	u := "http://" + ln.Addr().String()
 	if _, body := get(t, client, u); body != "ok" {
 		t.Fatalf("first body %q", body)
 	}
