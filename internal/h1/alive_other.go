@@ -2,8 +2,10 @@
 
 package h1
 
+import "net"
+
 // initAlive does nothing: see alive.
-func (c *conn) initAlive() {}
+func (c *conn) initAlive(net.Conn) {}
 
 // alive reports whether an idle connection can take a request. Without a
 // way to look at the socket without reading it, it trusts the connection: a

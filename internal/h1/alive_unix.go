@@ -2,12 +2,16 @@
 
 package h1
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
-// initAlive prepares alive: the socket of the TCP connection, if it gives
-// access to it, and the look at it as a func made once.
-func (c *conn) initAlive() {
-	sc, ok := c.raw.(syscall.Conn)
+// initAlive prepares alive: the socket of raw, c's TCP connection (under
+// TLS for https), if it gives access to it, and the look at it as a func
+// made once.
+func (c *conn) initAlive(raw net.Conn) {
+	sc, ok := raw.(syscall.Conn)
 	if !ok {
 		return
 	}

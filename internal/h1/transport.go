@@ -18,10 +18,10 @@
 // the server closed, or sent something nobody asked for (a 408 before
 // closing, say), is closed instead of used. A server that closes idle
 // connections within that second can still make a request fail; the retry
-// policy sees it as the failed attempt it is. A request whose writing fails on a reused
-// connection (the server closed it in between) is sent once more on a new
-// connection, provided it can produce its body again (GetBody); a request
-// written whole is never sent twice by Transport.
+// policy sees it as the failed attempt it is. A request whose writing fails
+// on a reused connection (the server closed it in between) is sent once
+// more on a new connection, provided it can produce its body again
+// (GetBody); a request written whole is never sent twice by Transport.
 //
 // Writing before reading has one cost: a server that answers early (413,
 // say) and then stops reading is only heard once the whole request is in
@@ -33,6 +33,7 @@ package h1
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -94,8 +95,7 @@ type Transport struct {
 
 	mu      sync.Mutex
 	idle    map[poolKey][]*conn // most recently used last
-	nidle   int
-	sweeper *time.Timer // armed while connections are idle
+	sweeper *time.Timer         // armed while connections are idle
 }
 
 // poolKey identifies the connections a request may use. It holds the URL's
@@ -161,22 +161,14 @@ var ErrUnsupported = errors.New("unsupported request")
 // been read to its end or, if it is empty, at once; closing a body before
 // its end closes the connection.
 func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if err := t.check(r); err != nil {
-		if r.Body != nil {
-			_ = r.Body.Close()
-		}
-		return nil, err
-	}
 	ctx := r.Context()
-	if err := ctx.Err(); err != nil {
-		if r.Body != nil {
-			_ = r.Body.Close()
-		}
+	if err := cmp.Or(t.check(r), ctx.Err()); err != nil {
+		closeBody(r)
 		return nil, err
 	}
 	deadline := time.Now().Add(t.cfg.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	if d, ok := ctx.Deadline(); ok {
+		deadline = earliest(deadline, d)
 	}
 	key := poolKey{https: r.URL.Scheme == "https", host: r.URL.Host}
 	if c := t.get(key); c != nil {
@@ -198,12 +190,18 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	c, err := t.connect(ctx, key, deadline)
 	if err != nil {
-		if r.Body != nil {
-			_ = r.Body.Close()
-		}
+		closeBody(r)
 		return nil, err
 	}
 	return t.roundTrip(c, r, deadline)
+}
+
+// closeBody closes the body of a request that will not be written, as a
+// RoundTripper must.
+func closeBody(r *http.Request) {
+	if r.Body != nil {
+		_ = r.Body.Close()
+	}
 }
 
 // check refuses what Transport does not send, with net/http's wording for
@@ -246,9 +244,7 @@ func (t *Transport) check(r *http.Request) error {
 func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*http.Response, error) {
 	ctx := r.Context()
 	if err := c.arm(ctx, deadline); err != nil {
-		if r.Body != nil {
-			_ = r.Body.Close()
-		}
+		closeBody(r)
 		return nil, t.fail(c, ctx, err, false)
 	}
 	c.io.werr = nil
@@ -259,7 +255,7 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 	if werr != nil {
 		if c.io.werr == nil || ctx.Err() != nil || errors.Is(c.io.werr, os.ErrDeadlineExceeded) {
 			// Not the connection's failure (the body's, say), or out of time.
-			return nil, t.fail(c, ctx, cmpErr(c.io.werr, werr), false)
+			return nil, t.fail(c, ctx, cmp.Or(c.io.werr, werr), false)
 		}
 		// The connection's own error: net/http hides it when the body was
 		// being copied.
@@ -318,16 +314,6 @@ const MaxResponseHeaderBytes = 1 << 20
 // MaxResponseHeaderBytes.
 var errHeadersTooLarge = errors.New("h1: response headers exceed 1 MB")
 
-// cmpErr returns the first of its errors that is not nil.
-func cmpErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Limits of a round trip's response.
 const (
 	// max1xx is the number of informational responses accepted before the
@@ -381,16 +367,21 @@ func (t *Transport) connect(ctx context.Context, key poolKey, deadline time.Time
 		}
 		addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
 	}
+	// An error after the round trip's own deadline, not the caller's
+	// context, is a timeout.
+	connectErr := func(err error) error {
+		if ctx.Err() == nil && dctx.Err() == context.DeadlineExceeded {
+			return &TimeoutError{After: t.cfg.Timeout, Err: err}
+		}
+		return err
+	}
 	raw, err := t.dial(dctx, "tcp", addr)
 	if err != nil {
-		if ctx.Err() == nil && dctx.Err() == context.DeadlineExceeded {
-			return nil, &TimeoutError{After: t.cfg.Timeout, Err: err}
-		}
-		return nil, err
+		return nil, connectErr(err)
 	}
-	c := &conn{Conn: raw, raw: raw, key: key}
+	c := &conn{Conn: raw, key: key}
 	c.interrupt = c.interruptNow
-	c.initAlive()
+	c.initAlive(raw)
 	if key.https {
 		cfg := &tls.Config{}
 		if t.cfg.TLSConfig != nil {
@@ -404,10 +395,7 @@ func (t *Transport) connect(ctx context.Context, key poolKey, deadline time.Time
 		tc := tls.Client(raw, cfg)
 		if err := tc.HandshakeContext(dctx); err != nil {
 			_ = raw.Close()
-			if ctx.Err() == nil && dctx.Err() == context.DeadlineExceeded {
-				return nil, &TimeoutError{After: t.cfg.Timeout, Err: err}
-			}
-			return nil, err
+			return nil, connectErr(err)
 		}
 		state := tc.ConnectionState()
 		c.Conn, c.tls = tc, &state
@@ -452,7 +440,6 @@ func (t *Transport) pop(key poolKey) *conn {
 	c := list[n-1]
 	list[n-1] = nil
 	t.idle[key] = list[:n-1]
-	t.nidle--
 	return c
 }
 
@@ -469,7 +456,6 @@ func (t *Transport) release(c *conn, keep bool) {
 		t.mu.Lock()
 		if list := t.idle[c.key]; len(list) < t.cfg.MaxIdleConnsPerHost {
 			t.idle[c.key] = append(list, c)
-			t.nidle++
 			if t.sweeper == nil {
 				t.sweeper = time.AfterFunc(t.cfg.IdleConnTimeout, t.sweep)
 			}
@@ -485,6 +471,7 @@ func (t *Transport) release(c *conn, keep bool) {
 // again later while any remain.
 func (t *Transport) sweep() {
 	var stale []*conn
+	remaining := 0
 	t.mu.Lock()
 	cutoff := time.Now().Add(-t.cfg.IdleConnTimeout)
 	for key, list := range t.idle {
@@ -493,6 +480,7 @@ func (t *Transport) sweep() {
 		for n < len(list) && !list[n].idleSince.After(cutoff) {
 			n++
 		}
+		remaining += len(list) - n
 		if n == 0 {
 			continue
 		}
@@ -503,9 +491,8 @@ func (t *Transport) sweep() {
 		}
 		t.idle[key] = append(list[:0:0], list[n:]...)
 	}
-	t.nidle -= len(stale)
 	switch {
-	case t.nidle == 0:
+	case remaining == 0:
 		t.sweeper = nil
 	case t.sweeper == nil: // CloseIdleConnections ran meanwhile
 		t.sweeper = time.AfterFunc(t.cfg.IdleConnTimeout/2, t.sweep)
@@ -524,7 +511,6 @@ func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = make(map[poolKey][]*conn)
-	t.nidle = 0
 	if t.sweeper != nil {
 		t.sweeper.Stop()
 		t.sweeper = nil
@@ -547,7 +533,6 @@ type oneWrite struct{ *bufio.Writer }
 // conn is one pooled connection.
 type conn struct {
 	net.Conn
-	raw       net.Conn // the TCP connection, under TLS for https
 	io        connIO
 	key       poolKey
 	br        *bufio.Reader
