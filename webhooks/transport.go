@@ -10,15 +10,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// attemptTransport runs one HTTP attempt: it gives it a client span through
-// otelhttp when the delivery is traced and, over net/http's Transport,
-// bounds it with the per-attempt timeout (the HTTP/1.1 transport sets that
-// deadline on the connection itself).
-//
-// Over net/http the timeout is a context deadline, released when the
-// response body is closed, rather than http.Client.Timeout: on a wrapped
-// transport the client would start a timer goroutine per request to enforce
-// that.
+// attemptTransport runs one HTTP attempt on base, which bounds it with the
+// per-attempt timeout, and gives it a client span through otelhttp when the
+// delivery is traced.
 //
 // When the deliver span is not recording (no SDK installed, or the trace was
 // sampled out) otelhttp is skipped: it would make no span, yet it wraps the
@@ -30,20 +24,14 @@ import (
 // every idle connection whenever a request fails for good, and one failing
 // receiver must not cost the others their warm connections.
 type attemptTransport struct {
-	base    http.RoundTripper
-	traced  http.RoundTripper
-	prop    propagation.TextMapPropagator
-	timeout time.Duration // zero: base bounds each request itself
+	base   http.RoundTripper
+	traced http.RoundTripper
+	prop   propagation.TextMapPropagator
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	cancel := context.CancelFunc(nil)
 	ctx := r.Context()
-	if t.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, t.timeout)
-		r = r.WithContext(ctx)
-	}
 	rt := t.base
 	switch sc := trace.SpanContextFromContext(ctx); {
 	case trace.SpanFromContext(ctx).IsRecording():
@@ -53,10 +41,24 @@ func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header = r.Header.Clone()
 		t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
 	}
-	resp, err := rt.RoundTrip(r)
+	return rt.RoundTrip(r)
+}
+
+// deadlineTransport is net/http's Transport (SenderConfig.HTTP2) with the
+// per-attempt timeout as a context deadline, released when the response
+// body is closed; h1's Transport sets that deadline on the connection
+// itself. It is not http.Client.Timeout: on a wrapped transport the client
+// would start a timer goroutine per request to enforce that.
+type deadlineTransport struct {
+	*http.Transport
+	timeout time.Duration
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t deadlineTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
+	resp, err := t.Transport.RoundTrip(r.WithContext(ctx))
 	switch {
-	case cancel == nil:
-		return resp, err
 	case err != nil:
 		cancel()
 		return nil, err
