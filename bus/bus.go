@@ -124,11 +124,8 @@ func New(cfg Config) (*Bus, error) {
 		// the bus makes itself, so a Pub/Sub between the two (a GoChannel,
 		// with a goroutine and an acknowledgement handshake per message)
 		// would only add cost.
-		b.direct = true
+		b.direct, b.inMemory = true, true
 	} else if gc, ok := b.pub.(*gochannel.GoChannel); ok && b.sub == message.Subscriber(gc) {
-		b.inMemory = true
-	}
-	if b.direct {
 		b.inMemory = true
 	}
 	if b.inMemory {
@@ -342,8 +339,9 @@ func (b *Bus) encode(e Event) (string, []byte, error) {
 }
 
 // route applies the in-memory transport's rules to an event name: it returns
-// the pending units the event takes (one per handler; none with a broker) and
-// the name of its publish span, or why the event is refused.
+// the pending units the event takes (one per queued handler, none for Inline
+// ones; none with a broker) and the name of its publish span, or why the
+// event is refused.
 func (b *Bus) route(name string) (units int64, spanName string, err error) {
 	if !b.inMemory {
 		return 0, "publish " + name, nil
@@ -421,7 +419,7 @@ func (b *Bus) sendDirect(ctx context.Context, name string, it item, units int64,
 // callInline runs an Inline handler on the publishing goroutine, under a
 // consumer span of its own.
 func (b *Bus) callInline(ctx context.Context, h *handler, it item) error {
-	hctx, msg, span := b.startHandling(ctx, h, it)
+	hctx, msg, span := b.startHandling(ctx, h, it, true)
 	defer span.End()
 	if err := b.call(hctx, h, msg); err != nil {
 		recordError(span, err)

@@ -113,7 +113,7 @@ func (b *Bus) process(h *handler, slot int, it item) {
 		b.finish(h, it, false)
 		return
 	}
-	ctx, msg, span := b.startHandling(b.lifetime, h, it)
+	ctx, msg, span := b.startHandling(b.lifetime, h, it, false)
 	defer span.End()
 
 	attempts, err := b.attempt(ctx, h, msg, span)
@@ -130,11 +130,16 @@ func (b *Bus) process(h *handler, slot int, it item) {
 }
 
 // startHandling returns the context a handler call of it runs with (parent,
-// the Message for MessageFromContext, the trace context of the metadata and
-// the handler's consumer span), the Message and that span.
-func (b *Bus) startHandling(parent context.Context, h *handler, it item) (context.Context, *Message, trace.Span) {
+// the Message for MessageFromContext, the trace context and the handler's
+// consumer span), the Message and that span. The trace context is the
+// metadata's, unless parent already holds it: an Inline handler runs with
+// the context the metadata was written from.
+func (b *Bus) startHandling(parent context.Context, h *handler, it item, parentTraced bool) (context.Context, *Message, trace.Span) {
 	mc := &messageContext{Context: parent, bus: b, msg: messageFrom(h, it)}
-	ctx := b.prop.Extract(mc, propagation.MapCarrier(it.metadata))
+	var ctx context.Context = mc
+	if !parentTraced {
+		ctx = b.prop.Extract(mc, propagation.MapCarrier(it.metadata))
+	}
 	ctx, span := b.tracer.Start(ctx, h.spanName, h.spanOptions...)
 	if span.IsRecording() {
 		span.SetAttributes(attrMessagingMessageID.String(mc.msg.ID))

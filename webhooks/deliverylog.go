@@ -667,7 +667,7 @@ func (l *MemoryLog) slot(s int) *deliverySlot {
 
 // link puts the delivery in slot s at the end of its chains.
 func (l *MemoryLog) link(s int) {
-	rec := l.slot(s).rec
+	rec := &l.slot(s).rec
 	l.byID[rec.ID] = s
 	l.appendTo(&l.order, s, linkOrder)
 	w := l.byWebhook[rec.WebhookID]

@@ -189,8 +189,7 @@ func testLogDuplicateDelivery(t *testing.T, l webhooks.DeliveryLog) {
 func testLogRecordOutcome(t *testing.T, l webhooks.DeliveryLog) {
 	r, ok := l.(webhooks.OutcomeRecorder)
 	if !ok {
-		t.Log("the log is not a webhooks.OutcomeRecorder: nothing to check")
-		return
+		t.Skip("the log is not a webhooks.OutcomeRecorder")
 	}
 	ctx := t.Context()
 	mustRecordAttempt(t, l, logAttempt("dlv-1", 1))
