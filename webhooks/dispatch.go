@@ -129,9 +129,7 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	if s.bus.InProcess() && s.bus.Overflow() == bus.OverflowFail {
-		// Inside Publish (the handler is Inline): a full queue refuses the
-		// event, as a full bus would.
+	if s.refuseWhenFull {
 		return s.dispatchOrRefuse(ctx, m.ID, t, m.Payload, m.OccurredAt)
 	}
 	return s.dispatch(ctx, m.ID, t, m.Payload, m.OccurredAt)
@@ -155,40 +153,37 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 	}
 	now := s.cfg.Now()
 	parent := trace.SpanContextFromContext(ctx)
+	rctx := context.WithoutCancel(ctx) // records outlive the publisher's context
 	var wait *outcomeWait
 	if !s.bus.InMemory() {
 		wait = newOutcomeWait(len(hooks))
 	}
 	for i := range hooks {
 		w := &hooks[i]
-		ep, err := s.endpoint(w, now)
-		if err != nil {
-			// A webhook the store holds but that cannot be sent to (corrupt
-			// secret, say) is refused on record rather than blocking the rest.
-			s.recordNow(context.WithoutCancel(ctx), w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
+		d, o, err := s.prepare(w, eventID, t, payload, occurredAt, now, parent)
+		if d == nil {
+			s.recordNow(rctx, w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
 			if wait != nil {
 				wait.record(DeliveryRecord{Outcome: OutcomeRefused}, err)
 			}
 			continue
 		}
-		d := newDelivery(eventID, t, payload, occurredAt, now, parent, ep)
 		if wait != nil {
 			d.done = wait.record
 		}
-		if o, err := s.notQueued(w, payload); err != nil {
-			s.finish(context.WithoutCancel(ctx), d, o, 0, 0, err)
+		if err != nil {
+			s.finish(rctx, d, o, 0, 0, err)
 			continue
 		}
 		switch err := s.enqueue(ctx, d); {
 		case errors.Is(err, ErrQueueFull):
-			s.finish(context.WithoutCancel(ctx), d, OutcomeUndelivered, 0, 0, err)
+			s.finish(rctx, d, OutcomeUndelivered, 0, 0, err)
 		case err != nil:
 			// Shutdown gave up first: what was not queued goes on record
 			// as undelivered, so it can be redelivered.
-			logCtx := context.WithoutCancel(ctx)
-			s.finish(logCtx, d, OutcomeUndelivered, 0, 0, err)
+			s.finish(rctx, d, OutcomeUndelivered, 0, 0, err)
 			for _, rest := range hooks[i+1:] {
-				s.recordNow(logCtx, rest.ID, eventID, t, payload, occurredAt, OutcomeUndelivered, err)
+				s.recordNow(rctx, rest.ID, eventID, t, payload, occurredAt, OutcomeUndelivered, err)
 			}
 			return err
 		}
@@ -237,17 +232,15 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 		rest   []settled
 		broken []unusable
 	)
+	queue = make([]*delivery, 0, len(hooks))
 	for i := range hooks {
 		w := &hooks[i]
-		ep, err := s.endpoint(w, now)
-		if err != nil {
+		switch d, o, err := s.prepare(w, eventID, t, payload, occurredAt, now, parent); {
+		case d == nil:
 			broken = append(broken, unusable{w.ID, err})
-			continue
-		}
-		d := newDelivery(eventID, t, payload, occurredAt, now, parent, ep)
-		if o, err := s.notQueued(w, payload); err != nil {
+		case err != nil:
 			rest = append(rest, settled{d, o, err})
-		} else {
+		default:
 			queue = append(queue, d)
 		}
 	}
@@ -269,6 +262,20 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 		s.finish(rctx, d, OutcomeUndelivered, 0, 0, ErrQueueFull)
 	}
 	return nil
+}
+
+// prepare returns the delivery of an event to w and, if it settles without
+// being queued, its outcome and why (notQueued). A nil delivery means w
+// cannot be sent to at all (a corrupt secret in the store, say): it is to be
+// recorded as refused, with the error, rather than block the other webhooks.
+func (s *Service) prepare(w *Webhook, eventID string, t EventType, payload []byte, occurredAt, now time.Time, parent trace.SpanContext) (*delivery, Outcome, error) {
+	ep, err := s.endpoint(w, now)
+	if err != nil {
+		return nil, OutcomeRefused, err
+	}
+	d := newDelivery(eventID, t, payload, occurredAt, now, parent, ep)
+	o, err := s.notQueued(w, payload)
+	return d, o, err
 }
 
 // newDelivery returns the delivery of an event to the webhook of ep.

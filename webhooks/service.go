@@ -153,6 +153,10 @@ type Service struct {
 	meters *meters
 	logger *slog.Logger
 	sched  *scheduler // set by New, never replaced
+	// refuseWhenFull: the dispatcher runs inside Publish (the bus's
+	// in-process transport) and the bus refuses what does not fit
+	// (bus.OverflowFail), so a full queue refuses the event too.
+	refuseWhenFull bool
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
@@ -263,6 +267,7 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 	// The scheduler exists from the start, so that deliveries are queued
 	// whoever starts the bus; its workers start with the first delivery.
 	s.sched = newScheduler(cfg.Workers, cfg.QueueSize, cfg.MaxConcurrencyPerWebhook, s.deliver)
+	s.refuseWhenFull = b.InProcess() && b.Overflow() == bus.OverflowFail
 	if s.meters, err = newMeters(cfg.MeterProvider, s.queueDepth); err != nil {
 		return nil, fmt.Errorf("webhooks: create metrics: %w", err)
 	}
