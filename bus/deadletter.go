@@ -76,16 +76,17 @@ func (b *Bus) publishDeadLetter(ctx context.Context, h *handler, dl DeadLetter) 
 		b.prop.Inject(ctx, propagation.MapCarrier(md))
 	}
 	id := hbid.New("")
+	// In memory, dead letters take pending units without waiting: the units
+	// they would wait for may be held by the very events that are failing.
+	var units int64
+	t := b.topics[b.dlTopic]
+	if b.inMemory && t != nil {
+		units = int64(len(t.queued)) // the dead-letter topic has no Inline handler
+		b.pending.force(units)
+	}
 	if b.direct {
-		// Dead letters take pending units without waiting: the units they
-		// would wait for may be held by the very events that are failing.
-		// Without a dead-letter handler there is nobody to give them to.
-		t := b.topics[b.dlTopic]
-		if t == nil {
-			return nil
-		}
-		b.pending.force(int64(len(t.handlers)))
-		if !b.push(t.handlers, item{uuid: id, payload: dl.Message.Payload, metadata: md}) {
+		// Without a dead-letter handler there is nobody to give it to.
+		if t != nil && !b.push(t.queued, item{uuid: id, payload: dl.Message.Payload, metadata: md}) {
 			return fmt.Errorf("bus: publish dead letter to %s: %w", b.dlTopic, ErrClosed)
 		}
 		return nil
@@ -93,16 +94,8 @@ func (b *Bus) publishDeadLetter(ctx context.Context, h *handler, dl DeadLetter) 
 	wm := message.NewMessage(id, dl.Message.Payload)
 	wm.Metadata = md
 	wm.SetContext(ctx)
-
-	var units int64
-	if b.inMemory {
-		// Dead letters take pending units without waiting: the units they would
-		// wait for may be held by the very events that are failing.
-		if t := b.topics[b.dlTopic]; t != nil {
-			units = int64(len(t.handlers))
-			b.pending.force(units)
-			wm.Metadata[metadataReservedBy] = b.instance
-		}
+	if units > 0 {
+		wm.Metadata[metadataReservedBy] = b.instance
 	}
 	if err := b.pub.Publish(b.dlTopic, wm); err != nil {
 		if units > 0 {
