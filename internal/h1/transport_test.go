@@ -96,6 +96,20 @@ func stallingServer(t *testing.T, contentLength string) *testServer {
 	return srv
 }
 
+// mustFail makes a request that must fail, and returns how long it took
+// and its error.
+func mustFail(t *testing.T, do func() (*http.Response, error)) (time.Duration, error) {
+	t.Helper()
+	start := time.Now()
+	resp, err := do()
+	elapsed := time.Since(start)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("no error")
+	}
+	return elapsed, err
+}
+
 // assertNotSent checks that a refused request dialed nothing and had its
 // body closed.
 func assertNotSent(t *testing.T, d *countingDialer, body *closeTracker) {
@@ -497,13 +511,7 @@ func TestTimeout(t *testing.T) {
 		tr := newTransport(t, h1.Config{Timeout: timeout})
 		client := &http.Client{Transport: tr}
 
-		start := time.Now()
-		resp, err := client.Get(srv.URL)
-		elapsed := time.Since(start)
-		if err == nil {
-			resp.Body.Close()
-			t.Fatal("no error")
-		}
+		elapsed, err := mustFail(t, func() (*http.Response, error) { return client.Get(srv.URL) })
 		if elapsed < timeout-10*time.Millisecond || elapsed > time.Second {
 			t.Errorf("failed after %v, want about %v", elapsed, timeout)
 		}
@@ -574,13 +582,7 @@ func TestContextCancel(t *testing.T) {
 		defer cancel()
 		time.AfterFunc(50*time.Millisecond, cancel)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("x"))
-		start := time.Now()
-		resp, err := client.Do(req)
-		elapsed := time.Since(start)
-		if err == nil {
-			resp.Body.Close()
-			t.Fatal("no error")
-		}
+		elapsed, err := mustFail(t, func() (*http.Response, error) { return client.Do(req) })
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("error %v does not match context.Canceled", err)
 		}
@@ -621,11 +623,7 @@ func TestContextCancel(t *testing.T) {
 		cancel()
 		body := &closeTracker{Reader: strings.NewReader("x")}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1:1/", body)
-		resp, err := tr.RoundTrip(req)
-		if err == nil {
-			resp.Body.Close()
-			t.Fatal("no error")
-		}
+		_, err := mustFail(t, func() (*http.Response, error) { return tr.RoundTrip(req) })
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("error %v does not match context.Canceled", err)
 		}
@@ -643,13 +641,7 @@ func TestContextDeadlineBeforeTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-	start := time.Now()
-	resp, err := client.Do(req)
-	elapsed := time.Since(start)
-	if err == nil {
-		resp.Body.Close()
-		t.Fatal("no error")
-	}
+	elapsed, err := mustFail(t, func() (*http.Response, error) { return client.Do(req) })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v does not match context.DeadlineExceeded", err)
 	}
@@ -706,11 +698,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("unknown root", func(t *testing.T) {
 		client := &http.Client{Transport: newTransport(t, h1.Config{})}
-		resp, err := client.Get(srv.URL)
-		if err == nil {
-			resp.Body.Close()
-			t.Fatal("no error")
-		}
+		_, err := mustFail(t, func() (*http.Response, error) { return client.Get(srv.URL) })
 		var cve *tls.CertificateVerificationError
 		if !errors.As(err, &cve) {
 			t.Errorf("error %v (%T) holds no *tls.CertificateVerificationError", err, err)
@@ -773,11 +761,7 @@ func TestRefusedRequests(t *testing.T) {
 			for k, v := range tt.header {
 				req.Header[k] = v
 			}
-			resp, err := tr.RoundTrip(req)
-			if err == nil {
-				resp.Body.Close()
-				t.Fatal("no error")
-			}
+			_, err = mustFail(t, func() (*http.Response, error) { return tr.RoundTrip(req) })
 			if tt.wantMsg != "" && !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("error %q does not contain %q", err, tt.wantMsg)
 			}
@@ -965,14 +949,8 @@ func TestServerClosesNewConnection(t *testing.T) {
 			d := &countingDialer{}
 			client := &http.Client{Transport: newTransport(t, h1.Config{DialContext: d.DialContext, Timeout: 5 * time.Second})}
 
-			start := time.Now()
 			req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/", strings.NewReader("payload"))
-			resp, err := client.Do(req)
-			elapsed := time.Since(start)
-			if err == nil {
-				resp.Body.Close()
-				t.Fatal("no error")
-			}
+			elapsed, err := mustFail(t, func() (*http.Response, error) { return client.Do(req) })
 			if elapsed > time.Second {
 				t.Errorf("failed after %v", elapsed)
 			}
@@ -1013,11 +991,7 @@ func TestDialContext(t *testing.T) {
 		body := &closeTracker{Reader: strings.NewReader("x")}
 		for _, u := range []string{"http://hooks.example", "https://hooks.example", "http://[::1]:8080"} {
 			req, _ := http.NewRequest(http.MethodPost, u+"/path", body)
-			resp, err := client.Do(req)
-			if err == nil {
-				resp.Body.Close()
-				t.Fatal("no error")
-			}
+			_, err := mustFail(t, func() (*http.Response, error) { return client.Do(req) })
 			if !errors.Is(err, errDial) {
 				t.Errorf("%s: error %v does not hold the dialer's", u, err)
 			}
