@@ -200,13 +200,17 @@ func (b *Bus) shutdown(ctx context.Context, started bool) error {
 	} else {
 		b.hardStop() // nothing runs any more; releases the context
 	}
+	// Subscribers close before their subscriptions' contexts end: a
+	// subscriber that reads in batches (PostgreSQL's) then records the
+	// messages acknowledged so far, where a cancelled context would roll the
+	// whole batch back and have it handled again.
+	if cerr := b.closeTransport(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
 	for _, h := range b.handlers {
 		if h.subCancel != nil {
 			h.subCancel()
 		}
-	}
-	if cerr := b.closeTransport(); cerr != nil {
-		err = errors.Join(err, cerr)
 	}
 	b.log.DebugContext(ctx, "bus: stopped", "error", err)
 	return err

@@ -37,6 +37,12 @@ const (
 	// DefaultBatchSize is how many messages a subscriber reads per query when
 	// Config.BatchSize is zero.
 	DefaultBatchSize = 100
+	// DefaultTurnPause is how long a subscriber waits after a batch before
+	// it reads again, when Config.TurnPause is zero.
+	DefaultTurnPause = 2 * time.Millisecond
+	// retryInterval is the wait before a subscriber queries again after a
+	// failed query, as in Watermill.
+	retryInterval = time.Second
 )
 
 // Errors of New and Config.Validate.
@@ -83,6 +89,16 @@ type Config struct {
 	// so a crash hands up to BatchSize handled messages to the next
 	// subscriber again.
 	BatchSize int
+
+	// TurnPause is how long a subscriber waits after committing a batch
+	// before it reads the next one; zero means DefaultTurnPause, and a
+	// negative value means no pause. Replicas of a handler take turns on the
+	// consumer group's lock (see the package documentation), and PostgreSQL
+	// wakes every replica waiting for it when a batch commits: without a
+	// pause the replica that just committed, already running, usually takes
+	// the lock again before they do, and one replica does most of the work.
+	// The pause is paid once per batch even when no replica waits.
+	TurnPause time.Duration
 
 	// Logger receives Watermill's logs, its Info level as Debug; nil discards
 	// them.
@@ -207,6 +223,8 @@ func (c Config) SubscriberConfig(consumerGroup string) wsql.SubscriberConfig {
 		ConsumerGroup:    consumerGroup,
 		AckDeadline:      &deadline,
 		PollInterval:     c.PollInterval,
+		RetryInterval:    retryInterval,
+		BackoffManager:   turns{BackoffManager: wsql.NewDefaultBackoffManager(c.PollInterval, retryInterval), pause: max(c.TurnPause, 0)},
 		SchemaAdapter:    c.SchemaAdapter(),
 		OffsetsAdapter:   c.OffsetsAdapter(),
 		InitializeSchema: true,
@@ -229,7 +247,24 @@ func (c Config) withDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
 	}
+	if c.TurnPause == 0 {
+		c.TurnPause = DefaultTurnPause
+	}
 	return c
+}
+
+// turns is Watermill's backoff with a pause after every batch read, which
+// hands the consumer group's lock to a replica waiting for it.
+type turns struct {
+	wsql.BackoffManager
+	pause time.Duration
+}
+
+func (t turns) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
+	if err == nil && !noMsg {
+		return t.pause
+	}
+	return t.BackoffManager.HandleError(logger, noMsg, err)
 }
 
 func (c Config) watermillLogger() watermill.LoggerAdapter { return wmlog.Adapter(c.Logger) }

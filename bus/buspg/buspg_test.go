@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
-	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -141,21 +140,18 @@ func TestReplicasShareConsumerGroups(t *testing.T) {
 		defer mu.Unlock()
 		t.Fatalf("after 30s: %d of %d events handled by the shared group, %d by the other", len(shared), n, len(other))
 	}
-	// Counted before any bus shuts down: a bus that stops in the middle of a
-	// batch rolls its offsets back, so the other bus may handle part of that
-	// batch again (at least once). Until then nothing fails, and nothing
-	// may be handled twice.
-	mu.Lock()
-	sharedAtDone, otherAtDone := maps.Clone(shared), maps.Clone(other)
-	mu.Unlock()
+	// Nothing fails, so nothing may be handled twice, not even while the
+	// buses shut down one after the other (see TestShutdownKeepsBatchProgress).
 	for _, b := range buses {
 		if err := b.Shutdown(t.Context()); err != nil {
 			t.Fatalf("Shutdown: %v", err)
 		}
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	for seq := range n {
-		if sharedAtDone[seq] != 1 || otherAtDone[seq] != 1 {
-			t.Errorf("event %d handled %d times by the shared group and %d by the other, want once each", seq, sharedAtDone[seq], otherAtDone[seq])
+		if shared[seq] != 1 || other[seq] != 1 {
+			t.Errorf("event %d handled %d times by the shared group and %d by the other, want once each", seq, shared[seq], other[seq])
 		}
 	}
 }
@@ -165,6 +161,12 @@ type seqEvent struct {
 }
 
 func (seqEvent) EventName() string { return "buspg_seq" }
+
+// probeEvent is published to learn whether a bus has begun to shut down; no
+// handler takes it.
+type probeEvent struct{}
+
+func (probeEvent) EventName() string { return "buspg_probe" }
 
 func TestNewRefusesInvalidConfigs(t *testing.T) {
 	valid := buspg.Config{Schema: "events", TablePrefix: "app_", AckDeadline: time.Minute, PollInterval: time.Second, BatchSize: 10}
@@ -225,5 +227,102 @@ func TestTableNames(t *testing.T) {
 	}
 	if got := cfg.MessagesTable("order_placed"); got != `"public"."hookbus_topic_order_placed"` {
 		t.Errorf("MessagesTable = %s", got)
+	}
+}
+
+// TestShutdownKeepsBatchProgress shuts a bus down while its handler holds
+// the fourth event of a batch of ten: the four handled events are recorded
+// as consumed, and the next bus of the consumer group gets the other six,
+// none of the four again.
+func TestShutdownKeepsBatchProgress(t *testing.T) {
+	db := testDB(t)
+	cfg := freshConfig(t, db)
+	cfg.BatchSize = 10
+	const n, held = 10, 3
+	newBus := func(handle func(context.Context, seqEvent) error) *bus.Bus {
+		t.Helper()
+		c, err := buspg.New(db, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := bus.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		if handle != nil {
+			if err := bus.Handle(b, "h", handle); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	pub := newBus(nil)
+	for seq := range n {
+		if err := pub.Publish(t.Context(), seqEvent{Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var mu sync.Mutex
+	first := map[int]int{}
+	reached, release := make(chan struct{}), make(chan struct{})
+	b1 := newBus(func(_ context.Context, e seqEvent) error {
+		mu.Lock()
+		first[e.Seq]++
+		mu.Unlock()
+		if e.Seq == held {
+			close(reached)
+			<-release
+		}
+		return nil
+	})
+	select {
+	case <-reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first bus never got the held event")
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- b1.Shutdown(t.Context()) }()
+	for !errors.Is(b1.Publish(t.Context(), probeEvent{}), bus.ErrClosed) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+
+	second := map[int]int{}
+	got := make(chan struct{}, n)
+	newBus(func(_ context.Context, e seqEvent) error {
+		mu.Lock()
+		second[e.Seq]++
+		mu.Unlock()
+		got <- struct{}{}
+		return nil
+	})
+	timeout := time.After(30 * time.Second)
+	for range n - held - 1 {
+		select {
+		case <-got:
+		case <-timeout:
+			t.Fatal("the second bus did not get the rest of the batch")
+		}
+	}
+	time.Sleep(3 * buspg.DefaultPollInterval) // room for anything read again
+	mu.Lock()
+	defer mu.Unlock()
+	for seq := range n {
+		wantFirst, wantSecond := 0, 1
+		if seq <= held {
+			wantFirst, wantSecond = 1, 0
+		}
+		if first[seq] != wantFirst || second[seq] != wantSecond {
+			t.Errorf("event %d handled %d times by the bus that shut down and %d by the next, want %d and %d",
+				seq, first[seq], second[seq], wantFirst, wantSecond)
+		}
 	}
 }

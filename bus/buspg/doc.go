@@ -34,8 +34,13 @@
 // handler therefore take turns rather than work in parallel; within one
 // process the bus's workers of that handler see one message at a time. The
 // bus's throughput on PostgreSQL is bounded by that: see BenchmarkPublishHandle.
+// After each batch a subscriber pauses for Config.TurnPause, so that a
+// replica waiting for the lock takes the next batch: the turns go round.
+//
 // A crash rolls the transaction back, and the next reader gets the batch
-// again (at least once).
+// again (at least once). Shutdown does not: the bus finishes the messages
+// its handlers hold, then closes the subscriber, which records the messages
+// of the batch handled so far and leaves the rest to the next reader.
 //
 // # Connections
 //
