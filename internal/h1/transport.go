@@ -215,6 +215,9 @@ func (t *Transport) check(r *http.Request) error {
 	case r.URL.Host == "":
 		return fmt.Errorf("h1: %w: no host in request URL", ErrUnsupported)
 	}
+	if r.Method != "" && !httpguts.ValidHeaderFieldName(r.Method) {
+		return fmt.Errorf("net/http: invalid method %q", r.Method)
+	}
 	host := r.Host
 	if host == "" {
 		host = r.URL.Host
@@ -248,7 +251,7 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 		return nil, t.fail(c, ctx, err, false)
 	}
 	c.io.werr = nil
-	werr := r.Write(oneWrite{c.bw})
+	werr := writeRequest(c.bw, r)
 	if werr == nil {
 		werr = c.bw.Flush()
 	}

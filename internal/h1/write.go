@@ -1,0 +1,188 @@
+package h1
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// defaultUserAgent is the User-Agent net/http sends when a request's header
+// has none.
+const defaultUserAgent = "Go-http-client/1.1"
+
+// maxSortedKeys is the most header fields writeRequest sorts on the stack.
+const maxSortedKeys = 32
+
+// writeRequest writes r to w, byte for byte as r.Write would, and closes
+// r's body. It writes itself the requests webhook deliveries make, of a
+// known length with no trailer, in a fraction of r.Write's time; others,
+// and requests traced with httptrace, it leaves to r.Write. r's header has
+// passed Transport.check.
+func writeRequest(w *bufio.Writer, r *http.Request) (err error) {
+	if r.ContentLength <= 0 || r.Body == nil || r.Body == http.NoBody ||
+		len(r.TransferEncoding) > 0 || r.Trailer != nil || len(r.Header) > maxSortedKeys ||
+		httptrace.ContextClientTrace(r.Context()) != nil {
+		return r.Write(oneWrite{w})
+	}
+	defer func() {
+		if cerr := r.Body.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	if host, err = httpguts.PunycodeHostPort(host); err != nil {
+		return err
+	}
+	if !httpguts.ValidHostHeader(host) {
+		host = ""
+	}
+	host = removeZone(host)
+	ruri := r.URL.RequestURI()
+	if containsCTL(ruri) {
+		return errors.New("net/http: can't write control character in Request.URL")
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+
+	w.WriteString(method)
+	w.WriteByte(' ')
+	w.WriteString(ruri)
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	userAgent := defaultUserAgent
+	if _, ok := r.Header["User-Agent"]; ok {
+		userAgent = r.Header.Get("User-Agent")
+	}
+	if userAgent != "" {
+		writeField(w, "User-Agent", userAgent)
+	}
+	if r.Close && !hasToken(first(r.Header["Connection"]), "close") {
+		w.WriteString("Connection: close\r\n")
+	}
+	w.WriteString("Content-Length: ")
+	var num [20]byte
+	w.Write(strconv.AppendInt(num[:0], r.ContentLength, 10))
+	w.WriteString("\r\n")
+
+	var keyArray [maxSortedKeys]string
+	keys := keyArray[:0]
+	for k := range r.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+		default:
+			keys = append(keys, k)
+		}
+	}
+	// Insertion sort: a few fields, no allocation.
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	for _, k := range keys {
+		for _, v := range r.Header[k] {
+			writeField(w, k, v)
+		}
+	}
+	if _, err := w.WriteString("\r\n"); err != nil {
+		return err
+	}
+
+	n, err := io.Copy(w, io.LimitReader(r.Body, r.ContentLength))
+	if err != nil {
+		return err
+	}
+	extra, err := io.Copy(io.Discard, r.Body)
+	if err != nil {
+		return err
+	}
+	if n+extra != r.ContentLength {
+		return fmt.Errorf("http: ContentLength=%d with Body length %d", r.ContentLength, n+extra)
+	}
+	return nil
+}
+
+// writeField writes one header field line. Values have passed
+// httpguts.ValidHeaderFieldValue, so they hold no line breaks; like
+// net/http, it trims the spaces and tabs around them.
+func writeField(w *bufio.Writer, key, value string) {
+	w.WriteString(key)
+	w.WriteString(": ")
+	w.WriteString(textproto.TrimString(value))
+	w.WriteString("\r\n")
+}
+
+// first returns vs's first value, or "".
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// hasToken reports whether token, an ASCII lowercase word, is one of the
+// words of v, as net/http decides whether a Connection header asks to close.
+func hasToken(v, token string) bool {
+	for sp := 0; sp+len(token) <= len(v); sp++ {
+		end := sp + len(token)
+		if (sp == 0 || isTokenBoundary(v[sp-1])) && (end == len(v) || isTokenBoundary(v[end])) &&
+			asciiFoldEqual(v[sp:end], token) {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiFoldEqual reports whether s, ignoring the case of ASCII letters,
+// is lower, which holds only lowercase ASCII letters.
+func asciiFoldEqual(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }
+
+// removeZone removes the IPv6 zone from host, as RFC 6874 asks of clients.
+func removeZone(host string) string {
+	if !strings.HasPrefix(host, "[") {
+		return host
+	}
+	i := strings.LastIndex(host, "]")
+	if i < 0 {
+		return host
+	}
+	j := strings.LastIndex(host[:i], "%")
+	if j < 0 {
+		return host
+	}
+	return host[:j] + host[i:]
+}
+
+// containsCTL reports whether s holds an ASCII control character.
+func containsCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < ' ' || b == 0x7f {
+			return true
+		}
+	}
+	return false
+}
