@@ -148,11 +148,14 @@ func hasToken(v, token string) bool {
 	return false
 }
 
-// asciiFoldEqual reports whether s, ignoring the case of ASCII letters,
-// is lower, which holds only lowercase ASCII letters.
+// asciiFoldEqual reports whether s is lower, which holds only lowercase
+// ASCII letters and dashes, ignoring the case of s's letters.
 func asciiFoldEqual(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
-		if s[i]|0x20 != lower[i] {
+		if c, l := s[i], lower[i]; c != l && (c|0x20 != l || l < 'a' || l > 'z') {
 			return false
 		}
 	}
