@@ -148,6 +148,12 @@ func (s *scheduler) makeReady(q *queue) {
 
 func (s *scheduler) worker() {
 	defer s.wg.Done()
+	// A context of the worker's own, so that what a delivery hangs on its
+	// context (the HTTP transport's cancellation hook, every attempt) is
+	// registered on a context no other worker touches, rather than on the
+	// scheduler's, whose lock every worker would take.
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
 	s.mu.Lock()
 	for {
 		for s.ready.n == 0 && !s.stopped {
@@ -172,7 +178,7 @@ func (s *scheduler) worker() {
 		}
 		s.mu.Unlock()
 
-		s.run(s.ctx, d)
+		s.run(ctx, d)
 
 		s.mu.Lock()
 		q.inflight--
