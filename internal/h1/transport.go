@@ -8,8 +8,11 @@
 // independent POSTs of a known, in-memory length, one at a time on each
 // connection, so Transport writes the request and reads the response on the
 // calling goroutine instead, over a pool of keep-alive connections. The wire
-// format is net/http's own: requests are written by http.Request.Write and
-// responses parsed by http.ReadResponse.
+// format is net/http's own: requests of a known length without trailers
+// (every delivery's) are written byte for byte as http.Request.Write writes
+// them, by code of Transport's that spares Request.Write's generality and
+// allocations; other requests by http.Request.Write itself; responses are
+// parsed by http.ReadResponse.
 //
 // What net/http's reader goroutine learns in the background, Transport
 // learns when it takes an idle connection from the pool: if the connection
