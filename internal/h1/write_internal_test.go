@@ -16,8 +16,9 @@ import (
 )
 
 // TestWriteRequestMatchesNetHTTP writes thousands of random requests with
-// writeRequest and with http.Request.Write, and wants the same bytes, or
-// the same error, from both.
+// writeRequest and with http.Request.Write, some with bodies that fail to
+// read or to close, some to a connection that fails, and wants the same
+// bytes, or the same error, from both.
 func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
@@ -55,10 +56,19 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 		case 1:
 			declared++ // shorter
 		}
-		method := pick("POST", "PUT", "PATCH", "")
+		method := pick("POST", "PUT", "PATCH", "", "CONNECT")
 		host := pick("", "", "", "override.example:81", "bad host", "ünï.example")
 		closeConn := rng.IntN(4) == 0
-		bodyKind := rng.IntN(4)
+		bodyKind := rng.IntN(5)
+		failAt := rng.IntN(len(payload) + 1)
+		var closeErr error
+		if rng.IntN(8) == 0 {
+			closeErr = errClose
+		}
+		writerLimit := -1 // bytes the connection takes before failing
+		if rng.IntN(8) == 0 {
+			writerLimit = rng.IntN(len(payload) + 200)
+		}
 		build := func() *http.Request {
 			var body io.ReadCloser
 			switch bodyKind {
@@ -68,8 +78,13 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 				body = io.NopCloser(strings.NewReader(string(payload)))
 			case 2:
 				body = io.NopCloser(iotest.HalfReader(bytes.NewReader(payload)))
-			default:
+			case 3:
 				body = io.NopCloser(iotest.OneByteReader(bytes.NewReader(payload)))
+			default:
+				body = io.NopCloser(io.MultiReader(bytes.NewReader(payload[:failAt]), iotest.ErrReader(errRead)))
+			}
+			if closeErr != nil {
+				body = failingClose{body, closeErr}
 			}
 			return &http.Request{
 				Method: method, URL: u, Host: host, Header: header.Clone(), Body: body,
@@ -77,14 +92,24 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 				Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 			}
 		}
-		var want bytes.Buffer
-		werr := build().Write(&want)
-		var got bytes.Buffer
-		bw := bufio.NewWriter(&got)
-		gerr := writeRequest(bw, build())
-		bw.Flush()
+		write := func(f func(*bufio.Writer, *http.Request) error) (bytes.Buffer, error) {
+			var out bytes.Buffer
+			bw := bufio.NewWriter(&limitedWriter{w: &out, left: writerLimit})
+			err := f(bw, build())
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
+			return out, err
+		}
+		want, werr := write(func(w *bufio.Writer, r *http.Request) error { return r.Write(oneWrite{w}) })
+		got, gerr := write(writeRequest)
 		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
 			t.Fatalf("case %d: error %v, net/http's %v", i, gerr, werr)
+		}
+		for _, sentinel := range []error{errRead, errClose, errConn} {
+			if errors.Is(gerr, sentinel) != errors.Is(werr, sentinel) {
+				t.Fatalf("case %d: errors.Is(%v, %v) = %t, for net/http's error %t", i, gerr, sentinel, errors.Is(gerr, sentinel), errors.Is(werr, sentinel))
+			}
 		}
 		if werr == nil && !bytes.Equal(got.Bytes(), want.Bytes()) {
 			gotHead, gotBody, _ := bytes.Cut(got.Bytes(), []byte("\r\n\r\n"))
@@ -95,30 +120,70 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 	}
 }
 
-// TestWriteRequestClosesBody: the body is closed whatever happens, and a
-// failing Close is reported, as by http.Request.Write.
+// Errors of the differential tests' bodies and connections.
+var (
+	errRead  = errors.New("read failed")
+	errClose = errors.New("close failed")
+	errConn  = errors.New("connection failed")
+)
+
+// failingClose is a body whose Close fails.
+type failingClose struct {
+	io.ReadCloser
+	err error
+}
+
+func (b failingClose) Close() error { _ = b.ReadCloser.Close(); return b.err }
+
+// limitedWriter takes left bytes, then fails with errConn; a negative left
+// takes everything.
+type limitedWriter struct {
+	w    io.Writer
+	left int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.left < 0 {
+		return l.w.Write(p)
+	}
+	if len(p) > l.left {
+		n, _ := l.w.Write(p[:l.left])
+		l.left = 0
+		return n, errConn
+	}
+	l.left -= len(p)
+	return l.w.Write(p)
+}
+
+// TestWriteRequestClosesBody: the body is closed once whatever happens; a
+// failing Close is reported before a body of the wrong length, and a body
+// that fails to read is reported with its error's text but, as by
+// http.Request.Write, not as that error.
 func TestWriteRequestClosesBody(t *testing.T) {
-	closeErr := errors.New("close failed")
 	for _, tc := range []struct {
-		name    string
-		body    io.Reader
-		length  int64
-		wantErr error
+		name   string
+		body   io.Reader
+		length int64
 	}{
-		{"whole", strings.NewReader("abc"), 3, closeErr},
-		{"read error", iotest.ErrReader(io.ErrUnexpectedEOF), 3, io.ErrUnexpectedEOF},
-		{"short", strings.NewReader("ab"), 3, nil},
+		{"whole", strings.NewReader("abc"), 3},
+		{"short", strings.NewReader("ab"), 3},
+		{"long", strings.NewReader("abcd"), 3},
+		{"read error", iotest.ErrReader(errRead), 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &closeCounter{Reader: tc.body, err: closeErr}
+			b := &closeCounter{Reader: tc.body, err: errClose}
 			r, err := http.NewRequest(http.MethodPost, "http://example.com/", b)
 			if err != nil {
 				t.Fatal(err)
 			}
 			r.ContentLength = tc.length
 			err = writeRequest(bufio.NewWriter(io.Discard), r)
-			if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
-				t.Errorf("writeRequest = %v, want %v", err, tc.wantErr)
+			if tc.name == "read error" {
+				if err == nil || err.Error() != errRead.Error() || errors.Is(err, errRead) {
+					t.Errorf("writeRequest = %v, want %q that errors.Is does not see through", err, errRead)
+				}
+			} else if !errors.Is(err, errClose) {
+				t.Errorf("writeRequest = %v, want %v", err, errClose)
 			}
 			if b.closed != 1 {
 				t.Errorf("body closed %d times, want once", b.closed)
