@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -112,7 +113,10 @@ func (b *Bus) Run(ctx context.Context) error {
 // inside handlers, which may still publish follow-up events), events already
 // accepted are handled (on the in-memory transport, every event Publish
 // accepted; with a broker, the messages already received), then the workers
-// stop and the subscribers and the publisher are closed. Called from a
+// stop and the subscribers and the publisher are closed. Subscribers close
+// while their subscriptions are still open, so that one reading in batches
+// records the part of a batch it handled; after a second, or once ctx ends,
+// the subscriptions end too. Called from a
 // handler, Shutdown waits for that handler: it cannot drain before ctx ends.
 //
 // Handler contexts stay alive while Shutdown drains. If ctx ends first,
@@ -200,17 +204,8 @@ func (b *Bus) shutdown(ctx context.Context, started bool) error {
 	} else {
 		b.hardStop() // nothing runs any more; releases the context
 	}
-	// Subscribers close before their subscriptions' contexts end: a
-	// subscriber that reads in batches (PostgreSQL's) then records the
-	// messages acknowledged so far, where a cancelled context would roll the
-	// whole batch back and have it handled again.
-	if cerr := b.closeTransport(); cerr != nil {
+	if cerr := b.closeSubscribed(ctx); cerr != nil {
 		err = errors.Join(err, cerr)
-	}
-	for _, h := range b.handlers {
-		if h.subCancel != nil {
-			h.subCancel()
-		}
 	}
 	b.log.DebugContext(ctx, "bus: stopped", "error", err)
 	return err
@@ -284,6 +279,46 @@ func (b *Bus) abort() int64 {
 		}
 	}
 	return left
+}
+
+// closeGrace bounds how long Shutdown lets the subscribers close while
+// their subscriptions are still open.
+const closeGrace = time.Second
+
+// closeSubscribed closes the transport, then ends the subscriptions.
+//
+// Subscribers close first: one that reads in batches (PostgreSQL's) then
+// records the messages of its batch acknowledged so far, where an ended
+// subscription would roll the whole batch back and have it handled again.
+// But a subscriber may be blocked on its subscription's context (a replica
+// waiting for the lock another one holds, say) and not see Close: after
+// closeGrace, or once ctx ends, the subscriptions end too.
+func (b *Bus) closeSubscribed(ctx context.Context) error {
+	closed := make(chan error, 1)
+	go func() { closed <- b.closeTransport() }()
+	var err error
+	timer := time.NewTimer(closeGrace)
+	defer timer.Stop()
+	select {
+	case err = <-closed:
+		b.endSubscriptions()
+	case <-ctx.Done():
+		b.endSubscriptions()
+		err = <-closed
+	case <-timer.C:
+		b.endSubscriptions()
+		err = <-closed
+	}
+	return err
+}
+
+// endSubscriptions cancels the context of every handler's subscription.
+func (b *Bus) endSubscriptions() {
+	for _, h := range b.handlers {
+		if h.subCancel != nil {
+			h.subCancel()
+		}
+	}
 }
 
 // closeTransport closes every subscriber and the publisher, each once.

@@ -93,11 +93,15 @@ type Config struct {
 	// TurnPause is how long a subscriber waits after committing a batch
 	// before it reads the next one; zero means DefaultTurnPause, and a
 	// negative value means no pause. Replicas of a handler take turns on the
-	// consumer group's lock (see the package documentation), and PostgreSQL
-	// wakes every replica waiting for it when a batch commits: without a
-	// pause the replica that just committed, already running, usually takes
-	// the lock again before they do, and one replica does most of the work.
-	// The pause is paid once per batch even when no replica waits.
+	// consumer group's offset row (see the package documentation): a
+	// replica that waited for it while another handled a batch fails to
+	// serialize once that batch commits, and must roll back and query again,
+	// a few round trips to the database. Meanwhile the replica that just
+	// committed, already running, would usually take the row again, and one
+	// replica would do most of the work. The pause should exceed those round
+	// trips: the default suits a database on the same host or network
+	// segment; raise it for one further away. It is paid once per batch even
+	// when no replica waits.
 	TurnPause time.Duration
 
 	// Logger receives Watermill's logs, its Info level as Debug; nil discards
@@ -213,9 +217,11 @@ func (c Config) OffsetsAdapter() wsql.OffsetsAdapter {
 }
 
 // SubscriberConfig returns the watermill-sql subscriber configuration of c
-// for a consumer group: c's adapters, deadline and poll interval, and schema
-// initialisation on Subscribe. New uses it with the handler name as the
-// consumer group. It does not validate c.
+// for a consumer group: c's adapters, deadline and poll interval, Watermill's
+// backoff with c's TurnPause after each batch (and Watermill's default wait
+// of a second after a failed query), and schema initialisation on Subscribe.
+// New uses it with the handler name as the consumer group. It does not
+// validate c.
 func (c Config) SubscriberConfig(consumerGroup string) wsql.SubscriberConfig {
 	c = c.withDefaults()
 	deadline := c.AckDeadline

@@ -326,3 +326,69 @@ func TestShutdownKeepsBatchProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownOfWaitingReplica shuts down a replica that waits for the
+// consumer group's lock while another replica handles a long batch: the
+// waiting replica holds nothing, and its Shutdown must not wait for the
+// other's batch.
+func TestShutdownOfWaitingReplica(t *testing.T) {
+	db := testDB(t)
+	cfg := freshConfig(t, db)
+	const hold = 10 * time.Second
+	newBus := func(handle func(context.Context, seqEvent) error) *bus.Bus {
+		t.Helper()
+		c, err := buspg.New(db, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := bus.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		if handle != nil {
+			if err := bus.Handle(b, "h", handle); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	pub := newBus(nil)
+	for seq := range 3 {
+		if err := pub.Publish(t.Context(), seqEvent{Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reached, release := make(chan struct{}, 3), make(chan struct{})
+	holder := newBus(func(ctx context.Context, _ seqEvent) error {
+		reached <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		case <-time.After(hold):
+		}
+		return nil
+	})
+	t.Cleanup(func() { close(release); _ = holder.Shutdown(context.Background()) })
+	select {
+	case <-reached: // the holder has the lock and a batch
+	case <-time.After(30 * time.Second):
+		t.Fatal("no replica got the events")
+	}
+	waiting := newBus(func(context.Context, seqEvent) error {
+		t.Error("the waiting replica handled an event the other one holds")
+		return nil
+	})
+	time.Sleep(300 * time.Millisecond) // waiting for the lock by now
+
+	start := time.Now()
+	if err := waiting.Shutdown(t.Context()); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if took := time.Since(start); took > hold/2 {
+		t.Errorf("the waiting replica's Shutdown took %v: it waited for the other replica's batch", took)
+	}
+}

@@ -34,8 +34,11 @@
 // handler therefore take turns rather than work in parallel; within one
 // process the bus's workers of that handler see one message at a time. The
 // bus's throughput on PostgreSQL is bounded by that: see BenchmarkPublishHandle.
-// After each batch a subscriber pauses for Config.TurnPause, so that a
-// replica waiting for the lock takes the next batch: the turns go round.
+// Subscribers read under REPEATABLE READ: a replica that waited for the
+// lock fails to serialize once the batch before it commits, and queries
+// again. After each batch a subscriber pauses for Config.TurnPause, so that
+// the waiting replica, rather than the one that just committed, takes the
+// next batch: the turns go round.
 //
 // A crash rolls the transaction back, and the next reader gets the batch
 // again (at least once). Shutdown does not: the bus finishes the messages
