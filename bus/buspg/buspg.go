@@ -266,6 +266,8 @@ type turns struct {
 	pause time.Duration
 }
 
+// HandleError implements wsql.BackoffManager: the pause after a batch,
+// Watermill's backoff after an empty or failed query.
 func (t turns) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err == nil && !noMsg {
 		return t.pause
