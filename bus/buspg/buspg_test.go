@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/hookbus/hookbus/bus"
@@ -390,5 +391,31 @@ func TestShutdownOfWaitingReplica(t *testing.T) {
 	}
 	if took := time.Since(start); took > hold/2 {
 		t.Errorf("the waiting replica's Shutdown took %v: it waited for the other replica's batch", took)
+	}
+}
+
+// TestTurnPause checks the subscribers' backoff: TurnPause after a batch
+// (the default, a set value, none), Watermill's poll interval after an empty
+// query and its retry interval after a failed one.
+func TestTurnPause(t *testing.T) {
+	logger := watermill.NopLogger{}
+	for _, tc := range []struct {
+		pause, want time.Duration
+	}{
+		{0, buspg.DefaultTurnPause},
+		{10 * time.Millisecond, 10 * time.Millisecond},
+		{-1, 0},
+	} {
+		cfg := buspg.Config{TurnPause: tc.pause, PollInterval: 3 * time.Second}
+		backoff := cfg.SubscriberConfig("h").BackoffManager
+		if got := backoff.HandleError(logger, false, nil); got != tc.want {
+			t.Errorf("TurnPause %v: after a batch, wait %v, want %v", tc.pause, got, tc.want)
+		}
+		if got := backoff.HandleError(logger, true, nil); got != 3*time.Second {
+			t.Errorf("TurnPause %v: after an empty query, wait %v, want the poll interval", tc.pause, got)
+		}
+		if got := backoff.HandleError(logger, false, errors.New("connection refused")); got != time.Second {
+			t.Errorf("TurnPause %v: after a failed query, wait %v, want a second", tc.pause, got)
+		}
 	}
 }
