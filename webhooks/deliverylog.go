@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"sync"
@@ -306,10 +307,12 @@ const DefaultLogCapacity = 10_000
 // database column, it keeps the wall-clock part of times and drops monotonic
 // clock readings, so deliveries are ordered by wall clock.
 //
-// Recording takes one mutex and, at steady state with the log full,
-// allocates nothing but the copy of an oversized response body. Delivery, Deliveries and Attempts copy what they
-// return; Deliveries reads only the deliveries of the webhook, the event or
-// the outcomes queried (whichever are fewest) and sorts outside the lock.
+// Recording takes one mutex, held for a few map operations, and, at steady
+// state with the log full, allocates nothing but the copy of an oversized
+// response body. Delivery, Deliveries and Attempts copy what they return;
+// Deliveries reads only the deliveries of the webhook or the outcomes
+// queried (whichever are fewest; a query by event alone reads them all) and
+// sorts outside the lock.
 //
 // A MemoryLog is safe for concurrent use. Its zero value is an empty log of
 // DefaultLogCapacity, ready to use. A MemoryLog must not be copied after
@@ -318,17 +321,24 @@ type MemoryLog struct {
 	mu       sync.Mutex
 	capacity int // 0 until the first write to a zero MemoryLog
 
+	// hash, if set, replaces the hash of delivery ids, for tests. Set
+	// before the log is shared, it is read without the lock.
+	hash func(id string) uint64
+
 	// Recorded deliveries live in slots, reused through a free list and
 	// chained in recording order. The indexes are chains through the same
 	// slots, also in recording order: eviction always takes the oldest
-	// delivery, which is then the head of each chain it is on.
+	// delivery, which is then the head of each chain it is on. The index by
+	// delivery id is keyed by a hash of the id, computed before the lock is
+	// taken and kept in the slot, so that neither recording nor eviction
+	// reads an id under the lock: a chain holds the deliveries of every id
+	// with that hash, and lookups compare ids.
 	blocks       [][]deliverySlot // slot s is blocks[s/slotBlock][s%slotBlock]
 	nslots       int              // slots ever used
 	free         int              // first free slot, or noSlot
 	order        slotChain
-	byID         map[string]int
+	byID         map[uint64]slotChain
 	byWebhook    map[string]slotChain
-	byEvent      map[string]slotChain
 	byOutcome    [outcomeCount]slotChain
 	keptAttempts int // attempts held by recorded deliveries
 
@@ -363,10 +373,11 @@ func (l *MemoryLog) RecordAttempt(ctx context.Context, a Attempt) error {
 		return err
 	}
 	a = prepareAttempt(a)
+	h := l.idHash(a.DeliveryID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.setUp(0)
-	l.recordAttemptLocked(a)
+	l.recordAttemptLocked(a, h)
 	return nil
 }
 
@@ -380,9 +391,10 @@ func prepareAttempt(a Attempt) Attempt {
 	return a
 }
 
-// recordAttemptLocked adds a valid, prepared attempt. The caller holds l.mu.
-func (l *MemoryLog) recordAttemptLocked(a Attempt) {
-	if s, ok := l.byID[a.DeliveryID]; ok {
+// recordAttemptLocked adds a valid, prepared attempt, whose delivery id has
+// the hash h. The caller holds l.mu.
+func (l *MemoryLog) recordAttemptLocked(a Attempt, h uint64) {
+	if s, ok := l.lookup(a.DeliveryID, h); ok {
 		slot := l.slot(s)
 		slot.attempts = insertAttempt(slot.attempts, a)
 		l.keptAttempts++
@@ -413,9 +425,10 @@ func (l *MemoryLog) RecordDelivery(ctx context.Context, d DeliveryRecord) error 
 		return err
 	}
 	d = prepareDelivery(d)
+	h := l.idHash(d.ID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.recordDeliveryLocked(d)
+	return l.recordDeliveryLocked(d, h)
 }
 
 // RecordOutcome implements OutcomeRecorder: the delivery, then its last
@@ -428,12 +441,13 @@ func (l *MemoryLog) RecordOutcome(ctx context.Context, last Attempt, d DeliveryR
 		return err
 	}
 	last, d = prepareAttempt(last), prepareDelivery(d)
+	h := l.idHash(d.ID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.recordDeliveryLocked(d); err != nil {
+	if err := l.recordDeliveryLocked(d, h); err != nil {
 		return err
 	}
-	l.recordAttemptLocked(last)
+	l.recordAttemptLocked(last, h)
 	return nil
 }
 
@@ -450,13 +464,13 @@ func prepareDelivery(d DeliveryRecord) DeliveryRecord {
 	return d
 }
 
-// recordDeliveryLocked adds a valid, prepared delivery, or fails with
-// ErrConflict. The caller holds l.mu.
-func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord) error {
-	if _, ok := l.byID[d.ID]; ok {
+// recordDeliveryLocked adds a valid, prepared delivery, whose id has the
+// hash h, or fails with ErrConflict. The caller holds l.mu.
+func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord, h uint64) error {
+	l.setUp(0)
+	if _, ok := l.lookup(d.ID, h); ok {
 		return newDeliveryLogError("webhooks: delivery "+strconv.Quote(d.ID)+" already recorded", ErrConflict)
 	}
-	l.setUp(0)
 	p, hasPending := l.pendingByID[d.ID]
 	n := 0
 	if hasPending {
@@ -468,6 +482,7 @@ func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord) error {
 	s := l.newSlot()
 	slot := l.slot(s)
 	slot.rec = d
+	slot.idHash = h
 	if hasPending {
 		// Swap, so the pending slot keeps the evicted slot's empty slice
 		// for reuse.
@@ -486,8 +501,9 @@ func (l *MemoryLog) Delivery(ctx context.Context, id string) (DeliveryRecord, er
 	if err := ctx.Err(); err != nil {
 		return DeliveryRecord{}, err
 	}
+	h := l.idHash(id)
 	l.mu.Lock()
-	s, ok := l.byID[id]
+	s, ok := l.lookup(id, h)
 	var d DeliveryRecord
 	if ok {
 		d = l.slot(s).rec
@@ -533,10 +549,11 @@ func (l *MemoryLog) Attempts(ctx context.Context, deliveryID string) ([]Attempt,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	h := l.idHash(deliveryID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var src []Attempt
-	if s, ok := l.byID[deliveryID]; ok {
+	if s, ok := l.lookup(deliveryID, h); ok {
 		src = l.slot(s).attempts
 	} else if p, ok := l.pendingByID[deliveryID]; ok {
 		src = l.pendingSlots[p].attempts
@@ -586,11 +603,23 @@ func (o Outcome) index() int {
 type deliverySlot struct {
 	rec      DeliveryRecord
 	attempts []Attempt
+	idHash   uint64 // of rec.ID
 	// next links the recording order, or the free list.
 	next        int
+	nextID      int
 	nextWebhook int
-	nextEvent   int
 	nextOutcome int
+}
+
+// hashSeed seeds the hashes of the delivery ids MemoryLogs index.
+var hashSeed = maphash.MakeSeed()
+
+// idHash returns the hash under which l indexes the delivery id.
+func (l *MemoryLog) idHash(id string) uint64 {
+	if l.hash != nil {
+		return l.hash(id)
+	}
+	return maphash.String(hashSeed, id)
 }
 
 // pendingSlot holds the attempts of a delivery without an outcome.
@@ -612,8 +641,8 @@ type chainLink int
 
 const (
 	linkOrder chainLink = iota
+	linkID
 	linkWebhook
-	linkEvent
 	linkOutcome
 )
 
@@ -631,9 +660,8 @@ func (l *MemoryLog) setUp(capacity int) {
 	for i := range l.byOutcome {
 		l.byOutcome[i] = slotChain{head: noSlot, tail: noSlot}
 	}
-	l.byID = make(map[string]int)
+	l.byID = make(map[uint64]slotChain)
 	l.byWebhook = make(map[string]slotChain)
-	l.byEvent = make(map[string]slotChain)
 	l.pendingByID = make(map[string]int)
 }
 
@@ -665,10 +693,29 @@ func (l *MemoryLog) slot(s int) *deliverySlot {
 	return &l.blocks[s/slotBlock][s%slotBlock]
 }
 
+// lookup returns the slot of the delivery id, whose hash is h.
+func (l *MemoryLog) lookup(id string, h uint64) (int, bool) {
+	c := l.byID[h]
+	for s, left := c.head, c.n; left > 0; left-- {
+		slot := l.slot(s)
+		if slot.rec.ID == id {
+			return s, true
+		}
+		s = slot.nextID
+	}
+	return noSlot, false
+}
+
 // link puts the delivery in slot s at the end of its chains.
 func (l *MemoryLog) link(s int) {
-	rec := &l.slot(s).rec
-	l.byID[rec.ID] = s
+	slot := l.slot(s)
+	rec := &slot.rec
+	c := l.byID[slot.idHash]
+	if c.n == 0 {
+		c = slotChain{head: noSlot, tail: noSlot}
+	}
+	l.appendTo(&c, s, linkID)
+	l.byID[slot.idHash] = c
 	l.appendTo(&l.order, s, linkOrder)
 	w := l.byWebhook[rec.WebhookID]
 	if w.n == 0 {
@@ -676,12 +723,6 @@ func (l *MemoryLog) link(s int) {
 	}
 	l.appendTo(&w, s, linkWebhook)
 	l.byWebhook[rec.WebhookID] = w
-	e := l.byEvent[rec.EventID]
-	if e.n == 0 {
-		e = slotChain{head: noSlot, tail: noSlot}
-	}
-	l.appendTo(&e, s, linkEvent)
-	l.byEvent[rec.EventID] = e
 	l.appendTo(&l.byOutcome[rec.Outcome.index()], s, linkOutcome)
 }
 
@@ -703,19 +744,18 @@ func (l *MemoryLog) evictOldest() {
 	s := l.order.head
 	slot := l.slot(s)
 	rec := &slot.rec
-	delete(l.byID, rec.ID)
+	if c := l.byID[slot.idHash]; c.n == 1 {
+		delete(l.byID, slot.idHash)
+	} else {
+		popChainHead(&c, slot.nextID)
+		l.byID[slot.idHash] = c
+	}
 	popChainHead(&l.order, slot.next)
 	if w := l.byWebhook[rec.WebhookID]; w.n == 1 {
 		delete(l.byWebhook, rec.WebhookID)
 	} else {
 		popChainHead(&w, slot.nextWebhook)
 		l.byWebhook[rec.WebhookID] = w
-	}
-	if e := l.byEvent[rec.EventID]; e.n == 1 {
-		delete(l.byEvent, rec.EventID)
-	} else {
-		popChainHead(&e, slot.nextEvent)
-		l.byEvent[rec.EventID] = e
 	}
 	popChainHead(&l.byOutcome[rec.Outcome.index()], slot.nextOutcome)
 	l.keptAttempts -= len(slot.attempts)
@@ -740,8 +780,8 @@ func (s *deliverySlot) linkPtr(link chainLink) *int {
 	switch link {
 	case linkWebhook:
 		return &s.nextWebhook
-	case linkEvent:
-		return &s.nextEvent
+	case linkID:
+		return &s.nextID
 	case linkOutcome:
 		return &s.nextOutcome
 	}
@@ -834,11 +874,6 @@ func (l *MemoryLog) matching(m deliveryMatcher) []DeliveryRecord {
 	if m.webhookID != "" {
 		if c := l.byWebhook[m.webhookID]; c.n < total {
 			chains[0], link, nChains, total = c, linkWebhook, 1, c.n
-		}
-	}
-	if m.eventID != "" {
-		if c := l.byEvent[m.eventID]; c.n < total {
-			chains[0], link, nChains, total = c, linkEvent, 1, c.n
 		}
 	}
 	if m.outcomes != 0 {

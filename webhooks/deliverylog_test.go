@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookbus/hookbus/webhooks"
+	"github.com/hookbus/hookbus/webhooks/webhookstest"
 )
 
 // The MemoryLog's conformance to the DeliveryLog contract is checked by
@@ -186,18 +187,40 @@ func TestMemoryLogEvictsOldest(t *testing.T) {
 }
 
 // TestMemoryLogMatchesModel records random deliveries into a small log and
-// checks random queries against a model: a slice in recording order that
-// forgets its oldest elements past the capacity. It finds indexes that go
-// out of step with the deliveries through eviction and slot reuse.
+// checks random queries and lookups against a model: a slice in recording
+// order that forgets its oldest elements past the capacity. It finds indexes
+// that go out of step with the deliveries through eviction and slot reuse.
+// It runs with the log's own hash of delivery ids, and with hashes under
+// which many ids collide, or all of them.
 func TestMemoryLogMatchesModel(t *testing.T) {
 	const capacity = 7
+	for _, tc := range []struct {
+		name string
+		log  *webhooks.MemoryLog
+	}{
+		{"own hash", webhooks.NewMemoryLog(capacity)},
+		{"colliding hash", webhooks.NewMemoryLogWithHash(capacity, func(id string) uint64 { return uint64(len(id) % 3) })},
+		{"constant hash", webhooks.NewMemoryLogWithHash(capacity, func(string) uint64 { return 42 })},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testMemoryLogMatchesModel(t, tc.log, capacity) })
+	}
+}
+
+// TestMemoryLogConformsWithCollidingIDs runs the DeliveryLog conformance
+// suite on a log under whose hash every delivery id collides.
+func TestMemoryLogConformsWithCollidingIDs(t *testing.T) {
+	webhookstest.TestDeliveryLog(t, func(*testing.T) webhooks.DeliveryLog {
+		return webhooks.NewMemoryLogWithHash(0, func(string) uint64 { return 7 })
+	})
+}
+
+func testMemoryLogMatchesModel(t *testing.T, l *webhooks.MemoryLog, capacity int) {
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(1, 2))
 	outcomes := []webhooks.Outcome{
 		webhooks.OutcomeDelivered, webhooks.OutcomeDeadLettered, webhooks.OutcomeRefused,
 		webhooks.OutcomeSkipped, webhooks.OutcomeUndelivered,
 	}
-	l := webhooks.NewMemoryLog(capacity)
 	var model []webhooks.DeliveryRecord
 	for i := range 3000 {
 		d := dlogRecord("dlv-"+strconv.Itoa(i), "wh-"+strconv.Itoa(rng.IntN(4)), "evt-"+strconv.Itoa(rng.IntN(6)),
@@ -248,6 +271,16 @@ func TestMemoryLogMatchesModel(t *testing.T) {
 		want := dlogModelQuery(model, q)
 		if !slices.Equal(dlogIDs(got), want) {
 			t.Fatalf("after %d deliveries, Deliveries(%+v) = %q, want %q", i+1, q, dlogIDs(got), want)
+		}
+
+		id := "dlv-" + strconv.Itoa(rng.IntN(i+2))
+		kept := slices.IndexFunc(model, func(m webhooks.DeliveryRecord) bool { return m.ID == id })
+		d, err := l.Delivery(ctx, id)
+		switch {
+		case kept >= 0 && (err != nil || d.ID != id || d.EventID != model[kept].EventID):
+			t.Fatalf("after %d deliveries, Delivery(%s) = %s of %s, %v; want the kept one, of %s", i+1, id, d.ID, d.EventID, err, model[kept].EventID)
+		case kept < 0 && !errors.Is(err, webhooks.ErrNotFound):
+			t.Fatalf("after %d deliveries, Delivery(%s) of an evicted or unknown delivery = %v, want ErrNotFound", i+1, id, err)
 		}
 	}
 }
