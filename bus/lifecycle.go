@@ -34,12 +34,7 @@ func (b *Bus) Start(ctx context.Context) error {
 	var owned []message.Subscriber
 	fail := func(err error) error {
 		errs := []error{err}
-		for _, h := range handlers {
-			if h.subCancel != nil {
-				h.subCancel()
-				h.subCancel = nil
-			}
-		}
+		b.endSubscriptions()
 		for _, s := range owned {
 			if cerr := s.Close(); cerr != nil {
 				errs = append(errs, fmt.Errorf("bus: close subscriber: %w", cerr))
@@ -296,27 +291,26 @@ const closeGrace = time.Second
 func (b *Bus) closeSubscribed(ctx context.Context) error {
 	closed := make(chan error, 1)
 	go func() { closed <- b.closeTransport() }()
-	var err error
 	timer := time.NewTimer(closeGrace)
 	defer timer.Stop()
 	select {
-	case err = <-closed:
+	case err := <-closed:
 		b.endSubscriptions()
+		return err
 	case <-ctx.Done():
-		b.endSubscriptions()
-		err = <-closed
 	case <-timer.C:
-		b.endSubscriptions()
-		err = <-closed
 	}
-	return err
+	b.endSubscriptions()
+	return <-closed
 }
 
-// endSubscriptions cancels the context of every handler's subscription.
+// endSubscriptions cancels the context of every handler's subscription. The
+// handlers are frozen.
 func (b *Bus) endSubscriptions() {
 	for _, h := range b.handlers {
 		if h.subCancel != nil {
 			h.subCancel()
+			h.subCancel = nil
 		}
 	}
 }
