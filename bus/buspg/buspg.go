@@ -229,7 +229,6 @@ func (c Config) SubscriberConfig(consumerGroup string) wsql.SubscriberConfig {
 		ConsumerGroup:    consumerGroup,
 		AckDeadline:      &deadline,
 		PollInterval:     c.PollInterval,
-		RetryInterval:    retryInterval,
 		BackoffManager:   turns{BackoffManager: wsql.NewDefaultBackoffManager(c.PollInterval, retryInterval), pause: max(c.TurnPause, 0)},
 		SchemaAdapter:    c.SchemaAdapter(),
 		OffsetsAdapter:   c.OffsetsAdapter(),
