@@ -105,29 +105,9 @@ func TestReplicasShareConsumerGroups(t *testing.T) {
 			return nil
 		}
 	}
-	var buses []*bus.Bus
-	for i := range 2 {
-		c, err := buspg.New(db, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := bus.New(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		if err := bus.Handle(b, "shared", record(shared)); err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			if err := bus.Handle(b, "other", record(other)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := b.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		buses = append(buses, b)
+	buses := []*bus.Bus{
+		startBus(t, db, cfg, map[string]seqHandler{"shared": record(shared), "other": record(other)}),
+		startBus(t, db, cfg, map[string]seqHandler{"shared": record(shared)}),
 	}
 	for seq := range n {
 		if err := buses[seq%2].Publish(t.Context(), seqEvent{Seq: seq}); err != nil {
@@ -159,6 +139,43 @@ func TestReplicasShareConsumerGroups(t *testing.T) {
 
 type seqEvent struct {
 	Seq int `json:"seq"`
+}
+
+// seqHandler handles seqEvents.
+type seqHandler = func(context.Context, seqEvent) error
+
+// startBus starts a bus on the PostgreSQL transport of cfg with handlers
+// by name, closed at the end of the test.
+func startBus(t *testing.T, db *sql.DB, cfg buspg.Config, handlers map[string]seqHandler) *bus.Bus {
+	t.Helper()
+	c, err := buspg.New(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	for name, handle := range handlers {
+		if err := bus.Handle(b, name, handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// publishSeq publishes the seqEvents 0 to n-1 on b.
+func publishSeq(t *testing.T, b *bus.Bus, n int) {
+	t.Helper()
+	for seq := range n {
+		if err := b.Publish(t.Context(), seqEvent{Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (seqEvent) EventName() string { return "buspg_seq" }
@@ -240,38 +257,12 @@ func TestShutdownKeepsBatchProgress(t *testing.T) {
 	cfg := freshConfig(t, db)
 	cfg.BatchSize = 10
 	const n, held = 10, 3
-	newBus := func(handle func(context.Context, seqEvent) error) *bus.Bus {
-		t.Helper()
-		c, err := buspg.New(db, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := bus.New(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		if handle != nil {
-			if err := bus.Handle(b, "h", handle); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := b.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	pub := newBus(nil)
-	for seq := range n {
-		if err := pub.Publish(t.Context(), seqEvent{Seq: seq}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishSeq(t, startBus(t, db, cfg, nil), n)
 
 	var mu sync.Mutex
 	first := map[int]int{}
 	reached, release := make(chan struct{}), make(chan struct{})
-	b1 := newBus(func(_ context.Context, e seqEvent) error {
+	b1 := startBus(t, db, cfg, map[string]seqHandler{"h": func(_ context.Context, e seqEvent) error {
 		mu.Lock()
 		first[e.Seq]++
 		mu.Unlock()
@@ -280,7 +271,7 @@ func TestShutdownKeepsBatchProgress(t *testing.T) {
 			<-release
 		}
 		return nil
-	})
+	}})
 	select {
 	case <-reached:
 	case <-time.After(30 * time.Second):
@@ -298,13 +289,13 @@ func TestShutdownKeepsBatchProgress(t *testing.T) {
 
 	second := map[int]int{}
 	got := make(chan struct{}, n)
-	newBus(func(_ context.Context, e seqEvent) error {
+	startBus(t, db, cfg, map[string]seqHandler{"h": func(_ context.Context, e seqEvent) error {
 		mu.Lock()
 		second[e.Seq]++
 		mu.Unlock()
 		got <- struct{}{}
 		return nil
-	})
+	}})
 	timeout := time.After(30 * time.Second)
 	for range n - held - 1 {
 		select {
@@ -336,35 +327,9 @@ func TestShutdownOfWaitingReplica(t *testing.T) {
 	db := testDB(t)
 	cfg := freshConfig(t, db)
 	const hold = 10 * time.Second
-	newBus := func(handle func(context.Context, seqEvent) error) *bus.Bus {
-		t.Helper()
-		c, err := buspg.New(db, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := bus.New(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
-		if handle != nil {
-			if err := bus.Handle(b, "h", handle); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := b.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	pub := newBus(nil)
-	for seq := range 3 {
-		if err := pub.Publish(t.Context(), seqEvent{Seq: seq}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishSeq(t, startBus(t, db, cfg, nil), 3)
 	reached, release := make(chan struct{}, 3), make(chan struct{})
-	holder := newBus(func(ctx context.Context, _ seqEvent) error {
+	holder := startBus(t, db, cfg, map[string]seqHandler{"h": func(ctx context.Context, _ seqEvent) error {
 		reached <- struct{}{}
 		select {
 		case <-release:
@@ -372,17 +337,17 @@ func TestShutdownOfWaitingReplica(t *testing.T) {
 		case <-time.After(hold):
 		}
 		return nil
-	})
+	}})
 	t.Cleanup(func() { close(release); _ = holder.Shutdown(context.Background()) })
 	select {
 	case <-reached: // the holder has the lock and a batch
 	case <-time.After(30 * time.Second):
 		t.Fatal("no replica got the events")
 	}
-	waiting := newBus(func(context.Context, seqEvent) error {
+	waiting := startBus(t, db, cfg, map[string]seqHandler{"h": func(context.Context, seqEvent) error {
 		t.Error("the waiting replica handled an event the other one holds")
 		return nil
-	})
+	}})
 	time.Sleep(300 * time.Millisecond) // waiting for the lock by now
 
 	start := time.Now()
