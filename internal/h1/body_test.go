@@ -115,6 +115,22 @@ func TestContextDeadlineIsNotTimeoutError(t *testing.T) {
 
 // rawServer serves each connection with handle on a plain listener, for
 // answers net/http's server would not give.
+// eachRequest reads the requests on c and calls answer with each one's
+// body, until reading fails or answer returns false.
+func eachRequest(c net.Conn, answer func(body []byte) bool) {
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		if !answer(b) {
+			return
+		}
+	}
+}
+
 func rawServer(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -221,13 +237,7 @@ func TestReplayAfterWriteFailure(t *testing.T) {
 	reset := make(chan struct{})
 	url := rawServer(t, func(c net.Conn) {
 		n := conns.Add(1)
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			b, _ := io.ReadAll(req.Body)
+		eachRequest(c, func(b []byte) bool {
 			mu.Lock()
 			bodies = append(bodies, string(b))
 			mu.Unlock()
@@ -235,9 +245,10 @@ func TestReplayAfterWriteFailure(t *testing.T) {
 			if n == 1 {
 				<-reset
 				c.(*net.TCPConn).SetLinger(0) // Close sends a reset
-				return
+				return false
 			}
-		}
+			return true
+		})
 	})
 	closeReset := sync.OnceFunc(func() { close(reset) })
 	t.Cleanup(closeReset) // before the server's cleanup waits for its handlers

@@ -1,7 +1,6 @@
 package h1_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -44,20 +43,15 @@ func Test408OnIdleConnection(t *testing.T) {
 			u := rawServer(t, func(c net.Conn) {
 				first := conns.Add(1) == 1
 				c.SetDeadline(time.Now().Add(2 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
+				eachRequest(c, func([]byte) bool {
 					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 					if first {
 						time.Sleep(50 * time.Millisecond)
 						io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-						return
+						return false
 					}
-				}
+					return true
+				})
 			})
 			client := &http.Client{Transport: mk(t)}
 			post := func() int {

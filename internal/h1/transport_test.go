@@ -152,6 +152,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // get sends a GET to u with c and returns the status and the whole body.
 func get(t *testing.T, c *http.Client, u string) (int, string) {
 	t.Helper()
+	resp, body := getResponse(t, c, u)
+	return resp.StatusCode, body
+}
+
+// getResponse is get, returning the response (its body closed).
+func getResponse(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
@@ -161,7 +168,7 @@ func get(t *testing.T, c *http.Client, u string) (int, string) {
 	if err != nil {
 		t.Fatalf("GET %s: reading body: %v", u, err)
 	}
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 // countingDialer dials TCP, counting calls and the writes on each
@@ -324,16 +331,8 @@ func TestChunkedResponseReusesConnection(t *testing.T) {
 	})
 	client := &http.Client{Transport: newTransport(t, h1.Config{})}
 	for i := range 3 {
-		resp, err := client.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("request %d: reading body: %v", i, err)
-		}
-		if string(b) != "first part;second part" {
+		resp, b := getResponse(t, client, srv.URL)
+		if b != "first part;second part" {
 			t.Errorf("request %d: body %q", i, b)
 		}
 		if resp.ContentLength != -1 || len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
@@ -673,13 +672,8 @@ func TestTLS(t *testing.T) {
 	tr := newTransport(t, h1.Config{TLSConfig: &tls.Config{RootCAs: pool, NextProtos: []string{"h2"}}})
 	client := &http.Client{Transport: tr}
 	for i := range 2 {
-		resp, err := client.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(b) != "secure" || resp.Proto != "HTTP/1.1" {
+		resp, b := getResponse(t, client, srv.URL)
+		if b != "secure" || resp.Proto != "HTTP/1.1" {
 			t.Errorf("request %d: %s, body %q", i, resp.Proto, b)
 		}
 		if resp.TLS == nil {
@@ -1117,23 +1111,16 @@ func TestUnsolicitedBytesDiscardConnection(t *testing.T) {
 	u := rawServer(t, func(c net.Conn) {
 		n := accepted.Add(1)
 		c.SetDeadline(time.Now().Add(2 * time.Second))
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
+		eachRequest(c, func([]byte) bool {
 			resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"
 			if n == 1 {
 				// One write: the bytes after the response arrive with it.
 				resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" +
 					"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"
 			}
-			if _, err := io.WriteString(c, resp); err != nil {
-				return
-			}
-		}
+			_, err := io.WriteString(c, resp)
+			return err == nil
+		})
 	})
 	client := &http.Client{Transport: newTransport(t, h1.Config{})}
 	if _, body := get(t, client, u); body != "ok" {
