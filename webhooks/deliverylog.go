@@ -709,21 +709,33 @@ func (l *MemoryLog) lookup(id string, h uint64) (int, bool) {
 // link puts the delivery in slot s at the end of its chains.
 func (l *MemoryLog) link(s int) {
 	slot := l.slot(s)
-	rec := &slot.rec
-	c := l.byID[slot.idHash]
+	appendToIndex(l, l.byID, slot.idHash, s, linkID)
+	l.appendTo(&l.order, s, linkOrder)
+	appendToIndex(l, l.byWebhook, slot.rec.WebhookID, s, linkWebhook)
+	l.appendTo(&l.byOutcome[slot.rec.Outcome.index()], s, linkOutcome)
+}
+
+// appendToIndex adds slot s at the tail of index's chain under key,
+// following link.
+func appendToIndex[K comparable](l *MemoryLog, index map[K]slotChain, key K, s int, link chainLink) {
+	c := index[key]
 	if c.n == 0 {
 		c = slotChain{head: noSlot, tail: noSlot}
 	}
-	l.appendTo(&c, s, linkID)
-	l.byID[slot.idHash] = c
-	l.appendTo(&l.order, s, linkOrder)
-	w := l.byWebhook[rec.WebhookID]
-	if w.n == 0 {
-		w = slotChain{head: noSlot, tail: noSlot}
+	l.appendTo(&c, s, link)
+	index[key] = c
+}
+
+// popIndexHead removes the head of index's chain under key, whose
+// successor is next.
+func popIndexHead[K comparable](index map[K]slotChain, key K, next int) {
+	c := index[key]
+	if c.n == 1 {
+		delete(index, key)
+		return
 	}
-	l.appendTo(&w, s, linkWebhook)
-	l.byWebhook[rec.WebhookID] = w
-	l.appendTo(&l.byOutcome[rec.Outcome.index()], s, linkOutcome)
+	popChainHead(&c, next)
+	index[key] = c
 }
 
 // appendTo adds slot s at the tail of c, following link.
@@ -744,19 +756,9 @@ func (l *MemoryLog) evictOldest() {
 	s := l.order.head
 	slot := l.slot(s)
 	rec := &slot.rec
-	if c := l.byID[slot.idHash]; c.n == 1 {
-		delete(l.byID, slot.idHash)
-	} else {
-		popChainHead(&c, slot.nextID)
-		l.byID[slot.idHash] = c
-	}
+	popIndexHead(l.byID, slot.idHash, slot.nextID)
 	popChainHead(&l.order, slot.next)
-	if w := l.byWebhook[rec.WebhookID]; w.n == 1 {
-		delete(l.byWebhook, rec.WebhookID)
-	} else {
-		popChainHead(&w, slot.nextWebhook)
-		l.byWebhook[rec.WebhookID] = w
-	}
+	popIndexHead(l.byWebhook, rec.WebhookID, slot.nextWebhook)
 	popChainHead(&l.byOutcome[rec.Outcome.index()], slot.nextOutcome)
 	l.keptAttempts -= len(slot.attempts)
 	slot.attempts = recycleAttempts(slot.attempts)
