@@ -109,7 +109,7 @@ type SenderConfig struct {
 	// https receivers that offer it. By default requests go over HTTP/1.1
 	// keep-alive connections that the sending goroutine writes and reads
 	// itself, with none of the two goroutines per connection net/http's
-	// Transport runs; to a loopback receiver that sends 1.25 to 1.4 times
+	// Transport runs; to a loopback receiver that sends 1.2 to 1.5 times
 	// as many requests per second (README, Performance). The requests
 	// differ only in net/http's Accept-Encoding: gzip.
 	HTTP2 bool
