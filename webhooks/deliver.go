@@ -39,15 +39,6 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 	}
 	ctx, span := s.tracer.Start(ctx, t.spanName, deliverSpanOptions...)
 	defer span.End()
-	if span.IsRecording() {
-		span.SetAttributes(
-			attrWebhookID.String(t.webhook.ID),
-			attrWebhookName.String(t.webhook.Name),
-			attrEventID.String(d.eventID),
-			attrEventType.String(string(d.eventType)),
-			attrDeliveryID.String(d.id),
-		)
-	}
 	run := &deliveryRun{s: s, d: d}
 	run.sendState = sendState{
 		Context: ctx,
@@ -83,7 +74,18 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		span.SetStatus(codes.Error, string(outcome))
 	}
 	if span.IsRecording() {
-		span.SetAttributes(attrAttempts.Int(attempts), attrOutcome.String(string(outcome)), attrStatusCode.Int(status))
+		// All attributes in one call: the SDK grows the span's attribute
+		// slice on every call, copying what the earlier ones set.
+		span.SetAttributes(
+			attrWebhookID.String(t.webhook.ID),
+			attrWebhookName.String(t.webhook.Name),
+			attrEventID.String(d.eventID),
+			attrEventType.String(string(d.eventType)),
+			attrDeliveryID.String(d.id),
+			attrAttempts.Int(attempts),
+			attrOutcome.String(string(outcome)),
+			attrStatusCode.Int(status),
+		)
 	}
 	var last *Attempt
 	if run.hasFinal {

@@ -247,9 +247,12 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		})
 	}
 	attempt := &attemptTransport{
-		base:   base,
-		traced: otelhttp.NewTransport(base, otelhttp.WithPropagators(cfg.Propagator), otelhttp.WithTracerProvider(cfg.TracerProvider)),
-		prop:   cfg.Propagator,
+		base: base,
+		traced: otelhttp.NewTransport(base,
+			otelhttp.WithPropagators(cfg.Propagator),
+			otelhttp.WithTracerProvider(cfg.TracerProvider),
+			otelhttp.WithSpanNameFormatter(clientSpanName)),
+		prop: cfg.Propagator,
 	}
 	httpClient := &http.Client{
 		Transport: attempt,
@@ -261,6 +264,15 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	s.client = s.newClient(httpClient, cfg.MaxRetries)
 	s.once = s.newClient(httpClient, 0)
 	return s, nil
+}
+
+// clientSpanName names an attempt's client span as otelhttp's default does,
+// "HTTP <method>", without building the string for the POSTs Send makes.
+func clientSpanName(_ string, r *http.Request) string {
+	if r.Method == http.MethodPost {
+		return "HTTP POST"
+	}
+	return "HTTP " + r.Method
 }
 
 func (s *Sender) newClient(hc *http.Client, retries int) *retryablehttp.Client {
@@ -306,8 +318,9 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        t.newHeader(cmp.Or(req.EventType, t.webhook.EventType), req.EventID, s.cfg.Now(), req.Payload),
-		Host:          t.url.Host,
 		ContentLength: int64(len(req.Payload)),
+		// Host stays empty: the Host header is then URL.Host, and
+		// http.Client does not copy the URL to look up cookies for it.
 	}
 	rreq := &retryablehttp.Request{Request: template.WithContext(st)}
 	payload := req.Payload

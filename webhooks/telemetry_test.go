@@ -124,6 +124,9 @@ func TestTraceFromPublishToReceiver(t *testing.T) {
 			t.Errorf("deliver %s is not a child of dispatch", tc.name)
 		}
 		attrs := attribute.NewSet(deliver.Attributes()...)
+		if attrs.Len() != len(deliver.Attributes()) {
+			t.Errorf("deliver %s has repeated attributes: %v", tc.name, deliver.Attributes())
+		}
 		for k, want := range map[attribute.Key]any{
 			"hookbus.webhook.id":        tc.hook.ID,
 			"hookbus.webhook.name":      tc.name,
@@ -142,6 +145,9 @@ func TestTraceFromPublishToReceiver(t *testing.T) {
 		for _, sp := range spans {
 			if sp.SpanKind() == trace.SpanKindClient && parentOf(sp) == deliver {
 				clients = append(clients, sp)
+				if sp.Name() != "HTTP POST" {
+					t.Errorf("deliver %s: client span named %q, want otelhttp's %q", tc.name, sp.Name(), "HTTP POST")
+				}
 			}
 		}
 		if len(clients) != tc.attempts {
