@@ -52,11 +52,13 @@
 // second, hookbus's deliveries per second, their ratio (the median of the
 // rounds' ratios, with the lowest and highest; in memory only, see
 // Backends), the p50 and p99 latency from the Publish call to the recorded
-// outcome (and the baseline's request latency), and the allocations and CPU
-// time per delivery: the client process's runtime.MemStats.Mallocs and its
-// user and system time (getrusage) over the measured window, divided by the
-// completed deliveries (requests for the baseline). The CPU time moves less
-// with the machine's load than the rates do.
+// outcome (and the baseline's request latency), and the allocations, their
+// bytes and the CPU time per delivery: the client process's
+// runtime.MemStats.Mallocs and TotalAlloc and its user and system time
+// (getrusage) over the measured window, divided by the completed deliveries
+// (requests for the baseline). The CPU time moves less with the machine's
+// load than the rates do, and the allocations not at all: the garbage
+// collector's share of the CPU time follows the bytes.
 //
 // With -tracing, the bus and the service get an OpenTelemetry SDK tracer
 // provider that samples everything and batches spans to an exporter that
@@ -143,7 +145,8 @@
 // over rounds at the concurrency that delivered most), ratio_cC,
 // ratio_min_cC, ratio_max_cC (in memory only), baseline_rps_cC,
 // hookbus_dps_cC, p50_ms_cC, p99_ms_cC, baseline_p50_ms_cC,
-// baseline_p99_ms_cC, allocs_cC, baseline_allocs_cC for each concurrency C,
+// baseline_p99_ms_cC, allocs_cC, baseline_allocs_cC, bytes_cC,
+// baseline_bytes_cC for each concurrency C,
 // allocs_per_delivery (the highest of the allocs_cC), baseline_allocs, failed,
 // and with -tracing also otelhttp_ratio_cC and otelhttp_rps_cC. Backlog:
 // backlog, workers, per_webhook, goroutines_base, goroutines_peak,

@@ -57,7 +57,7 @@ func TestRun(t *testing.T) {
 			args: brief,
 			want: map[string]func(string) bool{
 				"mode": is("throughput"), "ratio_c1": positive, "ratio_c4": positive, "h1_ratio_c4": positive,
-				"allocs_per_delivery": positive, "baseline_allocs": positive,
+				"allocs_per_delivery": positive, "baseline_allocs": positive, "bytes_c4": positive, "baseline_bytes_c4": positive,
 				"hookbus_dps_c4": positive, "p99_ms_c4": positive, "failed": is("0"),
 			},
 		},

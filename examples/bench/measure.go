@@ -37,13 +37,14 @@ type sample struct {
 	failed    int64         // failed completions
 	rate      float64       // successful completions per second
 	allocs    float64       // heap allocations of the process per successful completion
+	bytes     float64       // bytes those allocations took, per successful completion
 	cpu       time.Duration // CPU time of the process per successful completion
 	p50, p99  time.Duration
 	stalled   bool // nothing completed: p50 and p99 are the window, a lower bound
 }
 
-// window measures t over d: completions, allocations (the whole process's
-// runtime.MemStats.Mallocs), CPU time of the process and latency quantiles.
+// window measures t over d: completions, allocations and their bytes (the
+// whole process's runtime.MemStats.Mallocs and TotalAlloc), CPU time of the process and latency quantiles.
 func (t *tally) window(ctx context.Context, d time.Duration) (sample, error) {
 	var m0, m1 runtime.MemStats
 	t.latency.reset()
@@ -70,6 +71,7 @@ func (t *tally) window(ctx context.Context, d time.Duration) (sample, error) {
 	}
 	if s.completed > 0 {
 		s.allocs = float64(m1.Mallocs-m0.Mallocs) / float64(s.completed)
+		s.bytes = float64(m1.TotalAlloc-m0.TotalAlloc) / float64(s.completed)
 		s.cpu = (cpu1 - cpu0) / time.Duration(s.completed)
 	} else {
 		// Nothing completed: whatever was in flight has waited at least the

@@ -66,7 +66,7 @@ func (b *bench) throughput(ctx context.Context) (summary, error) {
 			var line []string
 			for _, v := range variants {
 				s := got[v.name]
-				line = append(line, fmt.Sprintf("%s %.0f/s p99 %.2fms %.1f allocs %.1fµs", v.name, s.rate, ms(s.p99), s.allocs, us(s.cpu)))
+				line = append(line, fmt.Sprintf("%s %.0f/s p99 %.2fms %.1f allocs %.0f B %.1fµs", v.name, s.rate, ms(s.p99), s.allocs, s.bytes, us(s.cpu)))
 			}
 			if base, ok := got[variantBaseline]; ok && base.rate > 0 && b.backend.name() == backendMemory {
 				if hb, ok := got[variantHookbus]; ok {
@@ -122,9 +122,9 @@ func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
 				unit, per = "deliveries", "delivery"
 			}
 			rate, p50, p99 := median(collect(ss, rateOf)), median(collect(ss, p50Of)), median(collect(ss, p99Of))
-			allocs, cpu := median(collect(ss, allocsOf)), median(collect(ss, cpuOf))
-			fmt.Fprintf(b.out, "    %-9s %9.0f %s/s  p50 %7.3f ms  p99 %7.3f ms  %6.1f allocs and %5.1f µs of client CPU per %s\n",
-				name, rate, unit, p50, p99, allocs, cpu, per)
+			allocs, bytes, cpu := median(collect(ss, allocsOf)), median(collect(ss, bytesOf)), median(collect(ss, cpuOf))
+			fmt.Fprintf(b.out, "    %-9s %9.0f %s/s  p50 %7.3f ms  p99 %7.3f ms  %6.1f allocs (%5.0f B) and %5.1f µs of client CPU per %s\n",
+				name, rate, unit, p50, p99, allocs, bytes, cpu, per)
 			for _, s := range ss {
 				failed += s.failed
 			}
@@ -134,6 +134,7 @@ func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
 				details.add("baseline_p50_ms_c"+cs, p50)
 				details.add("baseline_p99_ms_c"+cs, p99)
 				details.add("baseline_allocs_c"+cs, allocs)
+				details.add("baseline_bytes_c"+cs, bytes)
 				details.add("baseline_cpu_us_c"+cs, cpu)
 				baseAllocsWorst = max(baseAllocsWorst, allocs)
 			case variantHookbus:
@@ -141,6 +142,7 @@ func (b *bench) throughputReport(results map[string]map[int][]sample) summary {
 				details.add("p50_ms_c"+cs, p50)
 				details.add("p99_ms_c"+cs, p99)
 				details.add("allocs_c"+cs, allocs)
+				details.add("bytes_c"+cs, bytes)
 				details.add("cpu_us_c"+cs, cpu)
 				allocsWorst = max(allocsWorst, allocs)
 			case variantOtelhttp:
@@ -203,6 +205,7 @@ func rateOf(s sample) float64   { return s.rate }
 func p50Of(s sample) float64    { return ms(s.p50) }
 func p99Of(s sample) float64    { return ms(s.p99) }
 func allocsOf(s sample) float64 { return s.allocs }
+func bytesOf(s sample) float64  { return s.bytes }
 func cpuOf(s sample) float64    { return us(s.cpu) }
 
 // us returns d in microseconds.
