@@ -31,7 +31,7 @@ var deliverSpanOptions = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKi
 func (s *Service) deliver(ctx context.Context, d *delivery) {
 	t := d.ep.target.Load()
 	if d.ep.disabled.Load() {
-		s.finish(ctx, d, OutcomeSkipped, 0, 0, ErrWebhookDisabled)
+		s.finish(recordContext(ctx), d, OutcomeSkipped, 0, 0, ErrWebhookDisabled)
 		return
 	}
 	if d.parent.IsValid() {
@@ -179,7 +179,7 @@ func (s *Service) finishAfter(ctx context.Context, d *delivery, last *Attempt, o
 	}
 	s.meters.recordOutcome(ctx, o)
 	if d.done != nil {
-		d.done(rec, err)
+		d.done(rec, lerr)
 	}
 	switch o {
 	case OutcomeDelivered:
@@ -196,7 +196,7 @@ func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRec
 	s.logger.Warn("webhooks: delivery dead-lettered", "delivery", rec.ID, "webhook", rec.WebhookID,
 		"event", rec.EventID, "attempts", rec.Attempts, "status", status)
 	if s.cfg.OnDeadLetter != nil {
-		s.cfg.OnDeadLetter(DeadLetterParams{Delivery: rec, Webhook: t.Webhook(), Err: err})
+		s.notifyDeadLetter(DeadLetterParams{Delivery: rec, Webhook: t.Webhook(), Err: err})
 	}
 	n := d.ep.failures.Add(1)
 	switch {
@@ -220,8 +220,31 @@ func (s *Service) disableFor(ctx context.Context, id, reason string, cause error
 	s.logger.Warn("webhooks: webhook disabled", "webhook", id, "reason", reason)
 	s.meters.recordDisabled(ctx, reason)
 	if s.cfg.OnDisabled != nil {
-		s.cfg.OnDisabled(DisabledParams{Webhook: w, Reason: reason, Err: cause})
+		s.notifyDisabled(DisabledParams{Webhook: w, Reason: reason, Err: cause})
 	}
+}
+
+// notifyDeadLetter calls Config.OnDeadLetter. A panic in it is recovered and
+// logged: a broken hook must not take the delivery worker, and with it the
+// process and the deliveries queued in memory, down.
+func (s *Service) notifyDeadLetter(p DeadLetterParams) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("webhooks: OnDeadLetter panicked", "delivery", p.Delivery.ID, "webhook", p.Delivery.WebhookID, "panic", r)
+		}
+	}()
+	s.cfg.OnDeadLetter(p)
+}
+
+// notifyDisabled calls Config.OnDisabled, recovering a panic as
+// notifyDeadLetter does.
+func (s *Service) notifyDisabled(p DisabledParams) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("webhooks: OnDisabled panicked", "webhook", p.Webhook.ID, "panic", r)
+		}
+	}()
+	s.cfg.OnDisabled(p)
 }
 
 func (d *delivery) webhookID() string { return d.ep.target.Load().webhook.ID }

@@ -144,8 +144,9 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 // inside Publish, with the publisher's context; records are written without
 // its cancellation. On a broker it returns only once every delivery has an
 // outcome on record, so the event is acknowledged only then; if shutdown
-// leaves one undelivered it returns an error and the broker redelivers the
-// event (receivers dedupe on webhook-id).
+// leaves one undelivered, or the log fails to record an outcome, it returns
+// an error and the broker redelivers the event (receivers dedupe on
+// webhook-id).
 func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time) error {
 	hooks, err := s.webhooksOf(ctx, t)
 	if err != nil {
@@ -162,9 +163,9 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 		w := &hooks[i]
 		d, o, err := s.prepare(w, eventID, t, payload, occurredAt, now, parent)
 		if d == nil {
-			s.recordNow(rctx, w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
+			lerr := s.recordNow(rctx, w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
 			if wait != nil {
-				wait.record(DeliveryRecord{Outcome: OutcomeRefused}, err)
+				wait.record(DeliveryRecord{Outcome: OutcomeRefused}, lerr)
 			}
 			continue
 		}
@@ -310,6 +311,8 @@ func (s *Service) notQueued(w *Webhook, payload []byte) (Outcome, error) {
 type outcomeWait struct {
 	remaining   atomic.Int64
 	undelivered atomic.Int64
+	unrecorded  atomic.Int64
+	logErr      atomic.Pointer[error] // the first outcome the log failed to record
 	done        chan struct{}
 }
 
@@ -323,9 +326,14 @@ func newOutcomeWait(n int) *outcomeWait {
 }
 
 // record counts one delivery's outcome; it is a delivery's done callback.
-func (w *outcomeWait) record(rec DeliveryRecord, _ error) {
+// logErr is the log's error when the outcome could not be recorded.
+func (w *outcomeWait) record(rec DeliveryRecord, logErr error) {
 	if rec.Outcome == OutcomeUndelivered {
 		w.undelivered.Add(1)
+	}
+	if logErr != nil {
+		w.unrecorded.Add(1)
+		w.logErr.CompareAndSwap(nil, &logErr)
 	}
 	if w.remaining.Add(-1) == 0 {
 		close(w.done)
@@ -333,12 +341,16 @@ func (w *outcomeWait) record(rec DeliveryRecord, _ error) {
 }
 
 // wait blocks until every delivery has an outcome or ctx ends, and fails
-// when any was left undelivered, so the broker redelivers the event.
+// when any was left undelivered or its outcome is not on record, so the
+// broker redelivers the event.
 func (w *outcomeWait) wait(ctx context.Context, eventID string) error {
 	select {
 	case <-w.done:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if n := w.unrecorded.Load(); n > 0 {
+		return fmt.Errorf("webhooks: event %s: %d delivery outcomes not recorded: %w", eventID, n, *w.logErr.Load())
 	}
 	if n := w.undelivered.Load(); n > 0 {
 		return fmt.Errorf("%w: event %s: %d deliveries undelivered", ErrDrainIncomplete, eventID, n)
@@ -386,22 +398,25 @@ func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 			return nil, err
 		}
 		if ep.target.CompareAndSwap(cur, t) {
-			ep.disabled.Store(w.Disabled || ep.deleted.Load())
+			ep.syncDisabled()
 			return ep, nil
 		}
 	}
 }
 
-// recordNow records an outcome for a delivery that never reached a queue.
-func (s *Service) recordNow(ctx context.Context, webhookID, eventID string, t EventType, payload []byte, occurredAt time.Time, o Outcome, err error) {
+// recordNow records an outcome for a delivery that never reached a queue,
+// and returns the log's error if it could not.
+func (s *Service) recordNow(ctx context.Context, webhookID, eventID string, t EventType, payload []byte, occurredAt time.Time, o Outcome, err error) error {
 	now := s.cfg.Now()
 	rec := DeliveryRecord{
 		ID: newID("dlv_"), EventID: eventID, EventType: t, WebhookID: webhookID,
 		Outcome: o, Error: err.Error(), Payload: payload,
 		OccurredAt: occurredAt, CreatedAt: now, CompletedAt: now,
 	}
-	if lerr := s.log.RecordDelivery(ctx, rec); lerr != nil {
+	lerr := s.log.RecordDelivery(ctx, rec)
+	if lerr != nil {
 		s.logger.Error("webhooks: record delivery", "delivery", rec.ID, "error", lerr)
 	}
 	s.meters.recordOutcome(ctx, o)
+	return lerr
 }

@@ -14,6 +14,9 @@ import (
 // Create validates w and saves it. An empty ID is assigned; an empty Secret
 // is generated with crypto/rand; CreatedAt and UpdatedAt are set. It returns
 // the saved webhook, secret included, so it can be shown to the customer.
+// The ID of a deleted webhook may be used again: the new webhook gets the
+// events dispatched from then on, while deliveries queued for the deleted
+// one are still recorded as skipped.
 func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	w = w.Clone()
 	if w.ID == "" {
@@ -31,9 +34,25 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	if err := w.Validate(s.validateOptions()); err != nil {
 		return Webhook{}, err
 	}
+	defer s.lockWebhook(w.ID)()
 	if err := s.store.Create(ctx, w); err != nil {
 		return Webhook{}, err
 	}
+	// A webhook created under the id of a deleted one starts afresh: the
+	// deleted one's endpoint is a tombstone that skips every delivery.
+	// Deliveries queued before the delete keep the tombstone; the fresh
+	// endpoint starts with the new webhook's target, so a dispatch that
+	// listed the deleted one sends, if at all, with the new configuration.
+	s.mu.Lock()
+	if ep := s.endpoints[w.ID]; ep != nil && ep.deleted.Load() {
+		fresh := &endpoint{}
+		if t, err := NewTarget(w, now); err == nil {
+			fresh.target.Store(t)
+			fresh.disabled.Store(w.Disabled)
+		}
+		s.endpoints[w.ID] = fresh
+	}
+	s.mu.Unlock()
 	return w, nil
 }
 
@@ -72,6 +91,7 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 
 // Delete removes a webhook. Its queued deliveries are recorded as skipped.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	defer s.lockWebhook(id)()
 	if err := s.store.Delete(ctx, id); err != nil {
 		return err
 	}

@@ -96,8 +96,9 @@ type Config struct {
 	SecretGracePeriod time.Duration
 	// OnDeadLetter is called after a delivery is dead-lettered. Hooks run
 	// on delivery workers, concurrently: they must be safe for concurrent use
-	// and quick. Their parameters hold the whole Webhook, secrets and header
-	// values included: do not log them as they are.
+	// and quick. A panic in a hook is recovered and logged. Their parameters
+	// hold the whole Webhook, secrets and header values included: do not log
+	// them as they are.
 	OnDeadLetter func(DeadLetterParams)
 	// OnDisabled is called after a webhook is disabled by the engine, under
 	// the same rules as OnDeadLetter.
@@ -184,6 +185,19 @@ type endpoint struct {
 	deleted  atomic.Bool  // the webhook was deleted: the endpoint stays as a tombstone
 }
 
+// syncDisabled sets ep.disabled from the current target and the tombstone,
+// and again if either changed meanwhile: a writer that lost a race to a
+// newer version or to a delete never leaves the flag of what it saw.
+func (ep *endpoint) syncDisabled() {
+	for {
+		t, deleted := ep.target.Load(), ep.deleted.Load()
+		ep.disabled.Store(deleted || t != nil && t.webhook.Disabled)
+		if ep.target.Load() == t && ep.deleted.Load() == deleted {
+			return
+		}
+	}
+}
+
 // delivery is one event on its way to one webhook.
 type delivery struct {
 	id           string
@@ -195,7 +209,7 @@ type delivery struct {
 	parent       trace.SpanContext
 	ep           *endpoint
 	redeliveryOf string
-	done         func(DeliveryRecord, error) // optional, for callers that wait
+	done         func(rec DeliveryRecord, logErr error) // optional, for callers that wait; logErr: why rec is not on record
 }
 
 // New returns a Service that delivers the webhook events published on b.

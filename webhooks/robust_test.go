@@ -1,0 +1,165 @@
+package webhooks_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/webhooks"
+)
+
+// outageLog is a MemoryLog whose first failures writes of outcomes fail, as
+// a database log's do while the database is down.
+type outageLog struct {
+	*webhooks.MemoryLog
+	failures atomic.Int64 // writes still to fail
+	failed   atomic.Int64
+}
+
+var errOutage = errors.New("log storage unavailable")
+
+func (l *outageLog) fail() bool {
+	if l.failures.Add(-1) >= 0 {
+		l.failed.Add(1)
+		return true
+	}
+	return false
+}
+
+func (l *outageLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRecord) error {
+	if l.fail() {
+		return errOutage
+	}
+	return l.MemoryLog.RecordDelivery(ctx, d)
+}
+
+func (l *outageLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, d webhooks.DeliveryRecord) error {
+	if l.fail() {
+		return errOutage
+	}
+	return l.MemoryLog.RecordOutcome(ctx, last, d)
+}
+
+// On a broker an event is acknowledged only once its outcomes are on
+// record: an outcome the log failed to write sends the event back to the
+// bus, whose retry delivers it again and records it.
+func TestBrokerRedeliversEventWhoseOutcomeWasNotRecorded(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		handler func(http.ResponseWriter, *http.Request, int)
+		outcome webhooks.Outcome
+	}{
+		{"delivered", statusHandler(204), webhooks.OutcomeDelivered},
+		{"dead-lettered", statusHandler(500), webhooks.OutcomeDeadLettered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pubsub := engBroker{gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, nil)}
+			b, err := bus.New(bus.Config{Publisher: pubsub, Subscriber: pubsub,
+				Retry: bus.RetryPolicy{InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			log := &outageLog{MemoryLog: webhooks.NewMemoryLog(0)}
+			log.failures.Store(1)
+			s, err := webhooks.New(b, webhooks.Config{Log: log, Sender: webhooks.SenderConfig{
+				AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: -1,
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Shutdown(context.Background())
+			srv, hits := engServer(t, tc.handler)
+			engCreate(t, s, "hook", srv.URL, webhooks.MeetingStatusChangedEvent)
+
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if err := s.Publish(ctx, engEvent); err != nil {
+				t.Fatalf("Publish = %v", err)
+			}
+			if log.failed.Load() != 1 {
+				t.Fatalf("the log failed %d writes, want 1", log.failed.Load())
+			}
+			recs, err := log.Deliveries(t.Context(), webhooks.DeliveryQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 1 || recs[0].Outcome != tc.outcome {
+				t.Fatalf("at acknowledgement the log holds %+v, want one %s delivery", recs, tc.outcome)
+			}
+			if got := hits.all(); len(got) != 2 || got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
+				t.Errorf("receiver got %d requests, want the event twice under one webhook-id", len(got))
+			}
+		})
+	}
+}
+
+// A webhook created under the id of a deleted one gets its deliveries.
+func TestWebhookRecreatedUnderDeletedID(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	srv, hits := engServer(t, statusHandler(204))
+	w := webhooks.Webhook{ID: "wh_customer_42", Name: "crm", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}
+	if _, err := s.Create(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	if err := s.Delete(t.Context(), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 2)
+	for _, r := range recs {
+		if r.Outcome != webhooks.OutcomeDelivered {
+			t.Errorf("delivery %s: outcome %s (%s), want delivered", r.ID, r.Outcome, r.Error)
+		}
+	}
+	if n := len(hits.all()); n != 2 {
+		t.Errorf("receiver got %d requests, want 2", n)
+	}
+}
+
+// A hook that panics is logged and skipped: the worker goes on delivering.
+func TestPanickingHooksDoNotStopDeliveries(t *testing.T) {
+	var deadLetters, disabled atomic.Int64
+	s := engService(t, webhooks.Config{
+		Sender:       webhooks.SenderConfig{MaxRetries: -1},
+		DisableAfter: 1,
+		OnDeadLetter: func(webhooks.DeadLetterParams) { deadLetters.Add(1); panic("OnDeadLetter bug") },
+		OnDisabled:   func(webhooks.DisabledParams) { disabled.Add(1); panic("OnDisabled bug") },
+	})
+	failing, _ := engServer(t, statusHandler(500))
+	healthy, _ := engServer(t, statusHandler(204))
+	bad := engCreate(t, s, "failing", failing.URL, webhooks.MeetingStatusChangedEvent)
+	good := engCreate(t, s, "healthy", healthy.URL, webhooks.MeetingStatusChangedEvent)
+	for range 3 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: good.ID, Outcome: webhooks.OutcomeDelivered}, 3)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: bad.ID}, 3)
+	// Deliveries in flight when the first dead letter disables the webhook
+	// can be dead-lettered too.
+	if !engEventually(func() bool { return deadLetters.Load() >= 1 && disabled.Load() == 1 }) {
+		t.Errorf("hooks called: OnDeadLetter %d, OnDisabled %d; want at least 1 and 1", deadLetters.Load(), disabled.Load())
+	}
+	if w, err := s.Get(t.Context(), bad.ID); err != nil || !w.Disabled {
+		t.Errorf("failing webhook after a panicking OnDisabled: disabled=%v, %v", w.Disabled, err)
+	}
+}
