@@ -26,8 +26,12 @@ type Backoff = retryablehttp.Backoff
 // (4xx) are retried too: the contract asks receivers for a 2xx, and a
 // misconfigured receiver often recovers. Refused addresses, invalid URLs and
 // untrusted certificates are not retried (retryablehttp's own judgement of
-// transport errors), nor is anything once ctx is done.
+// transport errors), nor is anything once ctx is done; a 2xx that arrived
+// is a success even then, since the receiver has the event.
 func DefaultRetryPolicy(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if err == nil && isSuccess(resp.StatusCode) {
+		return false, nil
+	}
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
