@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookbus/hookbus/bus"
 	"github.com/hookbus/hookbus/webhooks"
@@ -161,5 +163,30 @@ func TestPanickingHooksDoNotStopDeliveries(t *testing.T) {
 	}
 	if w, err := s.Get(t.Context(), bad.ID); err != nil || !w.Disabled {
 		t.Errorf("failing webhook after a panicking OnDisabled: disabled=%v, %v", w.Disabled, err)
+	}
+}
+
+// Without an SDK, a trace context the publisher carries (sampled out here)
+// still reaches the receiver, and on every attempt.
+func TestUnsampledTraceContextReachesReceiver(t *testing.T) {
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: 1}})
+	srv, hits := engServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		w.WriteHeader(map[bool]int{true: 503, false: 204}[n == 1])
+	})
+	engCreate(t, s, "hook", srv.URL, webhooks.MeetingStatusChangedEvent)
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{7}, SpanID: trace.SpanID{9}, Remote: true})
+	if err := s.Publish(trace.ContextWithRemoteSpanContext(t.Context(), sc), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDelivered}, 1)
+	got := hits.all()
+	if len(got) != 2 {
+		t.Fatalf("receiver got %d requests, want 2", len(got))
+	}
+	for i, r := range got {
+		tp := r.header.Values("Traceparent")
+		if len(tp) != 1 || !strings.HasPrefix(tp[0], "00-"+sc.TraceID().String()+"-") || !strings.HasSuffix(tp[0], "-00") {
+			t.Errorf("attempt %d: traceparent %q, want one in trace %s, not sampled", i+1, tp, sc.TraceID())
+		}
 	}
 }

@@ -37,7 +37,9 @@ func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	case trace.SpanFromContext(ctx).IsRecording():
 		rt = t.traced
 	case sc.IsValid():
-		// RoundTrip must not change the caller's request headers.
+		// RoundTrip must not change the caller's request: a shallow copy
+		// gets its own header with the trace context.
+		r = r.WithContext(ctx)
 		r.Header = r.Header.Clone()
 		t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
 	}
