@@ -16,12 +16,17 @@
 //
 // What net/http's reader goroutine learns in the background, Transport
 // learns when it takes an idle connection from the pool: if the connection
-// has been idle for Config.CheckIdleAfter (a second) or more, it looks at
-// the socket without reading (MSG_PEEK, on Unix systems), and a connection
-// the server closed, or sent something nobody asked for (a 408 before
-// closing, say), is closed instead of used. A server that closes idle
-// connections within that second can still make a request fail; the retry
-// policy sees it as the failed attempt it is. A request whose writing fails
+// has been idle for Config.CheckIdleAfter (5 ms) or more, it looks at the
+// socket without reading (MSG_PEEK, on Unix systems), and a connection the
+// server closed, or sent something nobody asked for (a 408 before closing,
+// or a second response to one request), is closed instead of used. Bytes
+// already read from the socket, into the connection's buffer or into a TLS
+// record's decrypted rest, are looked at every time. Busy connections, used
+// again within those milliseconds, are not looked at: a server that closes
+// one in that time can make a request fail (the retry policy sees it as the
+// failed attempt it is), and an unasked response that arrives in that time
+// is read as the next request's, as it would be by net/http if it arrived
+// just after that request was written. A request whose writing fails
 // on a reused connection (the server closed it in between) is sent once
 // more on a new connection, provided it can produce its body again
 // (GetBody); a request written whole is never sent twice by Transport.
@@ -58,7 +63,7 @@ const (
 	DefaultTimeout             = 10 * time.Second
 	DefaultMaxIdleConnsPerHost = 256
 	DefaultIdleConnTimeout     = 90 * time.Second
-	DefaultCheckIdleAfter      = time.Second
+	DefaultCheckIdleAfter      = 5 * time.Millisecond
 )
 
 // Config configures a Transport. The zero value is usable.
@@ -84,8 +89,8 @@ type Config struct {
 	// CheckIdleAfter is how long a connection must have been idle for its
 	// socket to be looked at before it is used again; zero means
 	// DefaultCheckIdleAfter, a negative value every time. The look is a
-	// system call, which busy connections need not pay: servers close idle
-	// connections after seconds, not milliseconds.
+	// system call, which busy connections, used again at once, need not
+	// pay.
 	CheckIdleAfter time.Duration
 }
 
@@ -421,7 +426,7 @@ func (t *Transport) get(key poolKey) *conn {
 			return nil
 		}
 		idle := time.Since(c.idleSince)
-		if c.br.Buffered() == 0 && idle <= t.cfg.IdleConnTimeout && (idle < t.cfg.CheckIdleAfter || c.alive()) {
+		if c.br.Buffered() == 0 && idle <= t.cfg.IdleConnTimeout && (idle < t.cfg.CheckIdleAfter || c.alive()) && !c.tlsPending() {
 			c.reused = true
 			return c
 		}
@@ -576,6 +581,21 @@ func (c *conn) arm(ctx context.Context, deadline time.Time) error {
 	// A hook that ran before SetDeadline was undone by it; ctx's error is
 	// set before hooks run, so checking it now closes that gap.
 	return ctx.Err()
+}
+
+// tlsPending reports whether a TLS connection holds bytes nobody asked
+// for in tls.Conn's own buffer: the rest of the record the last response
+// ended in, which neither the bufio.Reader nor a look at the socket sees. A
+// read whose deadline has passed returns such bytes, or fails at once
+// without reading the socket; a timeout leaves tls.Conn usable.
+func (c *conn) tlsPending() bool {
+	if c.tls == nil {
+		return false
+	}
+	_ = c.SetReadDeadline(time.Unix(1, 0))
+	_, err := c.br.Peek(1)
+	_ = c.SetReadDeadline(time.Time{})
+	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // interruptNow makes the connection's blocked reads and writes return.
