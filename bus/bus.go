@@ -59,6 +59,10 @@ type Bus struct {
 	hardStop  context.CancelFunc
 	stopPumps chan struct{}
 	stopOnce  sync.Once
+	// intake admits in-memory events published through a Pub/Sub (a
+	// GoChannel) until drain closes it, so that no event reaches a
+	// transport whose pumps are about to stop.
+	intake    gate
 	running   sync.WaitGroup // pumps and workers
 	ownedSubs []message.Subscriber
 
@@ -118,6 +122,7 @@ func New(cfg Config) (*Bus, error) {
 		done:         make(chan struct{}),
 	}
 	b.publishing.drained = make(chan struct{})
+	b.intake.drained = make(chan struct{})
 	if b.pub == nil {
 		// The in-process transport: Publish puts the event straight into the
 		// queue of each of its handlers. Nothing else can reach a transport
@@ -456,6 +461,15 @@ func (b *Bus) send(ctx context.Context, name string, msg *message.Message, units
 			return fmt.Errorf("bus: publish %s: %w", name, err)
 		}
 		msg.Metadata[metadataReservedBy] = b.instance
+	}
+	if b.inMemory {
+		if !b.intake.enter() {
+			// A handler's late follow-up (from a goroutine it started)
+			// after the drain found nothing left: refused, not lost.
+			b.pending.release(units)
+			return fmt.Errorf("bus: publish %s: %w", name, ErrClosed)
+		}
+		defer b.intake.leave()
 	}
 	if err := b.pub.Publish(name, msg); err != nil {
 		if units > 0 {

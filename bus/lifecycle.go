@@ -88,7 +88,8 @@ func (b *Bus) Start(ctx context.Context) error {
 // Run starts the bus if it is not started yet, then blocks until ctx ends and
 // shuts the bus down, draining for at most Config.DrainTimeout (from a context
 // that keeps ctx's values), and returns Shutdown's result. If Shutdown is
-// called elsewhere first, Run returns nil once it has finished.
+// called elsewhere while Run waits, Run returns nil once it has finished; on
+// a bus whose Shutdown has already begun, Run returns ErrClosed at once.
 func (b *Bus) Run(ctx context.Context) error {
 	if err := b.Start(ctx); err != nil && !errors.Is(err, ErrStarted) {
 		return err
@@ -193,9 +194,14 @@ func (b *Bus) shutdown(ctx context.Context, started bool) error {
 	b.log.DebugContext(ctx, "bus: draining")
 	err := b.drain(ctx)
 	if err != nil {
-		left := b.abort()
-		b.log.ErrorContext(ctx, "bus: drain incomplete", "left", left, "error", err)
-		err = &DrainError{Left: left, Err: err}
+		// The context ended first; if nothing was left even so (an idle bus
+		// shut down with a context already done), the drain is complete.
+		if left := b.abort(); left > 0 {
+			b.log.ErrorContext(ctx, "bus: drain incomplete", "left", left, "error", err)
+			err = &DrainError{Left: left, Err: err}
+		} else {
+			err = nil
+		}
 	} else {
 		b.hardStop() // nothing runs any more; releases the context
 	}
@@ -216,6 +222,18 @@ func (b *Bus) drain(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if b.inMemory {
+		if err := b.pending.waitIdle(ctx); err != nil {
+			return err
+		}
+		// Handlers may have left goroutines that publish follow-ups with
+		// their context. Through a Pub/Sub, such an event needs the pumps:
+		// intake closes first, then what got in before is handled.
+		b.intake.close()
+		select {
+		case <-b.intake.drained:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		if err := b.pending.waitIdle(ctx); err != nil {
 			return err
 		}

@@ -1,0 +1,105 @@
+package bus_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/hookbus/hookbus/bus"
+)
+
+type drainTrigger struct{}
+
+func (drainTrigger) EventName() string { return "drain_trigger" }
+
+type drainFollow struct{ N int }
+
+func (drainFollow) EventName() string { return "drain_follow" }
+
+// A handler hands its context to a goroutine that keeps publishing
+// follow-ups while Shutdown drains: every Publish that returned nil is
+// handled before Shutdown returns, and the others return an error. On a
+// GoChannel the follow-ups need the pumps, which the drain stops.
+func TestLateFollowUpsAreHandledOrRefused(t *testing.T) {
+	for name, cfg := range map[string]func() bus.Config{
+		"in-process": func() bus.Config { return bus.Config{} },
+		"GoChannel": func() bus.Config {
+			gc := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, nil)
+			return bus.Config{Publisher: gc, Subscriber: gc}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for range 5 {
+				b, err := bus.New(cfg())
+				if err != nil {
+					t.Fatal(err)
+				}
+				var accepted, handled atomic.Int64
+				done := make(chan struct{})
+				if err := bus.Handle(b, "trigger", func(ctx context.Context, _ drainTrigger) error {
+					go func() {
+						defer close(done)
+						for i := 0; ; i++ {
+							if err := b.Publish(ctx, drainFollow{N: i}); err != nil {
+								return
+							}
+							accepted.Add(1)
+							time.Sleep(20 * time.Microsecond)
+						}
+					}()
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if err := bus.Handle(b, "follow", func(context.Context, drainFollow) error {
+					handled.Add(1)
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Start(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Publish(t.Context(), drainTrigger{}); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err = b.Shutdown(ctx)
+				cancel()
+				<-done
+				if err != nil {
+					t.Fatalf("Shutdown = %v", err)
+				}
+				if a, h := accepted.Load(), handled.Load(); a != h {
+					t.Fatalf("Publish accepted %d follow-ups, %d were handled", a, h)
+				}
+			}
+		})
+	}
+}
+
+// An idle bus shut down with a context that has already ended has nothing
+// left to drain: Shutdown succeeds.
+func TestShutdownOfIdleBusWithEndedContext(t *testing.T) {
+	for range 100 {
+		b, err := bus.New(bus.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bus.Handle(b, "h", func(context.Context, drainFollow) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown of an idle bus = %v, want nil", err)
+		}
+	}
+}
