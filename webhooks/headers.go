@@ -36,9 +36,11 @@ var reservedHeaderPrefixes = []string{"webhook-", "x-webhook-"}
 
 // IsReservedHeader reports whether name is a header hookbus sets itself and a
 // webhook's custom headers therefore may not set or override. The comparison
-// ignores case.
+// ignores case, and takes '_' for '-': receivers behind CGI-style gateways
+// (WSGI, Rack, PHP) see Webhook_Signature and webhook-signature under one
+// name, HTTP_WEBHOOK_SIGNATURE, where one could replace the other.
 func IsReservedHeader(name string) bool {
-	lower := strings.ToLower(name)
+	lower := strings.ReplaceAll(strings.ToLower(name), "_", "-")
 	if _, ok := reservedHeaders[lower]; ok {
 		return true
 	}

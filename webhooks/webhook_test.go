@@ -140,6 +140,8 @@ func TestWebhookValidateInvalid(t *testing.T) {
 		{"reserved webhook-signature", func(w *webhooks.Webhook) { w.Headers["Webhook-Signature"] = "v1,x" }, webhooks.ErrHeaderReserved, `Headers["Webhook-Signature"]`},
 		{"reserved x-webhook prefix", func(w *webhooks.Webhook) { w.Headers["X-Webhook-Custom"] = "x" }, webhooks.ErrHeaderReserved, `Headers["X-Webhook-Custom"]`},
 		{"reserved traceparent", func(w *webhooks.Webhook) { w.Headers["Traceparent"] = "00-x" }, webhooks.ErrHeaderReserved, `Headers["Traceparent"]`},
+		{"reserved signature with underscore", func(w *webhooks.Webhook) { w.Headers["Webhook_Signature"] = "v1,x" }, webhooks.ErrHeaderReserved, `Headers["Webhook_Signature"]`},
+		{"reserved x-webhook with underscores", func(w *webhooks.Webhook) { w.Headers["x_webhook_event"] = "x" }, webhooks.ErrHeaderReserved, `Headers["x_webhook_event"]`},
 		{"duplicate header", func(w *webhooks.Webhook) { w.Headers["x-tenant"] = "other" }, webhooks.ErrDuplicateHeader, `Headers["x-tenant"]`},
 		{"too many headers", func(w *webhooks.Webhook) { w.Headers = numberedHeaders(webhooks.MaxHeaders + 1) }, webhooks.ErrTooManyHeaders, "Headers"},
 		{"headers too large", func(w *webhooks.Webhook) {
