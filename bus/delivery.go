@@ -92,14 +92,37 @@ func (b *Bus) accept(h *handler, wm *message.Message) bool {
 }
 
 func (b *Bus) work(h *handler, slot int) {
-	defer b.running.Done()
+	var (
+		cur  item
+		busy bool // process has cur and has not returned
+	)
+	defer func() {
+		if busy {
+			b.exited(h, slot, cur)
+			return // the new worker carries on the running count
+		}
+		b.running.Done()
+	}()
 	for {
 		it, ok := h.queue.pop()
 		if !ok {
 			return
 		}
+		cur, busy = it, true
 		b.process(h, slot, it)
+		busy = false
 	}
+}
+
+// exited gives up the item whose handler ended the worker's goroutine
+// (runtime.Goexit, which t.FailNow calls) as it gives up a failing one, and
+// starts a worker in its place: a deferred recover cannot stop a Goexit.
+func (b *Bus) exited(h *handler, slot int, it item) {
+	msg := messageFrom(h, it)
+	err := fmt.Errorf("%w: handler %q ended its goroutine (runtime.Goexit)", ErrHandlerPanic, h.name)
+	b.log.Error("bus: handler ended its goroutine", "handler", h.name, "event", msg.Name, "event_id", msg.ID)
+	b.giveUp(b.lifetime, h, it, &msg, err, 1)
+	go b.work(h, slot)
 }
 
 // process handles one item: retries in place, then dead-letters; after a hard

@@ -2,6 +2,8 @@ package bus_test
 
 import (
 	"context"
+	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,5 +103,46 @@ func TestShutdownOfIdleBusWithEndedContext(t *testing.T) {
 		if err := b.Shutdown(ctx); err != nil {
 			t.Fatalf("Shutdown of an idle bus = %v, want nil", err)
 		}
+	}
+}
+
+// A handler that ends its goroutine (runtime.Goexit, as t.FailNow does)
+// has its event dead-lettered like one that panics, and a new worker goes
+// on with the rest: nothing stays pending, and Shutdown drains.
+func TestHandlerGoexitIsDeadLetteredAndWorkerReplaced(t *testing.T) {
+	var dead atomic.Pointer[bus.DeadLetterParams]
+	b, err := bus.New(bus.Config{Workers: 1, OnDeadLetter: func(p bus.DeadLetterParams) { dead.Store(&p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handled atomic.Int64
+	if err := bus.Handle(b, "h", func(_ context.Context, e drainFollow) error {
+		if e.N == 0 {
+			runtime.Goexit()
+		}
+		handled.Add(1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := b.Publish(t.Context(), drainFollow{N: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if n := handled.Load(); n != 4 {
+		t.Errorf("handled %d events after the Goexit, want 4", n)
+	}
+	p := dead.Load()
+	if p == nil || !errors.Is(p.Err, bus.ErrHandlerPanic) || p.DeadLetter.Handler != "h" {
+		t.Errorf("dead letter of the event whose handler exited: %+v", p)
 	}
 }
