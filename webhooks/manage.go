@@ -29,7 +29,7 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 		}
 		w.Secret = secret
 	}
-	now := s.cfg.Now()
+	now := s.stamp()
 	w.CreatedAt, w.UpdatedAt = now, now
 	if err := w.Validate(s.validateOptions()); err != nil {
 		return Webhook{}, err
@@ -327,14 +327,21 @@ func (s *Service) refresh(w Webhook) {
 }
 
 // laterThan returns now, or just after prev when the clock has not moved
-// past it, so every change gets a distinct UpdatedAt.
+// past it, so every change gets a distinct UpdatedAt, in whole
+// microseconds: a store that keeps microseconds (PostgreSQL) must not merge
+// two versions into one, or another replica, which compares versions by
+// UpdatedAt, would keep the older one.
 func (s *Service) laterThan(prev time.Time) time.Time {
-	now := s.cfg.Now()
+	now := s.stamp()
 	if !now.After(prev) {
-		now = prev.Add(time.Nanosecond)
+		now = prev.Truncate(time.Microsecond).Add(time.Microsecond)
 	}
 	return now
 }
+
+// stamp returns the time of a change to a webhook: now, in whole
+// microseconds, as stores keep it.
+func (s *Service) stamp() time.Time { return s.cfg.Now().Truncate(time.Microsecond) }
 
 func (s *Service) validateOptions() ValidateOptions {
 	return ValidateOptions{AllowHTTP: s.cfg.Sender.AllowHTTP}

@@ -379,7 +379,8 @@ func isTokenChar(c byte) bool {
 
 // validateHeaderValue follows RFC 9110 field-value: visible ASCII, obs-text
 // (bytes 0x80 to 0xFF), space and horizontal tab, without leading or
-// trailing whitespace. The error never contains the value.
+// trailing whitespace; the obs-text must be UTF-8, as every store can keep
+// it. The error never contains the value.
 func validateHeaderValue(v string) error {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
@@ -388,6 +389,11 @@ func validateHeaderValue(v string) error {
 	}
 	if v != strings.Trim(v, " \t") {
 		return fmt.Errorf("%w: leading or trailing whitespace", ErrHeaderValue)
+	}
+	if !utf8.ValidString(v) {
+		// Bytes over 0x7f that are not UTF-8 (obsolete ISO-8859-1 text)
+		// would not survive a store that keeps text, as PostgreSQL's does.
+		return fmt.Errorf("%w: not UTF-8", ErrHeaderValue)
 	}
 	return nil
 }

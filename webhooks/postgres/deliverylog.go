@@ -162,6 +162,9 @@ func (l *DeliveryLog) Delivery(ctx context.Context, id string) (webhooks.Deliver
 	if err := ctx.Err(); err != nil {
 		return webhooks.DeliveryRecord{}, err
 	}
+	if unstorable(id) {
+		return webhooks.DeliveryRecord{}, fmt.Errorf("%w: delivery %q", webhooks.ErrNotFound, id)
+	}
 	d, err := scanDelivery(l.db.QueryRowContext(ctx, l.q.delivery, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return webhooks.DeliveryRecord{}, fmt.Errorf("%w: delivery %q", webhooks.ErrNotFound, id)
@@ -180,6 +183,9 @@ func (l *DeliveryLog) Deliveries(ctx context.Context, q webhooks.DeliveryQuery) 
 	}
 	if err := q.Validate(); err != nil {
 		return nil, err
+	}
+	if unstorable(q.WebhookID) || unstorable(q.EventID) {
+		return []webhooks.DeliveryRecord{}, nil
 	}
 	query, args := l.q.deliveries(q)
 	rows, err := l.db.QueryContext(ctx, query, args...)
@@ -205,6 +211,9 @@ func (l *DeliveryLog) Deliveries(ctx context.Context, q webhooks.DeliveryQuery) 
 func (l *DeliveryLog) Attempts(ctx context.Context, deliveryID string) ([]webhooks.Attempt, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if unstorable(deliveryID) {
+		return []webhooks.Attempt{}, nil
 	}
 	rows, err := l.db.QueryContext(ctx, l.q.attempts, deliveryID)
 	if err != nil {
@@ -378,6 +387,14 @@ func ceilMicrosecond(t time.Time) time.Time {
 
 // storableText returns s as a PostgreSQL text value can hold it: valid UTF-8
 // without NUL bytes, each offending byte sequence replaced by U+FFFD.
+// unstorable reports whether s can never be in a text column: PostgreSQL
+// refuses NUL bytes and invalid UTF-8. An id that is unstorable matches no
+// row, and is answered as one that matches none, rather than sent to the
+// database to fail.
+func unstorable(s string) bool {
+	return !utf8.ValidString(s) || strings.ContainsRune(s, 0)
+}
+
 func storableText(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
 		return s

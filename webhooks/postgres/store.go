@@ -84,6 +84,9 @@ func (s *Store) Get(ctx context.Context, id string) (webhooks.Webhook, error) {
 	if err := ctx.Err(); err != nil {
 		return webhooks.Webhook{}, err
 	}
+	if unstorable(id) {
+		return webhooks.Webhook{}, fmt.Errorf("%w: id %q", webhooks.ErrNotFound, id)
+	}
 	w, err := scanWebhook(s.db.QueryRowContext(ctx, s.q.get, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return webhooks.Webhook{}, fmt.Errorf("%w: id %q", webhooks.ErrNotFound, id)
@@ -98,6 +101,9 @@ func (s *Store) Get(ctx context.Context, id string) (webhooks.Webhook, error) {
 func (s *Store) Update(ctx context.Context, w webhooks.Webhook) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if unstorable(w.ID) {
+		return fmt.Errorf("%w: id %q", webhooks.ErrNotFound, w.ID)
 	}
 	args, err := webhookArgs(w)
 	if err != nil {
@@ -119,6 +125,9 @@ func (s *Store) Update(ctx context.Context, w webhooks.Webhook) error {
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if unstorable(id) {
+		return fmt.Errorf("%w: id %q", webhooks.ErrNotFound, id)
 	}
 	res, err := s.db.ExecContext(ctx, s.q.delete, id)
 	if err != nil {
@@ -234,7 +243,7 @@ func webhookArgs(w webhooks.Webhook) ([]any, error) {
 	}
 	return []any{
 		w.ID, w.Name, w.URL, string(w.EventType), headers, w.Description, w.Secret, previous,
-		w.Disabled, w.DisabledReason, dbTime(w.CreatedAt), dbTime(w.UpdatedAt),
+		w.Disabled, storableText(w.DisabledReason), dbTime(w.CreatedAt), dbTime(w.UpdatedAt),
 	}, nil
 }
 

@@ -243,6 +243,21 @@ func testLogNotFound(t *testing.T, l webhooks.DeliveryLog) {
 			t.Errorf("Delivery(%q) = %v, want ErrNotFound", id, err)
 		}
 	}
+	// Ids no record can have (a NUL byte, invalid UTF-8: a database refuses
+	// them as text) are not found either, rather than a storage error.
+	for _, id := range []string{"dlv-\x00", "dlv-\xff"} {
+		if _, err := l.Delivery(ctx, id); !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("Delivery(%q) = %v, want ErrNotFound", id, err)
+		}
+		if got, err := l.Attempts(ctx, id); err != nil || len(got) != 0 {
+			t.Errorf("Attempts(%q) = %v, %v; want none", id, got, err)
+		}
+		for _, q := range []webhooks.DeliveryQuery{{WebhookID: id}, {EventID: id}} {
+			if got, err := l.Deliveries(ctx, q); err != nil || len(got) != 0 {
+				t.Errorf("Deliveries(%+v) = %v, %v; want none", q, got, err)
+			}
+		}
+	}
 }
 
 func testLogInvalidEntries(t *testing.T, l webhooks.DeliveryLog) {

@@ -161,6 +161,20 @@ func testNotFound(t *testing.T, s webhooks.Store) {
 	if err := s.Delete(ctx, "missing"); !errors.Is(err, webhooks.ErrNotFound) {
 		t.Errorf("Delete(missing) = %v, want ErrNotFound", err)
 	}
+	// Ids no webhook can have (a NUL byte, invalid UTF-8: a database
+	// refuses them as text) are not found either, rather than a storage
+	// error: they often come straight from a request's path.
+	for _, id := range []string{"wh-\x00", "wh-\xff"} {
+		if _, err := s.Get(ctx, id); !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
+		}
+		if err := s.Update(ctx, fixture(id, webhooks.MeetingStatusChangedEvent, 1)); !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("Update(%q) = %v, want ErrNotFound", id, err)
+		}
+		if err := s.Delete(ctx, id); !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("Delete(%q) = %v, want ErrNotFound", id, err)
+		}
+	}
 	assertIDs(t, "List after not-found operations", mustList(t, s), "wh-1")
 }
 
