@@ -412,7 +412,7 @@ func (b *Bus) sendDirect(ctx context.Context, name string, it item, units int64,
 			if units > 0 {
 				b.pending.release(units)
 			}
-			return fmt.Errorf("bus: publish %s: handler %q: %w", name, h.name, err)
+			return fmt.Errorf("bus: publish %s: %w: handler %q: %w", name, ErrInlineHandler, h.name, err)
 		}
 	}
 	if units > 0 && !b.push(t.queued, it) {

@@ -40,6 +40,12 @@ var (
 	// name, a failed Validate or a payload that cannot be marshalled to JSON.
 	ErrInvalidEvent = errors.New("bus: invalid event")
 
+	// ErrInlineHandler is wrapped by the error Publish returns when an Inline
+	// handler fails; the handler's own error is wrapped too. The event was
+	// valid: an error matching ErrInvalidEvent as well comes from the
+	// handler (say, a follow-up it could not publish), not from the event.
+	ErrInlineHandler = errors.New("bus: inline handler failed")
+
 	// ErrHandlerPanic is wrapped by the error a recovered handler panic becomes. The
 	// panic value is part of the message; when it is an error it is wrapped too.
 	ErrHandlerPanic = errors.New("bus: handler panicked")

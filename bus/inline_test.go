@@ -71,8 +71,8 @@ func TestInlineRunsInsidePublish(t *testing.T) {
 		t.Errorf("queued handler got %q", got)
 	}
 	fail.Store("error")
-	if err := b.Publish(ctx, noteAdded{Note: "b"}); !errors.Is(err, errRefused) {
-		t.Errorf("Publish with a failing inline handler = %v; want its error", err)
+	if err := b.Publish(ctx, noteAdded{Note: "b"}); !errors.Is(err, errRefused) || !errors.Is(err, bus.ErrInlineHandler) {
+		t.Errorf("Publish with a failing inline handler = %v; want its error, as ErrInlineHandler", err)
 	}
 	fail.Store("panic")
 	if err := b.Publish(ctx, noteAdded{Note: "c"}); !errors.Is(err, bus.ErrHandlerPanic) {

@@ -60,7 +60,9 @@ func (o *Outbox) retryLater(forward message.HandlerFunc) message.HandlerFunc {
 			return nil, nil
 		}
 		env := peekEnvelope(row)
-		if errors.Is(err, bus.ErrInvalidEvent) {
+		// Only the event's own invalidity is final: an Inline handler's
+		// error may wrap ErrInvalidEvent too, and is retried like any other.
+		if errors.Is(err, bus.ErrInvalidEvent) && !errors.Is(err, bus.ErrInlineHandler) {
 			o.log.Error("outbox: event refused by the bus as invalid, dropped",
 				"event", env.DestinationTopic, "event_id", env.UUID, "error", err)
 			return nil, nil

@@ -235,8 +235,9 @@ func (o *Outbox) publish(ctx context.Context, tx wsql.ContextExecutor, e bus.Eve
 // after a backoff (see Config.RetryInitial), in the same transaction that
 // removes it, and the refusal is logged: nothing is lost, and other events
 // are not held up. An event whose row cannot be read as a forwarder envelope,
-// or that the bus refuses as invalid (bus.ErrInvalidEvent), can never be
-// forwarded: it is logged at Error and removed.
+// or that the bus refuses as invalid (bus.ErrInvalidEvent, not from an
+// Inline handler: bus.ErrInlineHandler), can never be forwarded: it is
+// logged at Error and removed.
 func (o *Outbox) Run(ctx context.Context) error {
 	o.mu.Lock()
 	switch {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -790,4 +791,43 @@ func deleteStreams(t *testing.T, url, prefix string) {
 			}
 		}
 	}
+}
+
+// invalidFollowUp is an event an Inline handler tries to publish; it is
+// invalid.
+type invalidFollowUp struct{}
+
+func (invalidFollowUp) EventName() string { return "invalid_follow_up" }
+func (invalidFollowUp) Validate() error   { return errors.New("missing field") }
+
+// An Inline handler whose error wraps bus.ErrInvalidEvent (a follow-up it
+// could not publish) does not make a valid event's row count as invalid:
+// the row is retried, and the event handled, instead of dropped.
+func TestInlineHandlerErrorIsRetriedNotDropped(t *testing.T) {
+	f := newFixture(t, bus.Config{}, false)
+	f.ob = f.newOutbox(t)
+	var calls atomic.Int32
+	if err := bus.Handle(f.bus, "inline", func(ctx context.Context, e orderPlaced) error {
+		if calls.Add(1) == 1 {
+			if err := f.bus.Publish(ctx, invalidFollowUp{}); err != nil {
+				return fmt.Errorf("follow-up of %s: %w", e.ID, err)
+			}
+		}
+		return nil
+	}, bus.Inline()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.commit(t, orderPlaced{ID: "valid-1", Total: 5})
+	run(t, f.ob)
+	deadline := time.Now().Add(10 * time.Second)
+	for f.got.count("valid-1") == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := f.got.count("valid-1"); n != 1 || calls.Load() < 2 {
+		t.Fatalf("valid-1 handled %d times after %d inline calls; want once, after a retry", n, calls.Load())
+	}
+	f.waitRows(t, 0)
 }
