@@ -146,3 +146,44 @@ func TestHandlerGoexitIsDeadLetteredAndWorkerReplaced(t *testing.T) {
 		t.Errorf("dead letter of the event whose handler exited: %+v", p)
 	}
 }
+
+// hangingClose is a GoChannel, seen as a broker, whose Close blocks until
+// released.
+type hangingClose struct {
+	*gochannel.GoChannel
+	release chan struct{}
+}
+
+func (h hangingClose) Close() error {
+	<-h.release
+	return h.GoChannel.Close()
+}
+
+// A transport whose Close hangs does not hold Shutdown long past its
+// context: Shutdown reports it instead.
+func TestShutdownBoundsAHangingTransportClose(t *testing.T) {
+	pubsub := hangingClose{gochannel.NewGoChannel(gochannel.Config{}, nil), make(chan struct{})}
+	defer close(pubsub.release)
+	b, err := bus.New(bus.Config{Publisher: pubsub, Subscriber: pubsub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Handle(b, "h", func(context.Context, drainFollow) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown = %v, want the context's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown still blocked 10s after a 200ms context ended")
+	}
+}

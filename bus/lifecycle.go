@@ -319,7 +319,20 @@ func (b *Bus) closeSubscribed(ctx context.Context) error {
 	case <-timer.C:
 	}
 	b.endSubscriptions()
-	return <-closed
+	select {
+	case err := <-closed:
+		return err
+	case <-ctx.Done():
+	}
+	// A transport whose Close hangs does not hold Shutdown past its
+	// context for longer than the grace.
+	timer.Reset(closeGrace)
+	select {
+	case err := <-closed:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("bus: the transport had not closed %v after the context ended: %w", closeGrace, ctx.Err())
+	}
 }
 
 // endSubscriptions cancels the context of every handler's subscription. The

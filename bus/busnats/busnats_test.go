@@ -267,3 +267,32 @@ func TestNames(t *testing.T) {
 		t.Errorf("StreamName = %q", got)
 	}
 }
+
+// With nats.NoCallbacksAfterClientClose among the options, the connection's
+// closed callback never comes; Shutdown still ends within its context.
+func TestShutdownWithoutClosedCallback(t *testing.T) {
+	url, cfg := testServer(t)
+	cfg.NATSOptions = []nats.Option{nats.NoCallbacksAfterClientClose()}
+	b, err := bus.New(newConfig(t, url, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Handle(b, "h", func(context.Context, seqEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Shutdown with a 10s context still blocked after 30s")
+	}
+}

@@ -180,6 +180,10 @@ func (x *subscription) forward(ctx context.Context, in <-chan *message.Message, 
 
 	_ = x.conn.Drain() // when already closing or closed, the connection closes anyway
 	connClosed := x.connClosed
+	// The connection's closed callback is not called when the options
+	// include nats.NoCallbacksAfterClientClose: its state tells then.
+	poll := time.NewTicker(closedPollInterval)
+	defer poll.Stop()
 	for {
 		select {
 		case m, ok := <-in:
@@ -192,9 +196,18 @@ func (x *subscription) forward(ctx context.Context, in <-chan *message.Message, 
 			// subscription, whose goroutines close in.
 			x.cancel()
 			connClosed = nil
+		case <-poll.C:
+			if connClosed != nil && x.conn.IsClosed() {
+				x.cancel()
+				connClosed = nil
+			}
 		}
 	}
 }
+
+// closedPollInterval is how often a draining subscription looks whether
+// its connection has closed.
+const closedPollInterval = 20 * time.Millisecond
 
 // closingLogger is Watermill's logger with one error turned into a debug
 // message: unsubscribing fails once the connection is drained and closed,
