@@ -30,6 +30,16 @@ var deliverSpanOptions = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKi
 // gives up waiting.
 func (s *Service) deliver(ctx context.Context, d *delivery) {
 	t := d.ep.target.Load()
+	if !t.validUntil.IsZero() {
+		// A previous secret signs only until its grace period ends: a
+		// delivery queued before then gets a target without it.
+		if now := s.cfg.Now(); !now.Before(t.validUntil) {
+			w := t.webhook
+			if _, err := s.endpoint(&w, now); err == nil {
+				t = d.ep.target.Load()
+			}
+		}
+	}
 	if d.ep.disabled.Load() {
 		s.finish(recordContext(ctx), d, OutcomeSkipped, 0, 0, ErrWebhookDisabled)
 		return
@@ -199,6 +209,11 @@ func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRec
 		s.notifyDeadLetter(DeadLetterParams{Delivery: rec, Webhook: t.Webhook(), Err: err})
 	}
 	n := d.ep.failures.Add(1)
+	if d.ep.deleted.Load() {
+		// The webhook was deleted meanwhile: its answer says nothing of a
+		// webhook created since under the same id.
+		return
+	}
 	switch {
 	case errors.Is(err, ErrGone):
 		s.disableFor(ctx, rec.WebhookID, DisabledGone, err)

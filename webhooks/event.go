@@ -264,6 +264,22 @@ type MeetingStatusChanged struct {
 // EventType returns MeetingStatusChangedEvent.
 func (MeetingStatusChanged) EventType() EventType { return MeetingStatusChangedEvent }
 
+// MarshalJSON encodes e as encoding/json encodes its fields. As a method it
+// is also the encoding of a type that embeds the payload, to give the bus
+// an event id or time: that type's own fields never reach the body.
+func (e MeetingStatusChanged) MarshalJSON() ([]byte, error) {
+	status, err := e.Status.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(`{"meetingId":"","status":""}`)+len(e.MeetingID)+len(status)+8)
+	b = append(b, `{"meetingId":`...)
+	b = appendJSONString(b, e.MeetingID)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, string(status))
+	return append(b, '}'), nil
+}
+
 // EventName returns "meeting_status_changed".
 func (MeetingStatusChanged) EventName() string { return string(MeetingStatusChangedEvent) }
 
@@ -290,6 +306,23 @@ type MeetingNoteStatusChanged struct {
 
 // EventType returns MeetingNoteStatusChangedEvent.
 func (MeetingNoteStatusChanged) EventType() EventType { return MeetingNoteStatusChangedEvent }
+
+// MarshalJSON encodes e as encoding/json encodes its fields; like
+// MeetingStatusChanged's, it is also the encoding of a type embedding e.
+func (e MeetingNoteStatusChanged) MarshalJSON() ([]byte, error) {
+	status, err := e.Status.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(`{"meetingNoteId":"","meetingId":"","status":""}`)+len(e.MeetingNoteID)+len(e.MeetingID)+len(status)+8)
+	b = append(b, `{"meetingNoteId":`...)
+	b = appendJSONString(b, e.MeetingNoteID)
+	b = append(b, `,"meetingId":`...)
+	b = appendJSONString(b, e.MeetingID)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, string(status))
+	return append(b, '}'), nil
+}
 
 // EventName returns "meeting_note_status_changed".
 func (MeetingNoteStatusChanged) EventName() string { return string(MeetingNoteStatusChangedEvent) }

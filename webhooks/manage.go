@@ -246,6 +246,9 @@ func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since t
 			continue
 		}
 		id, err := s.redeliver(ctx, rec)
+		if errors.Is(err, ErrNotRedeliverable) {
+			continue // an event of a type the webhook no longer takes
+		}
 		if err != nil {
 			return ids, err
 		}
@@ -269,6 +272,11 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 	}
 	if w.Disabled {
 		return "", fmt.Errorf("%w: %s", ErrWebhookDisabled, w.ID)
+	}
+	if w.EventType != rec.EventType {
+		// The webhook was changed, or re-created under its id, for
+		// another type since: its receiver no longer expects this event.
+		return "", fmt.Errorf("%w: delivery %s is a %s event, webhook %s now takes %s", ErrNotRedeliverable, rec.ID, rec.EventType, w.ID, w.EventType)
 	}
 	ep, err := s.endpoint(&w, s.cfg.Now())
 	if err != nil {

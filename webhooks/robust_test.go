@@ -2,6 +2,7 @@ package webhooks_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -188,5 +189,59 @@ func TestUnsampledTraceContextReachesReceiver(t *testing.T) {
 		if len(tp) != 1 || !strings.HasPrefix(tp[0], "00-"+sc.TraceID().String()+"-") || !strings.HasSuffix(tp[0], "-00") {
 			t.Errorf("attempt %d: traceparent %q, want one in trace %s, not sampled", i+1, tp, sc.TraceID())
 		}
+	}
+}
+
+// The meeting payloads encode exactly as encoding/json encodes their fields.
+func TestMeetingPayloadsMarshalAsTheirFields(t *testing.T) {
+	type plainStatus struct {
+		MeetingID string `json:"meetingId"`
+		Status    string `json:"status"`
+	}
+	type plainNote struct {
+		MeetingNoteID string `json:"meetingNoteId"`
+		MeetingID     string `json:"meetingId"`
+		Status        string `json:"status"`
+	}
+	for _, id := range []string{"m-42", "", `quote " back \ slash`, "<b>&amp;</b>", "tab\tnl\nnul\x00", "caf\xc3\xa9 \u2028 \xff"} {
+		got, err := json.Marshal(webhooks.MeetingStatusChanged{MeetingID: id, Status: webhooks.MeetingSummaryDone})
+		want, _ := json.Marshal(plainStatus{id, string(webhooks.MeetingSummaryDone)})
+		if err != nil || string(got) != string(want) {
+			t.Errorf("MeetingStatusChanged{%q}: %s, %v; want %s", id, got, err, want)
+		}
+		got, err = json.Marshal(webhooks.MeetingNoteStatusChanged{MeetingNoteID: id, MeetingID: id + "x", Status: webhooks.MeetingNoteCreated})
+		want, _ = json.Marshal(plainNote{id, id + "x", string(webhooks.MeetingNoteCreated)})
+		if err != nil || string(got) != string(want) {
+			t.Errorf("MeetingNoteStatusChanged{%q}: %s, %v; want %s", id, got, err, want)
+		}
+	}
+	if _, err := json.Marshal(webhooks.MeetingStatusChanged{MeetingID: "m", Status: "done?"}); err == nil {
+		t.Error("a status outside the contract was encoded")
+	}
+}
+
+// hostEvent is how a host gives the bus its own event id: a payload
+// embedded in a type of its own, whose other fields are its business.
+type hostEvent struct {
+	webhooks.MeetingStatusChanged
+	TenantID string
+}
+
+func (e hostEvent) EventID() string { return "evt-" + e.TenantID }
+
+// A type that embeds a payload sends exactly the payload: its own fields
+// do not reach the receiver, while its event id does.
+func TestEmbeddingTypeSendsOnlyThePayload(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	srv, hits := engServer(t, statusHandler(204))
+	engCreate(t, s, "hook", srv.URL, webhooks.MeetingStatusChangedEvent)
+	e := hostEvent{webhooks.MeetingStatusChanged{MeetingID: "m", Status: webhooks.MeetingCreated}, "tenant-7"}
+	if err := s.Publish(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDelivered}, 1)
+	got := hits.all()
+	if len(got) != 1 || string(got[0].body) != `{"meetingId":"m","status":"meeting_created"}` || got[0].header.Get("webhook-id") != "evt-tenant-7" {
+		t.Fatalf("receiver got %d requests; body %s, webhook-id %q", len(got), got[0].body, got[0].header.Get("webhook-id"))
 	}
 }

@@ -181,6 +181,9 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	if cfg.RetryWaitMin < 0 || cfg.RetryWaitMax < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative retry wait", ErrInvalidConfig))
 	}
+	if cfg.RetryWaitMax > 0 && cfg.RetryWaitMin > cfg.RetryWaitMax {
+		errs = append(errs, fmt.Errorf("%w: RetryWaitMin %v above RetryWaitMax %v", ErrInvalidConfig, cfg.RetryWaitMin, cfg.RetryWaitMax))
+	}
 	if cfg.MaxPayloadBytes < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative MaxPayloadBytes", ErrInvalidConfig))
 	}

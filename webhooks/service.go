@@ -354,7 +354,10 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() {
 		s.closed.Store(true)
 		busErr := s.bus.Shutdown(ctx)
-		s.sched.drain(ctx)
+		var cut int // deliveries in flight when the drain gave up
+		if !s.sched.drain(ctx) {
+			cut = s.sched.inflightNow()
+		}
 		rest := s.sched.stop()
 		left := len(rest)
 		for _, d := range rest {
@@ -363,8 +366,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		_ = s.sender.Close()
 		_ = s.meters.reg.Unregister()
 		var err error
-		if left > 0 {
-			err = fmt.Errorf("%w: %d deliveries recorded as %s", ErrDrainIncomplete, left, OutcomeUndelivered)
+		if left > 0 || cut > 0 {
+			err = fmt.Errorf("%w: %d queued deliveries recorded as %s, %d cut off in flight (recorded as %s unless their receiver had answered)",
+				ErrDrainIncomplete, left, OutcomeUndelivered, cut, OutcomeUndelivered)
 		}
 		s.shutErr = errors.Join(busErr, err)
 		close(s.shutDone)

@@ -1,0 +1,200 @@
+package webhooks_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/webhooks"
+)
+
+// Shutdown with one in-flight delivery (nothing queued behind it) whose
+// context runs out: the in-flight delivery is recorded undelivered, but
+// Shutdown reports success.
+func TestShutdownReportsDeliveryCutOffInFlight(t *testing.T) {
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{
+		Workers: 1, MaxConcurrencyPerWebhook: 1,
+		Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, Timeout: 5 * time.Second, MaxRetries: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{}, 10)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	w := engCreate(t, s, "slow", srv.URL, webhooks.MeetingStatusChangedEvent)
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = s.Shutdown(ctx)
+	recs, _ := s.Log().Deliveries(context.Background(), webhooks.DeliveryQuery{WebhookID: w.ID})
+	t.Logf("Shutdown = %v; records = %d", err, len(recs))
+	for _, r := range recs {
+		t.Logf("  outcome=%s err=%q", r.Outcome, r.Error)
+	}
+	if len(recs) != 1 || recs[0].Outcome != webhooks.OutcomeUndelivered {
+		t.Fatalf("records after Shutdown gave up: %+v, want one undelivered", recs)
+	}
+	if !errors.Is(err, webhooks.ErrDrainIncomplete) {
+		t.Fatalf("a delivery was left undelivered by Shutdown, yet Shutdown = %v, want ErrDrainIncomplete", err)
+	}
+}
+
+// A previous secret expires while a delivery waits in the queue; the
+// delivery is then sent still signed with the expired secret.
+func TestExpiredPreviousSecretStopsSigningQueuedDeliveries(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var sigs []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sigs = append(sigs, r.Header.Get("Webhook-Signature"))
+		first := len(sigs) == 1
+		mu.Unlock()
+		if first {
+			<-gate
+		}
+		w.WriteHeader(204)
+	}))
+	defer srv.Close()
+	s := engService(t, webhooks.Config{Now: clock, Workers: 1, MaxConcurrencyPerWebhook: 1, SecretGracePeriod: time.Hour})
+	w := engCreate(t, s, "rot", srv.URL, webhooks.MeetingStatusChangedEvent)
+	if _, err := s.RotateSecret(t.Context(), w.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	// first delivery hangs in the receiver, second waits in the queue
+	for range 2 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for { // wait for the first request
+		mu.Lock()
+		n := len(sigs)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	now.Add(int64(2 * time.Hour)) // the old secret has expired
+	close(gate)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 2)
+	mu.Lock()
+	defer mu.Unlock()
+	for i, sg := range sigs {
+		t.Logf("request %d: %d signature(s)", i+1, len(strings.Fields(sg)))
+	}
+	if n := len(strings.Fields(sigs[1])); n != 1 {
+		t.Fatalf("request sent 1h after the previous secret expired carries %d signatures, want 1 (the expired secret still signs)", n)
+	}
+}
+
+// The documented id reuse: a webhook is deleted while a delivery to it is in
+// flight, a new webhook is created under the same id; the old in-flight
+// delivery's 410 disables the NEW webhook.
+func TestGoneFromDeletedWebhookLeavesRecreatedOneEnabled(t *testing.T) {
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusGone)
+	}))
+	defer old.Close()
+	fresh, _ := engServer(t, statusHandler(204))
+	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := s.Delete(t.Context(), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
+	time.Sleep(50 * time.Millisecond)
+	got, err := s.Get(t.Context(), "wh_same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("new webhook: name=%s disabled=%v reason=%q", got.Name, got.Disabled, got.DisabledReason)
+	if got.Disabled {
+		t.Fatalf("the re-created webhook was disabled by the 410 of the deleted one's in-flight delivery")
+	}
+}
+
+// RetryWaitMin above RetryWaitMax is refused, not silently raised.
+func TestInvertedRetryWaitsAreRefused(t *testing.T) {
+	b, _ := bus.New(bus.Config{})
+	_, err := webhooks.New(b, webhooks.Config{Sender: webhooks.SenderConfig{RetryWaitMin: time.Minute, RetryWaitMax: time.Second}})
+	if !errors.Is(err, webhooks.ErrInvalidConfig) {
+		t.Fatalf("New(RetryWaitMin 1m > RetryWaitMax 1s) = %v, want ErrInvalidConfig", err)
+	}
+}
+
+// A dead letter of a deleted webhook is redelivered to a different webhook
+// re-created under the same id, even one of another event type.
+func TestRedeliverRefusesWebhookOfAnotherType(t *testing.T) {
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	bad, _ := engServer(t, statusHandler(500))
+	other, hits := engServer(t, statusHandler(204))
+	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old", URL: bad.URL, EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	dead := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
+	if err := s.Delete(t.Context(), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "signals", URL: other.URL, EventType: webhooks.CommercialSignalDetectedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Redeliver(t.Context(), dead[0].ID)
+	if err != nil && !errors.Is(err, webhooks.ErrNotRedeliverable) {
+		t.Fatalf("Redeliver = %v, want ErrNotRedeliverable", err)
+	}
+	if err == nil {
+		engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+		r := hits.all()
+		t.Fatalf("Redeliver = %s: a %s payload %s was sent to a %s webhook (X-Webhook-Event %q)", id, dead[0].EventType, r[0].body, webhooks.CommercialSignalDetectedEvent, r[0].header.Get("X-Webhook-Event"))
+	}
+}
