@@ -121,7 +121,11 @@ func (b *Bus) exited(h *handler, slot int, it item) {
 	msg := messageFrom(h, it)
 	err := fmt.Errorf("%w: handler %q ended its goroutine (runtime.Goexit)", ErrHandlerPanic, h.name)
 	b.log.Error("bus: handler ended its goroutine", "handler", h.name, "event", msg.Name, "event_id", msg.ID)
-	b.giveUp(b.lifetime, h, it, &msg, err, 1)
+	if b.lifetime.Err() != nil {
+		b.finish(h, it, false) // after a hard stop, as process leaves it
+	} else {
+		b.giveUp(b.lifetime, h, it, &msg, err, 1)
+	}
 	go b.work(h, slot)
 }
 

@@ -87,8 +87,8 @@
 // and closes the subscribers and the publisher, which the bus owns. Handler
 // contexts are not cancelled when Shutdown begins, only if its context ends
 // before the drain does; Shutdown then returns a *DrainError (matching
-// ErrDrainIncomplete) that says how many pairs were left. Close is Shutdown
-// bounded by Config.DrainTimeout.
+// ErrDrainIncomplete) that says how many pairs were left, unless none was.
+// Close is Shutdown bounded by Config.DrainTimeout.
 //
 // # Telemetry
 //

@@ -187,3 +187,44 @@ func TestShutdownBoundsAHangingTransportClose(t *testing.T) {
 		t.Fatal("Shutdown still blocked 10s after a 200ms context ended")
 	}
 }
+
+// After Shutdown gives up (hard stop), a handler that ends its goroutine
+// leaves its event unhandled, as a failing one does: counted in the
+// DrainError, not dead-lettered.
+func TestGoexitAfterHardStopIsLeftUnhandled(t *testing.T) {
+	var dead atomic.Int64
+	b, err := bus.New(bus.Config{Workers: 1, OnDeadLetter: func(bus.DeadLetterParams) { dead.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	exited := make(chan struct{})
+	if err := bus.Handle(b, "h", func(ctx context.Context, e drainFollow) error {
+		close(started)
+		<-ctx.Done()
+		defer close(exited)
+		runtime.Goexit()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(t.Context(), drainFollow{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = b.Shutdown(ctx)
+	<-exited
+	time.Sleep(50 * time.Millisecond)
+	var de *bus.DrainError
+	if !errors.As(err, &de) || de.Left != 1 {
+		t.Errorf("Shutdown = %v, want a DrainError with 1 left", err)
+	}
+	if dead.Load() != 0 {
+		t.Fatalf("an event left unhandled by the hard stop (Shutdown = %v) was also dead-lettered", err)
+	}
+}

@@ -120,8 +120,10 @@ func (b *Bus) Run(ctx context.Context) error {
 // (matching ErrDrainIncomplete and ctx.Err()) that says how many (event,
 // handler) pairs were left: with a broker they are nacked, so the broker
 // redelivers them; on the in-memory transport they are lost. A handler that
-// ignores its context keeps its goroutine until it returns. Errors closing the
-// transport are joined to the result.
+// ignores its context keeps its goroutine until it returns. If nothing was
+// left when ctx ended, the drain is complete and Shutdown returns nil. Errors
+// closing the transport are joined to the result; a transport that has not
+// closed a second after ctx ended is reported, and left closing.
 //
 // Shutdown is safe to call more than once and concurrently: the first call
 // does the work, later ones wait for it (or for their own ctx) and return its

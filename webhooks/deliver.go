@@ -30,12 +30,13 @@ var deliverSpanOptions = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKi
 // gives up waiting.
 func (s *Service) deliver(ctx context.Context, d *delivery) {
 	t := d.ep.target.Load()
-	if !t.validUntil.IsZero() {
+	if !t.validUntil.IsZero() && !d.ep.deleted.Load() {
 		// A previous secret signs only until its grace period ends: a
-		// delivery queued before then gets a target without it.
+		// delivery queued before then gets a target without it. Its own
+		// endpoint is rebuilt, not whatever the id now maps to.
 		if now := s.cfg.Now(); !now.Before(t.validUntil) {
 			w := t.webhook
-			if _, err := s.endpoint(&w, now); err == nil {
+			if d.ep.update(&w, now) == nil {
 				t = d.ep.target.Load()
 			}
 		}

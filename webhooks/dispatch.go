@@ -145,8 +145,8 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 // its cancellation. On a broker it returns only once every delivery has an
 // outcome on record, so the event is acknowledged only then; if shutdown
 // leaves one undelivered, or the log fails to record an outcome, it returns
-// an error and the broker redelivers the event (receivers dedupe on
-// webhook-id).
+// an error: the bus retries the event, sending it again to every webhook of
+// its type (receivers dedupe on webhook-id), then dead-letters it.
 func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time) error {
 	hooks, err := s.webhooksOf(ctx, t)
 	if err != nil {
@@ -341,8 +341,8 @@ func (w *outcomeWait) record(rec DeliveryRecord, logErr error) {
 }
 
 // wait blocks until every delivery has an outcome or ctx ends, and fails
-// when any was left undelivered or its outcome is not on record, so the
-// broker redelivers the event.
+// when any was left undelivered or its outcome is not on record, so that
+// the bus handles the event again.
 func (w *outcomeWait) wait(ctx context.Context, eventID string) error {
 	select {
 	case <-w.done:
@@ -383,23 +383,31 @@ func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 		s.endpoints[w.ID] = ep
 	}
 	s.mu.Unlock()
+	if err := ep.update(w, now); err != nil {
+		return nil, err
+	}
+	return ep, nil
+}
+
+// update rebuilds ep's target from w under endpoint's rules.
+func (ep *endpoint) update(w *Webhook, now time.Time) error {
 	for {
 		cur := ep.target.Load()
 		if cur != nil {
 			switch {
 			case w.UpdatedAt.Before(cur.webhook.UpdatedAt):
-				return ep, nil
+				return nil
 			case w.UpdatedAt.Equal(cur.webhook.UpdatedAt) && (cur.validUntil.IsZero() || now.Before(cur.validUntil)):
-				return ep, nil
+				return nil
 			}
 		}
 		t, err := NewTarget(*w, now)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if ep.target.CompareAndSwap(cur, t) {
 			ep.syncDisabled()
-			return ep, nil
+			return nil
 		}
 	}
 }

@@ -162,9 +162,13 @@ func TestGoneFromDeletedWebhookLeavesRecreatedOneEnabled(t *testing.T) {
 // RetryWaitMin above RetryWaitMax is refused, not silently raised.
 func TestInvertedRetryWaitsAreRefused(t *testing.T) {
 	b, _ := bus.New(bus.Config{})
-	_, err := webhooks.New(b, webhooks.Config{Sender: webhooks.SenderConfig{RetryWaitMin: time.Minute, RetryWaitMax: time.Second}})
-	if !errors.Is(err, webhooks.ErrInvalidConfig) {
-		t.Fatalf("New(RetryWaitMin 1m > RetryWaitMax 1s) = %v, want ErrInvalidConfig", err)
+	for _, sc := range []webhooks.SenderConfig{
+		{RetryWaitMin: time.Minute, RetryWaitMax: time.Second},
+		{RetryWaitMax: webhooks.DefaultRetryWaitMin / 2}, // below the default minimum
+	} {
+		if _, err := webhooks.New(b, webhooks.Config{Sender: sc}); !errors.Is(err, webhooks.ErrInvalidConfig) {
+			t.Errorf("New(RetryWaitMin %v, RetryWaitMax %v) = %v, want ErrInvalidConfig", sc.RetryWaitMin, sc.RetryWaitMax, err)
+		}
 	}
 }
 

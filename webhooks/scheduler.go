@@ -193,12 +193,6 @@ func (s *scheduler) worker() {
 
 // recheck wakes enqueuers waiting on full queues so that they ask their
 // shed function again: a webhook has just started failing.
-// inflightNow returns the number of deliveries being run.
-func (s *scheduler) inflightNow() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inflight
-}
 
 func (s *scheduler) recheck() {
 	s.mu.Lock()
@@ -206,6 +200,13 @@ func (s *scheduler) recheck() {
 		s.space.Broadcast()
 	}
 	s.mu.Unlock()
+}
+
+// inflightNow returns the number of deliveries being run.
+func (s *scheduler) inflightNow() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inflight
 }
 
 // drain stops intake and waits until every queued delivery has run or ctx

@@ -181,8 +181,8 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	if cfg.RetryWaitMin < 0 || cfg.RetryWaitMax < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative retry wait", ErrInvalidConfig))
 	}
-	if cfg.RetryWaitMax > 0 && cfg.RetryWaitMin > cfg.RetryWaitMax {
-		errs = append(errs, fmt.Errorf("%w: RetryWaitMin %v above RetryWaitMax %v", ErrInvalidConfig, cfg.RetryWaitMin, cfg.RetryWaitMax))
+	if minWait := cmp.Or(cfg.RetryWaitMin, DefaultRetryWaitMin); cfg.RetryWaitMax > 0 && minWait > cfg.RetryWaitMax {
+		errs = append(errs, fmt.Errorf("%w: RetryWaitMin %v above RetryWaitMax %v", ErrInvalidConfig, minWait, cfg.RetryWaitMax))
 	}
 	if cfg.MaxPayloadBytes < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative MaxPayloadBytes", ErrInvalidConfig))

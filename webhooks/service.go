@@ -42,7 +42,8 @@ var (
 	ErrClosed = errors.New("webhooks: closed")
 	// ErrInvalidConfig: a Config or SenderConfig field is out of range.
 	ErrInvalidConfig = errors.New("webhooks: invalid configuration")
-	// ErrNotRedeliverable: the delivery was delivered or refused, so there is nothing to redeliver.
+	// ErrNotRedeliverable: the delivery was delivered or refused, so there is
+	// nothing to redeliver, or its webhook now takes another event type.
 	ErrNotRedeliverable = errors.New("webhooks: delivery cannot be redelivered")
 	// ErrDrainIncomplete: Shutdown's context ended before every delivery had an outcome.
 	ErrDrainIncomplete = errors.New("webhooks: shutdown left deliveries undelivered")

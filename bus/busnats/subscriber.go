@@ -184,6 +184,7 @@ func (x *subscription) forward(ctx context.Context, in <-chan *message.Message, 
 	// include nats.NoCallbacksAfterClientClose: its state tells then.
 	poll := time.NewTicker(closedPollInterval)
 	defer poll.Stop()
+	polling := poll.C
 	for {
 		select {
 		case m, ok := <-in:
@@ -195,11 +196,11 @@ func (x *subscription) forward(ctx context.Context, in <-chan *message.Message, 
 			// Drained (or given up after nats.DrainTimeout): end Watermill's
 			// subscription, whose goroutines close in.
 			x.cancel()
-			connClosed = nil
-		case <-poll.C:
-			if connClosed != nil && x.conn.IsClosed() {
+			connClosed, polling = nil, nil
+		case <-polling:
+			if x.conn.IsClosed() {
 				x.cancel()
-				connClosed = nil
+				connClosed, polling = nil, nil
 			}
 		}
 	}

@@ -387,13 +387,6 @@ func ceilMicrosecond(t time.Time) time.Time {
 
 // storableText returns s as a PostgreSQL text value can hold it: valid UTF-8
 // without NUL bytes, each offending byte sequence replaced by U+FFFD.
-// unstorable reports whether s can never be in a text column: PostgreSQL
-// refuses NUL bytes and invalid UTF-8. An id that is unstorable matches no
-// row, and is answered as one that matches none, rather than sent to the
-// database to fail.
-func unstorable(s string) bool {
-	return !utf8.ValidString(s) || strings.ContainsRune(s, 0)
-}
 
 func storableText(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
@@ -401,4 +394,12 @@ func storableText(s string) string {
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
+
+// unstorable reports whether s can never be in a text column: PostgreSQL
+// refuses NUL bytes and invalid UTF-8. An id that is unstorable matches no
+// row, and is answered as one that matches none, rather than sent to the
+// database to fail.
+func unstorable(s string) bool {
+	return !utf8.ValidString(s) || strings.ContainsRune(s, 0)
 }
