@@ -85,7 +85,7 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	if err := s.store.Update(ctx, w); err != nil {
 		return Webhook{}, err
 	}
-	s.refresh(w)
+	s.refresh(w, false)
 	return w, nil
 }
 
@@ -163,7 +163,7 @@ func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webho
 	if err := s.store.Update(ctx, w); err != nil {
 		return Webhook{}, err
 	}
-	s.refresh(w)
+	s.refresh(w, false)
 	return w, nil
 }
 
@@ -312,21 +312,25 @@ func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, rea
 		}
 		return Webhook{}, false, fmt.Errorf("webhooks: save webhook %s: %w", id, err)
 	}
-	s.refresh(w)
+	s.refresh(w, !disabled)
 	return w, true, nil
 }
 
 // refresh brings the engine state of w up to date at once, so deliveries
-// already queued see a disable, enable or new secret.
-func (s *Service) refresh(w Webhook) {
+// already queued see a disable, enable or new secret. Only Enable (enabled)
+// clears the run of consecutive dead letters that DisableAfter counts: an
+// update or a rotation of a failing webhook does not.
+func (s *Service) refresh(w Webhook, enabled bool) {
 	s.mu.Lock()
 	ep := s.endpoints[w.ID]
 	s.mu.Unlock()
 	if ep == nil {
 		return
 	}
-	if !w.Disabled {
+	if enabled {
 		ep.failures.Store(0)
+	}
+	if !w.Disabled {
 		ep.failing.Store(false)
 	}
 	if _, err := s.endpoint(&w, s.cfg.Now()); err != nil {

@@ -202,3 +202,30 @@ func TestRedeliverRefusesWebhookOfAnotherType(t *testing.T) {
 		t.Fatalf("Redeliver = %s: a %s payload %s was sent to a %s webhook (X-Webhook-Event %q)", id, dead[0].EventType, r[0].body, webhooks.CommercialSignalDetectedEvent, r[0].header.Get("X-Webhook-Event"))
 	}
 }
+
+// DisableAfter counts consecutive dead letters through updates and
+// rotations of the webhook: only Enable starts the count again.
+func TestRotationKeepsTheRunOfDeadLetters(t *testing.T) {
+	var disabled atomic.Int32
+	s := engService(t, webhooks.Config{DisableAfter: 3, Sender: webhooks.SenderConfig{MaxRetries: -1},
+		OnDisabled: func(webhooks.DisabledParams) { disabled.Add(1) }})
+	srv, _ := engServer(t, statusHandler(500))
+	w := engCreate(t, s, "failing", srv.URL, webhooks.MeetingStatusChangedEvent)
+	for i := range 3 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+		engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, i+1)
+		if i < 2 {
+			if _, err := s.RotateSecret(t.Context(), w.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !engEventually(func() bool { return disabled.Load() == 1 }) {
+		t.Fatal("3 consecutive dead letters with DisableAfter=3 and rotations between them, but the webhook was not disabled")
+	}
+	if got, err := s.Get(t.Context(), w.ID); err != nil || !got.Disabled {
+		t.Errorf("Get = disabled %v, %v; want disabled", got.Disabled, err)
+	}
+}
