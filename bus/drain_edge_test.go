@@ -21,6 +21,18 @@ type drainFollow struct{ N int }
 
 func (drainFollow) EventName() string { return "drain_follow" }
 
+// startWith registers fn as handler "h" of drainFollow events on b, then
+// starts b.
+func startWith(t *testing.T, b *bus.Bus, fn func(context.Context, drainFollow) error) {
+	t.Helper()
+	if err := bus.Handle(b, "h", fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A handler hands its context to a goroutine that keeps publishing
 // follow-ups while Shutdown drains: every Publish that returned nil is
 // handled before Shutdown returns, and the others return an error. On a
@@ -88,16 +100,8 @@ func TestLateFollowUpsAreHandledOrRefused(t *testing.T) {
 // left to drain: Shutdown succeeds.
 func TestShutdownOfIdleBusWithEndedContext(t *testing.T) {
 	for range 100 {
-		b, err := bus.New(bus.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := bus.Handle(b, "h", func(context.Context, drainFollow) error { return nil }); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		b := newBus(t, bus.Config{})
+		startWith(t, b, func(context.Context, drainFollow) error { return nil })
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if err := b.Shutdown(ctx); err != nil {
@@ -111,23 +115,15 @@ func TestShutdownOfIdleBusWithEndedContext(t *testing.T) {
 // on with the rest: nothing stays pending, and Shutdown drains.
 func TestHandlerGoexitIsDeadLetteredAndWorkerReplaced(t *testing.T) {
 	var dead atomic.Pointer[bus.DeadLetterParams]
-	b, err := bus.New(bus.Config{Workers: 1, OnDeadLetter: func(p bus.DeadLetterParams) { dead.Store(&p) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newBus(t, bus.Config{Workers: 1, OnDeadLetter: func(p bus.DeadLetterParams) { dead.Store(&p) }})
 	var handled atomic.Int64
-	if err := bus.Handle(b, "h", func(_ context.Context, e drainFollow) error {
+	startWith(t, b, func(_ context.Context, e drainFollow) error {
 		if e.N == 0 {
 			runtime.Goexit()
 		}
 		handled.Add(1)
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	})
 	for i := range 5 {
 		if err := b.Publish(t.Context(), drainFollow{N: i}); err != nil {
 			t.Fatal(err)
@@ -164,16 +160,8 @@ func (h hangingClose) Close() error {
 func TestShutdownBoundsAHangingTransportClose(t *testing.T) {
 	pubsub := hangingClose{gochannel.NewGoChannel(gochannel.Config{}, nil), make(chan struct{})}
 	defer close(pubsub.release)
-	b, err := bus.New(bus.Config{Publisher: pubsub, Subscriber: pubsub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Handle(b, "h", func(context.Context, drainFollow) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	b := newBus(t, bus.Config{Publisher: pubsub, Subscriber: pubsub})
+	startWith(t, b, func(context.Context, drainFollow) error { return nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
@@ -193,31 +181,23 @@ func TestShutdownBoundsAHangingTransportClose(t *testing.T) {
 // DrainError, not dead-lettered.
 func TestGoexitAfterHardStopIsLeftUnhandled(t *testing.T) {
 	var dead atomic.Int64
-	b, err := bus.New(bus.Config{Workers: 1, OnDeadLetter: func(bus.DeadLetterParams) { dead.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newBus(t, bus.Config{Workers: 1, OnDeadLetter: func(bus.DeadLetterParams) { dead.Add(1) }})
 	started := make(chan struct{})
 	exited := make(chan struct{})
-	if err := bus.Handle(b, "h", func(ctx context.Context, e drainFollow) error {
+	startWith(t, b, func(ctx context.Context, e drainFollow) error {
 		close(started)
 		<-ctx.Done()
 		defer close(exited)
 		runtime.Goexit()
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if err := b.Publish(t.Context(), drainFollow{N: 1}); err != nil {
 		t.Fatal(err)
 	}
 	<-started
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err = b.Shutdown(ctx)
+	err := b.Shutdown(ctx)
 	<-exited
 	time.Sleep(50 * time.Millisecond)
 	var de *bus.DrainError
