@@ -113,8 +113,6 @@ func TestContextDeadlineIsNotTimeoutError(t *testing.T) {
 	}
 }
 
-// rawServer serves each connection with handle on a plain listener, for
-// answers net/http's server would not give.
 // eachRequest reads the requests on c and calls answer with each one's
 // body, until reading fails or answer returns false.
 func eachRequest(c net.Conn, answer func(body []byte) bool) {
@@ -131,12 +129,21 @@ func eachRequest(c net.Conn, answer func(body []byte) bool) {
 	}
 }
 
+// rawServer serves each connection with handle on a plain listener, for
+// answers net/http's server would not give.
 func rawServer(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveConns(t, ln, handle)
+	return "http://" + ln.Addr().String()
+}
+
+// serveConns serves each connection ln accepts with handle, until the test
+// ends.
+func serveConns(t *testing.T, ln net.Listener, handle func(c net.Conn)) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -154,7 +161,6 @@ func rawServer(t *testing.T, handle func(c net.Conn)) string {
 		ln.Close()
 		wg.Wait()
 	})
-	return "http://" + ln.Addr().String()
 }
 
 // A server that answers before reading the body and then closes the

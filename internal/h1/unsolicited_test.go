@@ -1,7 +1,6 @@
 package h1_test
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"io"
@@ -67,39 +66,24 @@ func TestUnsolicitedBytesInTLSRecordDiscardConnection(t *testing.T) {
 				t.Fatal(err)
 			}
 			var accepted atomic.Int32
-			served := make(chan struct{})
-			go func() {
-				defer close(served)
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
+			serveConns(t, ln, func(c net.Conn) {
+				n := accepted.Add(1)
+				c.SetDeadline(time.Now().Add(3 * time.Second))
+				i := 0
+				eachRequest(c, func([]byte) bool {
+					i++
+					if n == 1 && i == 2 {
+						// The body's end and an unasked response share
+						// the second write, one TLS record.
+						body := bytes.Repeat([]byte("a"), 20000)
+						c.Write(append([]byte("HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n"), body[:12000]...))
+						c.Write(append(body[12000:], "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"...))
+						return true
 					}
-					n := accepted.Add(1)
-					go func() {
-						defer c.Close()
-						c.SetDeadline(time.Now().Add(3 * time.Second))
-						br := bufio.NewReader(c)
-						for i := 1; ; i++ {
-							req, err := http.ReadRequest(br)
-							if err != nil {
-								return
-							}
-							io.Copy(io.Discard, req.Body)
-							if n == 1 && i == 2 {
-								// The body's end and an unasked response share
-								// the second write, one TLS record.
-								body := bytes.Repeat([]byte("a"), 20000)
-								c.Write(append([]byte("HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n"), body[:12000]...))
-								c.Write(append(body[12000:], "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"...))
-								continue
-							}
-							io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
-						}
-					}()
-				}
-			}()
-			defer func() { ln.Close(); <-served }()
+					_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+					return err == nil
+				})
+			})
 			tr := newTransport(t, h1.Config{CheckIdleAfter: check, TLSConfig: ref.Client().Transport.(*http.Transport).TLSClientConfig})
 			client := &http.Client{Transport: tr}
 			u := "https://" + ln.Addr().String()
