@@ -207,7 +207,7 @@ func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRec
 	s.logger.Warn("webhooks: delivery dead-lettered", "delivery", rec.ID, "webhook", rec.WebhookID,
 		"event", rec.EventID, "attempts", rec.Attempts, "status", status)
 	if s.cfg.OnDeadLetter != nil {
-		s.notifyDeadLetter(DeadLetterParams{Delivery: rec, Webhook: t.Webhook(), Err: err})
+		notify(s, "OnDeadLetter", s.cfg.OnDeadLetter, DeadLetterParams{Delivery: rec, Webhook: t.Webhook(), Err: err}, rec.WebhookID)
 	}
 	n := d.ep.failures.Add(1)
 	if d.ep.deleted.Load() {
@@ -236,31 +236,21 @@ func (s *Service) disableFor(ctx context.Context, id, reason string, cause error
 	s.logger.Warn("webhooks: webhook disabled", "webhook", id, "reason", reason)
 	s.meters.recordDisabled(ctx, reason)
 	if s.cfg.OnDisabled != nil {
-		s.notifyDisabled(DisabledParams{Webhook: w, Reason: reason, Err: cause})
+		notify(s, "OnDisabled", s.cfg.OnDisabled, DisabledParams{Webhook: w, Reason: reason, Err: cause}, id)
 	}
 }
 
-// notifyDeadLetter calls Config.OnDeadLetter. A panic in it is recovered and
-// logged: a broken hook must not take the delivery worker, and with it the
-// process and the deliveries queued in memory, down.
-func (s *Service) notifyDeadLetter(p DeadLetterParams) {
+// notify calls the host's hook named name with p. A panic in it is
+// recovered and logged, with the webhook's id: a broken hook must not take
+// the delivery worker, and with it the process and the deliveries queued in
+// memory, down.
+func notify[P any](s *Service, name string, hook func(P), p P, webhookID string) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.logger.Error("webhooks: OnDeadLetter panicked", "delivery", p.Delivery.ID, "webhook", p.Delivery.WebhookID, "panic", r)
+			s.logger.Error("webhooks: "+name+" panicked", "webhook", webhookID, "panic", r)
 		}
 	}()
-	s.cfg.OnDeadLetter(p)
-}
-
-// notifyDisabled calls Config.OnDisabled, recovering a panic as
-// notifyDeadLetter does.
-func (s *Service) notifyDisabled(p DisabledParams) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.logger.Error("webhooks: OnDisabled panicked", "webhook", p.Webhook.ID, "panic", r)
-		}
-	}()
-	s.cfg.OnDisabled(p)
+	hook(p)
 }
 
 func (d *delivery) webhookID() string { return d.ep.target.Load().webhook.ID }

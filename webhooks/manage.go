@@ -46,10 +46,7 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	s.mu.Lock()
 	if ep := s.endpoints[w.ID]; ep != nil && ep.deleted.Load() {
 		fresh := &endpoint{}
-		if t, err := NewTarget(w, now); err == nil {
-			fresh.target.Store(t)
-			fresh.disabled.Store(w.Disabled)
-		}
+		_ = fresh.update(&w, now) // on error, the first dispatch builds it and records why
 		s.endpoints[w.ID] = fresh
 	}
 	s.mu.Unlock()

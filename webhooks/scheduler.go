@@ -202,16 +202,10 @@ func (s *scheduler) recheck() {
 	s.mu.Unlock()
 }
 
-// inflightNow returns the number of deliveries being run.
-func (s *scheduler) inflightNow() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inflight
-}
-
 // drain stops intake and waits until every queued delivery has run or ctx
-// ends. It reports whether everything ran.
-func (s *scheduler) drain(ctx context.Context) bool {
+// ends. It returns the number of deliveries still in flight then: none when
+// everything ran.
+func (s *scheduler) drain(ctx context.Context) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
@@ -225,7 +219,7 @@ func (s *scheduler) drain(ctx context.Context) bool {
 	for (s.queued > 0 || s.inflight > 0) && ctx.Err() == nil {
 		s.idle.Wait()
 	}
-	return s.queued == 0 && s.inflight == 0
+	return s.inflight
 }
 
 // stop cancels deliveries in flight, waits for the workers to return and

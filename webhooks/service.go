@@ -355,10 +355,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() {
 		s.closed.Store(true)
 		busErr := s.bus.Shutdown(ctx)
-		var cut int // deliveries in flight when the drain gave up
-		if !s.sched.drain(ctx) {
-			cut = s.sched.inflightNow()
-		}
+		cut := s.sched.drain(ctx) // deliveries in flight when the drain gave up
 		rest := s.sched.stop()
 		left := len(rest)
 		for _, d := range rest {
