@@ -662,6 +662,45 @@ func TestDeliverySecretRotation(t *testing.T) {
 	}
 }
 
+// TestRotationStopsAtMaxPreviousSecrets rotates until the signatures fill
+// what a receiver reads: every secret still signs in a way a receiver
+// holding only it accepts, and one more rotation is refused, changing
+// nothing, rather than pushing a valid signature out of reach.
+func TestRotationStopsAtMaxPreviousSecrets(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	srv, hits := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "rotating", srv.URL, webhooks.MeetingStatusChangedEvent)
+	secrets := []string{w.Secret}
+	for range webhooks.MaxPreviousSecrets {
+		var err error
+		if w, err = s.RotateSecret(t.Context(), w.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, w.Secret)
+	}
+	if _, err := s.RotateSecret(t.Context(), w.ID, ""); !errors.Is(err, webhooks.ErrTooManySecrets) {
+		t.Fatalf("rotation past MaxPreviousSecrets: %v, want ErrTooManySecrets", err)
+	}
+	if got, err := s.Get(t.Context(), w.ID); err != nil || got.Secret != w.Secret || len(got.PreviousSecrets) != webhooks.MaxPreviousSecrets {
+		t.Fatalf("after the refused rotation: %d previous secrets, secret changed %v, %v", len(got.PreviousSecrets), got.Secret != w.Secret, err)
+	}
+	w.PreviousSecrets = append(w.PreviousSecrets, w.PreviousSecrets[0])
+	if _, err := s.Update(t.Context(), w); !errors.Is(err, webhooks.ErrTooManySecrets) {
+		t.Errorf("Update with %d previous secrets: %v, want ErrTooManySecrets", len(w.PreviousSecrets), err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	req := hits.all()[0]
+	for i, secret := range secrets {
+		v, _ := webhooks.NewVerifier([]string{secret}, webhooks.VerifierConfig{})
+		if err := v.Verify(req.header, req.body); err != nil {
+			t.Errorf("a receiver holding secret %d of %d: %v", i+1, len(secrets), err)
+		}
+	}
+}
+
 func TestSendTestEvent(t *testing.T) {
 	s := engService(t, webhooks.Config{})
 	srv, hits := engServer(t, statusHandler(202))

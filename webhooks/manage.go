@@ -132,7 +132,9 @@ func (s *Service) Disable(ctx context.Context, id, reason string) (Webhook, erro
 // RotateSecret replaces a webhook's secret with newSecret, or a generated one
 // when newSecret is empty. The old secret stays valid for the configured
 // grace period: until then every request carries both signatures, so
-// receivers can switch at their own pace.
+// receivers can switch at their own pace. With MaxPreviousSecrets previous
+// secrets still valid, it refuses with an error wrapping ErrTooManySecrets
+// and changes nothing.
 func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webhook, error) {
 	defer s.lockWebhook(id)()
 	w, err := s.store.Get(ctx, id)
@@ -153,6 +155,12 @@ func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webho
 		if now.Before(p.ExpiresAt) {
 			kept = append(kept, p)
 		}
+	}
+	if len(kept) >= MaxPreviousSecrets {
+		// Dropping a secret before it expires would break a receiver that
+		// still holds it; the caller decides (Update can drop it).
+		return Webhook{}, fmt.Errorf("webhooks: rotate secret of webhook %s: %w: %d still valid, the first expires at %s",
+			id, ErrTooManySecrets, len(kept), earliestExpiry(kept).Format(time.RFC3339))
 	}
 	w.PreviousSecrets = append(kept, PreviousSecret{Secret: w.Secret, ExpiresAt: now.Add(s.cfg.SecretGracePeriod)})
 	w.Secret = newSecret
@@ -354,4 +362,15 @@ func (s *Service) stamp() time.Time { return s.cfg.Now().Truncate(time.Microseco
 
 func (s *Service) validateOptions() ValidateOptions {
 	return ValidateOptions{AllowHTTP: s.cfg.Sender.AllowHTTP}
+}
+
+// earliestExpiry returns the first time one of ps expires; ps is not empty.
+func earliestExpiry(ps []PreviousSecret) time.Time {
+	first := ps[0].ExpiresAt
+	for _, p := range ps[1:] {
+		if p.ExpiresAt.Before(first) {
+			first = p.ExpiresAt
+		}
+	}
+	return first
 }

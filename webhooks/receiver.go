@@ -415,6 +415,10 @@ func refuse(w http.ResponseWriter, r *http.Request, onError func(*http.Request, 
 // refusalStatus maps the error of a refused request to its status code.
 func refusalStatus(err error) int {
 	switch {
+	case errors.Is(err, ErrHandlerFailed):
+		// First: the callback's own error may wrap any of the others (a
+		// callback that forwards the event to another signed endpoint).
+		return http.StatusInternalServerError
 	case errors.Is(err, ErrMethodNotAllowed):
 		return http.StatusMethodNotAllowed
 	case errors.Is(err, ErrBodyTooLarge):
@@ -423,8 +427,6 @@ func refusalStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrTimestampTooOld), errors.Is(err, ErrTimestampTooNew), errors.Is(err, ErrNoMatchingSignature):
 		return http.StatusUnauthorized
-	case errors.Is(err, ErrHandlerFailed):
-		return http.StatusInternalServerError
 	case errors.Is(err, ErrUnknownEventType):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrInvalidPayload):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -464,6 +465,24 @@ func TestReceiverRefusalSentinels(t *testing.T) {
 	for _, other := range []error{webhooks.ErrNoHandler, webhooks.ErrInvalidPayload, webhooks.ErrBodyTooLarge, webhooks.ErrNoMatchingSignature} {
 		if errors.Is(err, other) {
 			t.Errorf("OnError(%v) also matches %v", err, other)
+		}
+	}
+}
+
+// TestReceiverCallbackErrorIsAlways500 gives the callback errors that wrap
+// the sentinels of refusals (a callback that forwards the event to another
+// signed endpoint may return one): the answer is still 500, so the sender
+// retries, not a 4xx that a sender may not retry.
+func TestReceiverCallbackErrorIsAlways500(t *testing.T) {
+	for _, cause := range []error{webhooks.ErrMethodNotAllowed, webhooks.ErrBodyTooLarge, webhooks.ErrMissingHeaders,
+		webhooks.ErrInvalidTimestamp, webhooks.ErrTimestampTooOld, webhooks.ErrNoMatchingSignature,
+		webhooks.ErrUnknownEventType, webhooks.ErrInvalidPayload, webhooks.ErrNoHandler, context.Canceled} {
+		var errs recvErrors
+		var calls recvCalls
+		calls.fail = fmt.Errorf("forwarding to the CRM: %w", cause)
+		h := recvNewReceiver(t, recvValidConfig(&errs), calls.funcs())
+		if code := recvValidReq(t).serve(h).StatusCode; code != http.StatusInternalServerError {
+			t.Errorf("callback error wrapping %q: status %d, want 500", cause, code)
 		}
 	}
 }

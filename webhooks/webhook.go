@@ -30,6 +30,10 @@ const (
 	// every name and every value. It keeps the whole request head well under
 	// the limits common HTTP servers enforce.
 	MaxHeaderBytes = 8192
+	// MaxPreviousSecrets is the largest number of PreviousSecrets: with the
+	// current secret, every signature fits in the MaxSignatures entries a
+	// receiver reads.
+	MaxPreviousSecrets = MaxSignatures - 1
 )
 
 // Validation errors of a Webhook. Webhook.Validate wraps each one in a
@@ -73,6 +77,10 @@ var (
 	// character other than horizontal tab, or leading or trailing
 	// whitespace (which HTTP implementations strip silently).
 	ErrHeaderValue = errors.New("webhooks: invalid header value")
+	// ErrTooManySecrets reports more than MaxPreviousSecrets previous
+	// secrets: a receiver would not read the signatures past MaxSignatures,
+	// and one holding a secret they were made with would refuse requests.
+	ErrTooManySecrets = errors.New("webhooks: too many previous secrets")
 	// ErrHeaderReserved reports a custom header that hookbus sets itself;
 	// see IsReservedHeader.
 	ErrHeaderReserved = errors.New("webhooks: header is reserved")
@@ -207,6 +215,9 @@ func (w Webhook) Validate(opts ValidateOptions) error {
 		if _, err := ParseSecret(w.Secret); err != nil {
 			add("Secret", err)
 		}
+	}
+	if n := len(w.PreviousSecrets); n > MaxPreviousSecrets {
+		add("PreviousSecrets", fmt.Errorf("%w: %d, at most %d", ErrTooManySecrets, n, MaxPreviousSecrets))
 	}
 	for i, p := range w.PreviousSecrets {
 		if _, err := ParseSecret(p.Secret); err != nil {
