@@ -581,6 +581,9 @@ func testLogCancelledContext(t *testing.T, l webhooks.DeliveryLog) {
 	check("RecordAttempt", l.RecordAttempt(ctx, logAttempt("dlv-1", 2)))
 	check("RecordAttempt", l.RecordAttempt(ctx, logAttempt("dlv-2", 1)))
 	check("RecordDelivery", l.RecordDelivery(ctx, logRecord("dlv-2", "wh-1", "evt-1", webhooks.OutcomeDeadLettered, 1)))
+	if r, ok := l.(webhooks.OutcomeRecorder); ok {
+		check("RecordOutcome", r.RecordOutcome(ctx, logAttempt("dlv-2", 1), logRecord("dlv-2", "wh-1", "evt-1", webhooks.OutcomeDeadLettered, 1)))
+	}
 	_, err := l.Delivery(ctx, existing.ID)
 	check("Delivery", err)
 	_, err = l.Deliveries(ctx, webhooks.DeliveryQuery{})

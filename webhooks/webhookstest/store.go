@@ -378,7 +378,7 @@ func testReturnsCopies(t *testing.T, s webhooks.Store) {
 	got.PreviousSecrets[0].Secret = "changed"
 	assertEqual(t, "after mutating a value returned by Get", want, get("after mutating Get result"))
 
-	// Mutating what List and ListEnabled returned.
+	// Mutating what List, ListEnabled and ListByEventType returned.
 	list := mustList(t, s)
 	if len(list) != 1 {
 		t.Fatalf("List returned %d webhooks, want 1", len(list))
@@ -398,6 +398,18 @@ func testReturnsCopies(t *testing.T, s webhooks.Store) {
 		t.Fatalf("ListEnabled = %d webhooks, %v; want 1", len(enabled), err)
 	}
 	assertEqual(t, "ListEnabled after mutating its result", want, enabled[0])
+	byType, err := s.ListByEventType(ctx, want.EventType)
+	if err != nil || len(byType) != 1 {
+		t.Fatalf("ListByEventType = %d webhooks, %v; want 1", len(byType), err)
+	}
+	byType[0].Headers["Authorization"] = "changed"
+	byType[0].PreviousSecrets[0].Secret = "changed"
+	assertEqual(t, "after mutating a value returned by ListByEventType", want, get("after mutating ListByEventType result"))
+	byType, err = s.ListByEventType(ctx, want.EventType)
+	if err != nil || len(byType) != 1 {
+		t.Fatalf("ListByEventType = %d webhooks, %v; want 1", len(byType), err)
+	}
+	assertEqual(t, "ListByEventType after mutating its result", want, byType[0])
 
 	// Mutating what was passed to Update.
 	upd := want.Clone()
@@ -518,6 +530,8 @@ func testCancelledContext(t *testing.T, s webhooks.Store) {
 	check("List", err)
 	_, err = s.ListEnabled(ctx, existing.EventType)
 	check("ListEnabled", err)
+	_, err = s.ListByEventType(ctx, existing.EventType)
+	check("ListByEventType", err)
 
 	// Nothing changed.
 	got, err := s.Get(t.Context(), existing.ID)
