@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +48,12 @@ var (
 	// ErrMissingField reports a required payload field that is empty or
 	// whitespace only.
 	ErrMissingField = errors.New("webhooks: required field is missing")
+	// ErrFieldType reports a payload field, or a body, of the wrong JSON
+	// type: a number where a string is expected, say.
+	ErrFieldType = errors.New("webhooks: field has the wrong JSON type")
+	// ErrDuplicateField reports a payload field that appears more than once
+	// in one object: JSON parsers disagree on which value counts.
+	ErrDuplicateField = errors.New("webhooks: field appears more than once")
 )
 
 // EventTypes returns every event type, in the order of the wire contract. It
@@ -482,63 +489,174 @@ func SampleEvent(t EventType) (Event, error) {
 // It returns a value of the payload type (MeetingStatusChanged,
 // MeetingNoteStatusChanged or CommercialSignalDetected), not a pointer.
 //
-// Unknown JSON fields are ignored, so receivers keep working when the
-// payload gains fields. An unknown t fails with ErrUnknownEventType; every
-// other error wraps ErrInvalidPayload: body not JSON, a field of the wrong
-// JSON type, or a Validate failure (each problem in a *FieldError naming the
-// JSON field, all of them at once).
+// Field names match exactly, as the contract spells them. Other fields
+// (unknown ones, and names that differ only in case) are ignored, so
+// receivers keep working when the payload gains fields; a JSON null is an
+// absent field. An unknown t fails with ErrUnknownEventType; every other
+// error wraps ErrInvalidPayload: a body that is not one JSON object, or
+// problems with its fields, each in a *FieldError naming the JSON field, all
+// of them at once: a field of the wrong JSON type (ErrFieldType), a field
+// that appears twice (ErrDuplicateField; parsers disagree on which one
+// counts), and what Validate finds.
 func DecodeEvent(t EventType, body []byte) (Event, error) {
 	switch t {
 	case MeetingStatusChangedEvent:
-		var w struct {
-			MeetingID string `json:"meetingId"`
-			Status    string `json:"status"`
-		}
-		if err := unmarshalPayload(t, body, &w); err != nil {
-			return nil, err
-		}
-		e := MeetingStatusChanged{MeetingID: w.MeetingID, Status: MeetingStatus(w.Status)}
-		return validated(e)
+		var w struct{ meetingID, status string }
+		return decodeValidated(t, body, map[string]any{"meetingId": &w.meetingID, "status": &w.status}, func() Event {
+			return MeetingStatusChanged{MeetingID: w.meetingID, Status: MeetingStatus(w.status)}
+		})
 	case MeetingNoteStatusChangedEvent:
-		var w struct {
-			MeetingNoteID string `json:"meetingNoteId"`
-			MeetingID     string `json:"meetingId"`
-			Status        string `json:"status"`
-		}
-		if err := unmarshalPayload(t, body, &w); err != nil {
-			return nil, err
-		}
-		e := MeetingNoteStatusChanged{MeetingNoteID: w.MeetingNoteID, MeetingID: w.MeetingID, Status: MeetingNoteStatus(w.Status)}
-		return validated(e)
+		var w struct{ meetingNoteID, meetingID, status string }
+		return decodeValidated(t, body, map[string]any{"meetingNoteId": &w.meetingNoteID, "meetingId": &w.meetingID, "status": &w.status}, func() Event {
+			return MeetingNoteStatusChanged{MeetingNoteID: w.meetingNoteID, MeetingID: w.meetingID, Status: MeetingNoteStatus(w.status)}
+		})
 	case CommercialSignalDetectedEvent:
 		var w struct {
-			Code         string   `json:"code"`
-			Description  string   `json:"description"`
-			ContactID    string   `json:"contactId"`
-			CompanyID    string   `json:"companyId"`
-			Category     string   `json:"category"`
-			ActivityType string   `json:"activityType"`
-			ActivityID   string   `json:"activityId"`
-			Evidence     []string `json:"evidence"`
-			ChangeType   string   `json:"changeType"`
+			code, description, contactID, companyID, category, activityType, activityID, changeType string
+			evidence                                                                                []string
 		}
-		if err := unmarshalPayload(t, body, &w); err != nil {
-			return nil, err
+		fields := map[string]any{
+			"code": &w.code, "description": &w.description, "contactId": &w.contactID, "companyId": &w.companyID,
+			"category": &w.category, "activityType": &w.activityType, "activityId": &w.activityID,
+			"evidence": &w.evidence, "changeType": &w.changeType,
 		}
-		e := CommercialSignalDetected{
-			Code:         signals.Code(w.Code),
-			Description:  w.Description,
-			ContactID:    w.ContactID,
-			CompanyID:    w.CompanyID,
-			Category:     signals.Category(w.Category),
-			ActivityType: signals.ActivityType(w.ActivityType),
-			ActivityID:   w.ActivityID,
-			Evidence:     w.Evidence,
-			ChangeType:   signals.ChangeType(w.ChangeType),
-		}
-		return validated(e)
+		return decodeValidated(t, body, fields, func() Event {
+			return CommercialSignalDetected{
+				Code:         signals.Code(w.code),
+				Description:  w.description,
+				ContactID:    w.contactID,
+				CompanyID:    w.companyID,
+				Category:     signals.Category(w.category),
+				ActivityType: signals.ActivityType(w.activityType),
+				ActivityID:   w.activityID,
+				Evidence:     w.evidence,
+				ChangeType:   signals.ChangeType(w.changeType),
+			}
+		})
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownEventType, string(t))
+}
+
+// decodeValidated decodes body into fields (plain strings: values outside
+// an enumeration are left for Validate, which names them), then validates
+// the event build makes of them. Validate's findings on a field that did
+// not decode are left out: the decoding problem is the one to report.
+func decodeValidated(t EventType, body []byte, fields map[string]any, build func() Event) (Event, error) {
+	problems, err := decodeFields(body, fields)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s): %w", ErrInvalidPayload, t, err)
+	}
+	e := build()
+	verr := e.Validate()
+	if len(problems) == 0 {
+		if verr != nil {
+			return nil, verr
+		}
+		return e, nil
+	}
+	undecoded := make(map[string]bool, len(problems))
+	for _, p := range problems {
+		undecoded[p.(*FieldError).Field] = true
+	}
+	for _, fe := range fieldErrors(verr) {
+		name, _, _ := strings.Cut(fe.Field, "[")
+		if !undecoded[name] {
+			problems = append(problems, fe)
+		}
+	}
+	return nil, fmt.Errorf("%w (%s): %w", ErrInvalidPayload, t, errors.Join(problems...))
+}
+
+// decodeFields decodes body, one JSON object, into the destination of each
+// member named in fields, by exact name; other members are skipped, and
+// null (for a member or the whole body) leaves a destination as it is. It
+// returns a *FieldError for each member of the wrong JSON type and each one
+// repeated, and for a body of another type, or an error when body is not
+// JSON.
+func decodeFields(body []byte, fields map[string]any) (problems []error, err error) {
+	if !json.Valid(body) {
+		// json.Unmarshal says where.
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("invalid JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+	case nil:
+		return nil, nil // null: no fields
+	default:
+		return []error{&FieldError{Field: "(body)", Err: fmt.Errorf("%w: JSON %s where an object is expected", ErrFieldType, tokenKind(tok))}}, nil
+	}
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := tok.(string)
+		dst, known := fields[name]
+		if !known || seen[name] {
+			if known {
+				problems = append(problems, &FieldError{Field: name, Err: ErrDuplicateField})
+			}
+			dst = new(json.RawMessage)
+		}
+		seen[name] = true
+		if err := dec.Decode(dst); err != nil {
+			ute, ok := errors.AsType[*json.UnmarshalTypeError](err)
+			if !ok {
+				return nil, err
+			}
+			problems = append(problems, &FieldError{Field: name, Err: fmt.Errorf("%w: JSON %s where %s is expected", ErrFieldType, ute.Value, jsonKind(ute.Type))})
+		}
+	}
+	return problems, nil
+}
+
+// tokenKind names the JSON type of a value that starts with tok.
+func tokenKind(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		return "array"
+	case string:
+		return "string"
+	case float64, json.Number:
+		return "number"
+	case bool:
+		return "bool"
+	}
+	return "null"
+}
+
+// fieldErrors returns the *FieldError values err joins, at any depth.
+func fieldErrors(err error) []*FieldError {
+	var out []*FieldError
+	var walk func(error)
+	walk = func(err error) {
+		if fe, ok := err.(*FieldError); ok {
+			out = append(out, fe)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
 }
 
 // checkEnums returns the error MarshalText of the first invalid enumeration
@@ -562,32 +680,6 @@ func (e CommercialSignalDetected) checkEnums() error {
 		return err
 	}
 	return nil
-}
-
-// validated returns e, or nil and its validation error.
-func validated(e Event) (Event, error) {
-	if err := e.Validate(); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-// unmarshalPayload decodes body into dst, a struct of plain strings: values
-// outside an enumeration are left for Validate, which reports every problem
-// with its field rather than stopping at the first.
-func unmarshalPayload(t EventType, body []byte, dst any) error {
-	err := json.Unmarshal(body, dst)
-	if err == nil {
-		return nil
-	}
-	if ute, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-		field := ute.Field
-		if field == "" {
-			field = "(body)"
-		}
-		err = &FieldError{Field: field, Err: fmt.Errorf("JSON %s where %s is expected", ute.Value, jsonKind(ute.Type))}
-	}
-	return fmt.Errorf("%w (%s): %w", ErrInvalidPayload, t, err)
 }
 
 // jsonKind names the JSON type that decodes into t.

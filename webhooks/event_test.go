@@ -310,9 +310,16 @@ func TestDecodeEvent(t *testing.T) {
 		{"empty body", webhooks.MeetingStatusChangedEvent, ``, []error{webhooks.ErrInvalidPayload}, ""},
 		{"truncated", webhooks.MeetingStatusChangedEvent, `{"meetingId":"m"`, []error{webhooks.ErrInvalidPayload}, ""},
 		{"trailing data", webhooks.MeetingStatusChangedEvent, `{"meetingId":"m","status":"meeting_deleted"} {}`, []error{webhooks.ErrInvalidPayload}, ""},
-		{"array body", webhooks.MeetingStatusChangedEvent, `[]`, []error{webhooks.ErrInvalidPayload}, "(body)"},
+		{"array body", webhooks.MeetingStatusChangedEvent, `[]`, []error{webhooks.ErrInvalidPayload, webhooks.ErrFieldType}, "(body)"},
 		{"null body", webhooks.MeetingStatusChangedEvent, `null`, []error{webhooks.ErrInvalidPayload, webhooks.ErrMissingField}, "meetingId"},
-		{"number for string", webhooks.MeetingStatusChangedEvent, `{"meetingId":42,"status":"meeting_deleted"}`, []error{webhooks.ErrInvalidPayload}, "meetingId"},
+		{"number for string", webhooks.MeetingStatusChangedEvent, `{"meetingId":42,"status":"meeting_deleted"}`, []error{webhooks.ErrInvalidPayload, webhooks.ErrFieldType}, "meetingId"},
+		{"name in another case", webhooks.MeetingStatusChangedEvent, `{"MEETINGID":"m","status":"meeting_deleted"}`,
+			[]error{webhooks.ErrInvalidPayload, webhooks.ErrMissingField}, "meetingId"},
+		{"field twice", webhooks.MeetingStatusChangedEvent, `{"meetingId":"m1","status":"meeting_deleted","meetingId":"m2"}`,
+			[]error{webhooks.ErrInvalidPayload, webhooks.ErrDuplicateField}, "meetingId"},
+		{"null field", webhooks.MeetingStatusChangedEvent, `{"meetingId":null,"status":"meeting_deleted"}`,
+			[]error{webhooks.ErrInvalidPayload, webhooks.ErrMissingField}, "meetingId"},
+		{"number body", webhooks.MeetingStatusChangedEvent, `42`, []error{webhooks.ErrInvalidPayload, webhooks.ErrFieldType}, "(body)"},
 		{"string for evidence", webhooks.CommercialSignalDetectedEvent,
 			`{"code":"pilot_success","category":"positive","activityType":"meeting","activityId":"a","changeType":"new","evidence":"x"}`,
 			[]error{webhooks.ErrInvalidPayload}, "evidence"},
@@ -353,6 +360,27 @@ func TestDecodeEvent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeEventReportsEveryProblem checks that decoding problems and
+// Validate's come together, and that a field that did not decode is not
+// also reported missing.
+func TestDecodeEventReportsEveryProblem(t *testing.T) {
+	_, err := webhooks.DecodeEvent(webhooks.MeetingNoteStatusChangedEvent,
+		[]byte(`{"meetingNoteId":["n"],"meetingNoteId":"n","meetingId":7,"status":"meeting_note_exploded"}`))
+	for _, want := range []error{webhooks.ErrFieldType, webhooks.ErrDuplicateField, webhooks.ErrUnknownStatus} {
+		if !errors.Is(err, want) {
+			t.Errorf("DecodeEvent = %v, want it to match %v", err, want)
+		}
+	}
+	if errors.Is(err, webhooks.ErrMissingField) {
+		t.Errorf("DecodeEvent = %v: a field of the wrong type is also reported missing", err)
+	}
+	e, err := webhooks.DecodeEvent(webhooks.MeetingStatusChangedEvent,
+		[]byte(`{"MeetingId":"other","meetingId":"m","Status":"meeting_deleted","status":"meeting_created"}`))
+	if err != nil || e != (webhooks.MeetingStatusChanged{MeetingID: "m", Status: webhooks.MeetingCreated}) {
+		t.Errorf("DecodeEvent = %+v, %v; want the exactly named fields only", e, err)
 	}
 }
 
