@@ -134,9 +134,9 @@ type DeliveryRecord struct {
 	WebhookID string
 	// Outcome is how the delivery ended; it must be valid.
 	Outcome Outcome
-	// Attempts is the number of requests made, 0 if noSlot was.
+	// Attempts is the number of requests made, 0 if none was.
 	Attempts int
-	// StatusCode is the status of the last attempt, 0 if there was noSlot or
+	// StatusCode is the status of the last attempt, 0 if there was none or
 	// no response arrived.
 	StatusCode int
 	// Error says why the delivery did not succeed; it is empty when
@@ -669,7 +669,7 @@ func (l *MemoryLog) setUp(capacity int) {
 // separately those of pending ones.
 func (l *MemoryLog) attemptLimit() int { return logAttemptsPerDelivery * l.capacity }
 
-// newSlot returns a free delivery slot, growing the slots if there is noSlot.
+// newSlot returns a free delivery slot, growing the slots if there is none.
 func (l *MemoryLog) newSlot() int {
 	if s := l.free; s != noSlot {
 		l.free = l.slot(s).next

@@ -146,7 +146,10 @@
 // ratio_min_cC, ratio_max_cC (in memory only), baseline_rps_cC,
 // hookbus_dps_cC, p50_ms_cC, p99_ms_cC, baseline_p50_ms_cC,
 // baseline_p99_ms_cC, allocs_cC, baseline_allocs_cC, bytes_cC,
-// baseline_bytes_cC for each concurrency C,
+// baseline_bytes_cC, cpu_us_cC, baseline_cpu_us_cC (client CPU per
+// delivery and per request), h1_rps_cC, h1_cpu_us_cC, h1_ratio_cC and
+// hookbus_over_h1_cC (the h1 variant; ratios in memory only) for each
+// concurrency C,
 // allocs_per_delivery (the highest of the allocs_cC), baseline_allocs, failed,
 // and with -tracing also otelhttp_ratio_cC and otelhttp_rps_cC. Backlog:
 // backlog, workers, per_webhook, goroutines_base, goroutines_peak,
@@ -158,7 +161,7 @@
 // healthy_dps_alone, healthy_dps_with_hang, stalled_rounds, failed. Every
 // mode also prints mode, backend, store, tracing and payload.
 //
-// -only baseline|hookbus runs one variant of the throughput mode (ratios are
+// -only baseline|hookbus|h1 runs one variant of the throughput mode (ratios are
 // then left out), which with -cpuprofile and -memprofile gives the profile of
 // that variant alone.
 package main
