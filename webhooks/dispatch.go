@@ -154,7 +154,14 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 	}
 	now := s.cfg.Now()
 	parent := trace.SpanContextFromContext(ctx)
-	rctx := context.WithoutCancel(ctx) // records outlive the publisher's context
+	// Records outlive the publisher's context; made when one is written.
+	var detached context.Context
+	rctx := func() context.Context {
+		if detached == nil {
+			detached = context.WithoutCancel(ctx)
+		}
+		return detached
+	}
 	var wait *outcomeWait
 	if !s.bus.InMemory() {
 		wait = newOutcomeWait(len(hooks))
@@ -163,7 +170,7 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 		w := &hooks[i]
 		d, o, err := s.prepare(w, eventID, t, payload, occurredAt, now, parent)
 		if d == nil {
-			lerr := s.recordNow(rctx, w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
+			lerr := s.recordNow(rctx(), w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
 			if wait != nil {
 				wait.record(DeliveryRecord{Outcome: OutcomeRefused}, lerr)
 			}
@@ -173,18 +180,18 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 			d.done = wait.record
 		}
 		if err != nil {
-			s.finish(rctx, d, o, 0, 0, err)
+			s.finish(rctx(), d, o, 0, 0, err)
 			continue
 		}
 		switch err := s.enqueue(ctx, d); {
 		case errors.Is(err, ErrQueueFull):
-			s.finish(rctx, d, OutcomeUndelivered, 0, 0, err)
+			s.finish(rctx(), d, OutcomeUndelivered, 0, 0, err)
 		case err != nil:
 			// Shutdown gave up first: what was not queued goes on record
 			// as undelivered, so it can be redelivered.
-			s.finish(rctx, d, OutcomeUndelivered, 0, 0, err)
+			s.finish(rctx(), d, OutcomeUndelivered, 0, 0, err)
 			for _, rest := range hooks[i+1:] {
-				s.recordNow(rctx, rest.ID, eventID, t, payload, occurredAt, OutcomeUndelivered, err)
+				s.recordNow(rctx(), rest.ID, eventID, t, payload, occurredAt, OutcomeUndelivered, err)
 			}
 			return err
 		}

@@ -325,20 +325,29 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 		// Host stays empty: the Host header is then URL.Host, and
 		// http.Client does not copy the URL to look up cookies for it.
 	}
-	rreq := &retryablehttp.Request{Request: template.WithContext(st)}
+	rreq := &st.rreq
+	rreq.Request = template.WithContext(st)
 	payload := req.Payload
-	// A *bytes.Reader (which retryablehttp wraps in io.NopCloser) is a body
-	// net/http's Transport knows is in memory: it writes the headers and a
-	// small body in one write (h1 always does). Before the first attempt
-	// starts (st.n counts them), the function hands out one reader, spared
-	// an allocation: SetBody's call, which only asks its length, and the
-	// first attempt's; every later attempt gets its own.
+	// Bodies are readers of the payload in memory, which h1 writes in one
+	// write with the head. On h1 they are payloadReaders, which retryablehttp
+	// takes as the request's io.ReadCloser as they are; net/http's Transport
+	// (HTTP2) knows only a *bytes.Reader to be in memory (retryablehttp wraps
+	// it in io.NopCloser, which net/http looks through). Before the first
+	// attempt starts (st.n counts them), the function hands out one reader,
+	// spared an allocation: SetBody's call, which only asks its length, and
+	// the first attempt's; every later attempt gets its own.
 	st.body.Reset(payload)
+	http2 := s.cfg.HTTP2
 	if err := rreq.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) {
-		if st.n == 0 {
-			return &st.body, nil
+		r := &st.body
+		if st.n > 0 {
+			r = new(payloadReader)
+			r.Reset(payload)
 		}
-		return bytes.NewReader(payload), nil
+		if http2 {
+			return &r.Reader, nil
+		}
+		return r, nil
 	})); err != nil {
 		return SendResult{}, &DeliveryError{Err: err}
 	}
@@ -374,13 +383,21 @@ type sendState struct {
 	req      SendRequest
 	observer attemptObserver // if set, called after each attempt instead of req.OnAttempt
 
-	body    bytes.Reader // the payload, for the first attempt
+	rreq    retryablehttp.Request
+	body    payloadReader // the payload, for the first attempt
 	n       int          // attempts started
 	started time.Time
 	last    Attempt
 }
 
 type sendStateKey struct{}
+
+// payloadReader is a request body: the payload in memory, and its own
+// io.ReadCloser.
+type payloadReader struct{ bytes.Reader }
+
+// Close implements io.Closer; there is nothing to release.
+func (*payloadReader) Close() error { return nil }
 
 // attemptObserver is told of each attempt; the delivery engine's run of a
 // delivery is one, which spares it a closure per delivery.

@@ -41,11 +41,18 @@ func writeRequest(w *bufio.Writer, r *http.Request) error {
 	// error comes first. An error of the copies, reading or writing, is
 	// reported as the body's; Transport.roundTrip knows the connection's
 	// own errors from connIO.
-	n, err := io.Copy(w, io.LimitReader(r.Body, r.ContentLength))
-	if err == nil {
-		var extra int64
-		extra, err = io.Copy(io.Discard, r.Body)
-		n += extra
+	var n int64
+	var err error
+	if m, ok := r.Body.(inMemory); ok && int64(m.Len()) == r.ContentLength {
+		// Exactly the declared length, in memory: written as it is.
+		n, err = m.WriteTo(w)
+	} else {
+		n, err = io.Copy(w, io.LimitReader(r.Body, r.ContentLength))
+		if err == nil {
+			var extra int64
+			extra, err = io.Copy(io.Discard, r.Body)
+			n += extra
+		}
 	}
 	if err != nil {
 		_ = r.Body.Close()
@@ -100,8 +107,9 @@ func writeHead(w *bufio.Writer, r *http.Request) error {
 		w.WriteString("Connection: close\r\n")
 	}
 	w.WriteString("Content-Length: ")
-	var num [20]byte
-	w.Write(strconv.AppendInt(num[:0], r.ContentLength, 10))
+	// Appended to the buffer's free space: a slice of the stack would
+	// escape through bufio.Writer.Write.
+	w.Write(strconv.AppendInt(w.AvailableBuffer(), r.ContentLength, 10))
 	w.WriteString("\r\n")
 
 	var keyArray [maxSortedKeys]string
@@ -126,6 +134,14 @@ func writeHead(w *bufio.Writer, r *http.Request) error {
 	}
 	_, err = w.WriteString("\r\n")
 	return err
+}
+
+// inMemory is a body whose length is known, such as a *bytes.Reader (or a
+// type embedding one, to be its own io.ReadCloser): what it holds is
+// written in one call.
+type inMemory interface {
+	Len() int
+	io.WriterTo
 }
 
 // bodyReadError is an error copying a request's body, which net/http

@@ -59,7 +59,7 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 		method := pick("POST", "PUT", "PATCH", "", "CONNECT")
 		host := pick("", "", "", "override.example:81", "bad host", "ünï.example")
 		closeConn := rng.IntN(4) == 0
-		bodyKind := rng.IntN(5)
+		bodyKind := rng.IntN(6)
 		failAt := rng.IntN(len(payload) + 1)
 		var closeErr error
 		if rng.IntN(8) == 0 {
@@ -80,6 +80,8 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 				body = io.NopCloser(iotest.HalfReader(bytes.NewReader(payload)))
 			case 3:
 				body = io.NopCloser(iotest.OneByteReader(bytes.NewReader(payload)))
+			case 4:
+				body = &memBody{Reader: *bytes.NewReader(payload)} // written in one call
 			default:
 				body = io.NopCloser(io.MultiReader(bytes.NewReader(payload[:failAt]), iotest.ErrReader(errRead)))
 			}
@@ -126,6 +128,12 @@ var (
 	errClose = errors.New("close failed")
 	errConn  = errors.New("connection failed")
 )
+
+// memBody is a body in memory that is its own io.ReadCloser, as a delivery's
+// is.
+type memBody struct{ bytes.Reader }
+
+func (*memBody) Close() error { return nil }
 
 // failingClose is a body whose Close fails.
 type failingClose struct {
