@@ -385,7 +385,7 @@ type sendState struct {
 
 	rreq    retryablehttp.Request
 	body    payloadReader // the payload, for the first attempt
-	n       int          // attempts started
+	n       int           // attempts started
 	started time.Time
 	last    Attempt
 }
