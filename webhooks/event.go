@@ -558,6 +558,10 @@ func decodeValidated(t EventType, body []byte, fields map[string]any, build func
 	for _, p := range problems {
 		undecoded[p.(*FieldError).Field] = true
 	}
+	if undecoded[bodyField] {
+		// Not an object: no field decoded, none is missing.
+		return nil, fmt.Errorf("%w (%s): %w", ErrInvalidPayload, t, errors.Join(problems...))
+	}
 	for _, fe := range fieldErrors(verr) {
 		name, _, _ := strings.Cut(fe.Field, "[")
 		if !undecoded[name] {
@@ -592,7 +596,7 @@ func decodeFields(body []byte, fields map[string]any) (problems []error, err err
 	case nil:
 		return nil, nil // null: no fields
 	default:
-		return []error{&FieldError{Field: "(body)", Err: fmt.Errorf("%w: JSON %s where an object is expected", ErrFieldType, tokenKind(tok))}}, nil
+		return []error{&FieldError{Field: bodyField, Err: fmt.Errorf("%w: JSON %s where an object is expected", ErrFieldType, tokenKind(tok))}}, nil
 	}
 	seen := make(map[string]bool, len(fields))
 	for dec.More() {
@@ -619,6 +623,9 @@ func decodeFields(body []byte, fields map[string]any) (problems []error, err err
 	}
 	return problems, nil
 }
+
+// bodyField is the Field of a FieldError about the whole body.
+const bodyField = "(body)"
 
 // tokenKind names the JSON type of a value that starts with tok.
 func tokenKind(tok json.Token) string {

@@ -377,6 +377,12 @@ func TestDecodeEventReportsEveryProblem(t *testing.T) {
 	if errors.Is(err, webhooks.ErrMissingField) {
 		t.Errorf("DecodeEvent = %v: a field of the wrong type is also reported missing", err)
 	}
+	for _, body := range []string{`[]`, `42`, `"x"`, `true`} {
+		_, err := webhooks.DecodeEvent(webhooks.MeetingStatusChangedEvent, []byte(body))
+		if !errors.Is(err, webhooks.ErrFieldType) || errors.Is(err, webhooks.ErrMissingField) {
+			t.Errorf("DecodeEvent(%s) = %v, want only the body's ErrFieldType", body, err)
+		}
+	}
 	e, err := webhooks.DecodeEvent(webhooks.MeetingStatusChangedEvent,
 		[]byte(`{"MeetingId":"other","meetingId":"m","Status":"meeting_deleted","status":"meeting_created"}`))
 	if err != nil || e != (webhooks.MeetingStatusChanged{MeetingID: "m", Status: webhooks.MeetingCreated}) {
