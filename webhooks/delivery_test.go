@@ -701,6 +701,31 @@ func TestRotationStopsAtMaxPreviousSecrets(t *testing.T) {
 	}
 }
 
+// TestUpdateDropsExpiredSecrets stores a webhook with more previous
+// secrets than MaxPreviousSecrets, all expired (as a store written some
+// other way may hold): Update drops them rather than refuse the webhook.
+func TestUpdateDropsExpiredSecrets(t *testing.T) {
+	store := webhooks.NewMemoryStore()
+	s := engService(t, webhooks.Config{Store: store})
+	w := engCreate(t, s, "rotated long ago", "http://127.0.0.1:1/hooks", webhooks.MeetingStatusChangedEvent)
+	stored, err := store.Get(t.Context(), w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range webhooks.MaxPreviousSecrets + 1 {
+		stored.PreviousSecrets = append(stored.PreviousSecrets, webhooks.PreviousSecret{Secret: w.Secret, ExpiresAt: time.Now().Add(-time.Hour)})
+	}
+	if err := store.Update(t.Context(), stored); err != nil {
+		t.Fatal(err)
+	}
+	stored.Name = "renamed"
+	stored.Secret = "" // keep the secrets
+	got, err := s.Update(t.Context(), stored)
+	if err != nil || got.Name != "renamed" || len(got.PreviousSecrets) != 0 {
+		t.Fatalf("Update = %d previous secrets, %v; want the expired ones dropped", len(got.PreviousSecrets), err)
+	}
+}
+
 func TestSendTestEvent(t *testing.T) {
 	s := engService(t, webhooks.Config{})
 	srv, hits := engServer(t, statusHandler(202))

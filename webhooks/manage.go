@@ -75,6 +75,9 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	if w.Secret == "" {
 		w.Secret, w.PreviousSecrets = old.Secret, old.PreviousSecrets
 	}
+	// Expired secrets sign nothing; dropped, they do not count against
+	// MaxPreviousSecrets.
+	w.PreviousSecrets = unexpired(w.PreviousSecrets, s.cfg.Now())
 	w.CreatedAt, w.UpdatedAt = old.CreatedAt, s.laterThan(old.UpdatedAt)
 	if err := w.Validate(s.validateOptions()); err != nil {
 		return Webhook{}, err
@@ -150,12 +153,7 @@ func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webho
 		return Webhook{}, err
 	}
 	now := s.cfg.Now()
-	kept := w.PreviousSecrets[:0:0]
-	for _, p := range w.PreviousSecrets {
-		if now.Before(p.ExpiresAt) {
-			kept = append(kept, p)
-		}
-	}
+	kept := unexpired(w.PreviousSecrets, now)
 	if len(kept) >= MaxPreviousSecrets {
 		// Dropping a secret before it expires would break a receiver that
 		// still holds it; the caller decides (Update can drop it).
@@ -373,4 +371,16 @@ func earliestExpiry(ps []PreviousSecret) time.Time {
 		}
 	}
 	return first
+}
+
+// unexpired returns the secrets of ps that have not expired by now, in a
+// new slice, or nil if none has.
+func unexpired(ps []PreviousSecret, now time.Time) []PreviousSecret {
+	var kept []PreviousSecret
+	for _, p := range ps {
+		if now.Before(p.ExpiresAt) {
+			kept = append(kept, p)
+		}
+	}
+	return kept
 }
