@@ -45,6 +45,7 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		s.finish(recordContext(ctx), d, OutcomeSkipped, 0, 0, ErrWebhookDisabled)
 		return
 	}
+	d.sentTo = t
 	if d.parent.IsValid() {
 		ctx = trace.ContextWithSpanContext(ctx, d.parent)
 	}
@@ -215,8 +216,14 @@ func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRec
 		// webhook created since under the same id.
 		return
 	}
+	gone := errors.Is(err, ErrGone)
+	if gone && d.sentTo != nil && t.webhook.URL != d.sentTo.webhook.URL {
+		// Answered by a URL the webhook was updated away from while the
+		// delivery was in flight: it says nothing of the new one.
+		gone = false
+	}
 	switch {
-	case errors.Is(err, ErrGone):
+	case gone:
 		s.disableFor(ctx, rec.WebhookID, DisabledGone, err)
 	case s.cfg.DisableAfter > 0 && int(n) >= s.cfg.DisableAfter:
 		s.disableFor(ctx, rec.WebhookID, DisabledFailing, fmt.Errorf("%d consecutive dead letters: %w", n, err))

@@ -44,44 +44,60 @@ func TestExpiredPreviousSecretStopsSigningQueuedDeliveries(t *testing.T) {
 	}
 }
 
-// The documented id reuse: a webhook is deleted while a delivery to it is in
-// flight, a new webhook is created under the same id; the old in-flight
-// delivery's 410 disables the NEW webhook.
-func TestGoneFromDeletedWebhookLeavesRecreatedOneEnabled(t *testing.T) {
-	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
-	started := make(chan struct{}, 1)
-	release := make(chan struct{})
-	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started <- struct{}{}
-		<-release
-		w.WriteHeader(http.StatusGone)
-	}))
-	defer old.Close()
-	fresh, _ := engServer(t, statusHandler(204))
-	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	if err := s.Delete(t.Context(), w.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
-	time.Sleep(50 * time.Millisecond)
-	got, err := s.Get(t.Context(), "wh_same")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("new webhook: name=%s disabled=%v reason=%q", got.Name, got.Disabled, got.DisabledReason)
-	if got.Disabled {
-		t.Fatalf("the re-created webhook was disabled by the 410 of the deleted one's in-flight delivery")
+// A 410 that arrives from a URL the webhook no longer has, because the
+// webhook was deleted and re-created under its id, or updated to another
+// URL, while the delivery was in flight, does not disable the webhook.
+func TestGoneFromFormerURLLeavesWebhookEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, s *webhooks.Service, w webhooks.Webhook, newURL string)
+	}{
+		{"deleted and re-created", func(t *testing.T, s *webhooks.Service, w webhooks.Webhook, newURL string) {
+			if err := s.Delete(t.Context(), w.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Create(t.Context(), webhooks.Webhook{ID: w.ID, Name: "new", URL: newURL, EventType: w.EventType}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"updated to another URL", func(t *testing.T, s *webhooks.Service, w webhooks.Webhook, newURL string) {
+			w.URL = newURL
+			if _, err := s.Update(t.Context(), w); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
+			started := make(chan struct{}, 1)
+			release := make(chan struct{})
+			old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				started <- struct{}{}
+				<-release
+				w.WriteHeader(http.StatusGone)
+			}))
+			defer old.Close()
+			fresh, _ := engServer(t, statusHandler(204))
+			w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Publish(t.Context(), engEvent); err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			tc.change(t, s, w, fresh.URL)
+			close(release)
+			engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
+			time.Sleep(50 * time.Millisecond)
+			got, err := s.Get(t.Context(), w.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Disabled {
+				t.Fatalf("disabled (%q) by the 410 of a delivery in flight to the former URL", got.DisabledReason)
+			}
+		})
 	}
 }
 

@@ -211,6 +211,7 @@ type delivery struct {
 	ep           *endpoint
 	redeliveryOf string
 	done         func(rec DeliveryRecord, logErr error) // optional, for callers that wait; logErr: why rec is not on record
+	sentTo       *Target                                // the target its requests went to, once the worker took it
 }
 
 // New returns a Service that delivers the webhook events published on b.
