@@ -381,13 +381,19 @@ func never() bool { return false }
 // endpoint returns the engine state of w, rebuilding its target when w is
 // newer than the one it was built from or a previous secret expired. A read
 // older than the current target (a dispatch that listed webhooks before an
-// update, a disable or a delete) never replaces it.
+// update or a disable) never replaces it; one of a deleted webhook gets a
+// tombstone.
 func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 	s.mu.Lock()
 	ep := s.endpoints[w.ID]
 	if ep == nil {
 		ep = &endpoint{}
-		s.endpoints[w.ID] = ep
+		if _, deleted := s.deleted[w.ID]; deleted {
+			// Listed before its delete: a tombstone of its own, not kept.
+			ep.deleted.Store(true)
+		} else {
+			s.endpoints[w.ID] = ep
+		}
 	}
 	s.mu.Unlock()
 	if err := ep.update(w, now); err != nil {

@@ -7,3 +7,10 @@ func NewMemoryLogWithHash(capacity int, hash func(id string) uint64) *MemoryLog 
 	l.hash = hash
 	return l
 }
+
+// EndpointCount returns the number of webhooks s keeps engine state for.
+func EndpointCount(s *Service) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.endpoints)
+}

@@ -38,13 +38,14 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	if err := s.store.Create(ctx, w); err != nil {
 		return Webhook{}, err
 	}
-	// A webhook created under the id of a deleted one starts afresh: the
-	// deleted one's endpoint is a tombstone that skips every delivery.
-	// Deliveries queued before the delete keep the tombstone; the fresh
-	// endpoint starts with the new webhook's target, so a dispatch that
-	// listed the deleted one sends, if at all, with the new configuration.
+	// A webhook created under the id of a deleted one starts afresh.
+	// Deliveries queued before the delete keep the deleted one's endpoint, a
+	// tombstone that skips them; the fresh endpoint starts with the new
+	// webhook's target, so a dispatch that listed the deleted one sends, if
+	// at all, with the new configuration.
 	s.mu.Lock()
-	if ep := s.endpoints[w.ID]; ep != nil && ep.deleted.Load() {
+	if _, wasDeleted := s.deleted[w.ID]; wasDeleted {
+		delete(s.deleted, w.ID)
 		fresh := &endpoint{}
 		_ = fresh.update(&w, now) // on error, the first dispatch builds it and records why
 		s.endpoints[w.ID] = fresh
@@ -95,17 +96,19 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := s.store.Delete(ctx, id); err != nil {
 		return err
 	}
-	// The endpoint stays, marked, so that a dispatch that listed the webhook
-	// before the delete records its delivery as skipped instead of sending it.
+	// The endpoint becomes a tombstone, which the deliveries queued for it
+	// keep and skip, and leaves the engine: only the id is kept, so that a
+	// dispatch that listed the webhook before the delete gets a tombstone
+	// too and records its delivery as skipped instead of sending it.
 	s.mu.Lock()
 	ep := s.endpoints[id]
-	if ep == nil {
-		ep = &endpoint{}
-		s.endpoints[id] = ep
-	}
+	delete(s.endpoints, id)
+	s.deleted[id] = struct{}{}
 	s.mu.Unlock()
-	ep.deleted.Store(true)
-	ep.disabled.Store(true)
+	if ep != nil {
+		ep.deleted.Store(true)
+		ep.disabled.Store(true)
+	}
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package webhooks_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,6 +100,80 @@ func TestGoneFromFormerURLLeavesWebhookEnabled(t *testing.T) {
 				t.Fatalf("disabled (%q) by the 410 of a delivery in flight to the former URL", got.DisabledReason)
 			}
 		})
+	}
+}
+
+// TestDeletedWebhooksReleaseTheirEngineState creates, uses and deletes
+// webhooks: the engine keeps no state for them (their queue, their
+// secrets), only their ids, so a host that churns webhooks does not grow.
+func TestDeletedWebhooksReleaseTheirEngineState(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	srv, _ := engServer(t, statusHandler(204))
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, engCreate(t, s, fmt.Sprintf("churn %d", i), srv.URL, webhooks.MeetingStatusChangedEvent).ID)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDelivered}, len(ids))
+	if n := webhooks.EndpointCount(s); n != len(ids) {
+		t.Fatalf("%d endpoints for %d webhooks in use", n, len(ids))
+	}
+	for _, id := range ids {
+		if err := s.Delete(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := webhooks.EndpointCount(s); n != 0 {
+		t.Errorf("%d endpoints kept after every webhook was deleted", n)
+	}
+}
+
+// gatedStore is a MemoryStore whose ListByEventType, once armed, holds the
+// list it read until released: a dispatch then works from a list older than
+// the changes made meanwhile.
+type gatedStore struct {
+	*webhooks.MemoryStore
+	armed   atomic.Bool
+	listed  chan struct{}
+	proceed chan struct{}
+}
+
+func (g *gatedStore) ListByEventType(ctx context.Context, t webhooks.EventType) ([]webhooks.Webhook, error) {
+	ws, err := g.MemoryStore.ListByEventType(ctx, t)
+	if g.armed.CompareAndSwap(true, false) {
+		g.listed <- struct{}{}
+		<-g.proceed
+	}
+	return ws, err
+}
+
+// TestDispatchListedBeforeDeleteSkips deletes a webhook between a dispatch's
+// listing and its deliveries: the delivery is recorded as skipped, nothing
+// is sent, and the engine keeps no state for the deleted webhook.
+func TestDispatchListedBeforeDeleteSkips(t *testing.T) {
+	store := &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
+	s := engService(t, webhooks.Config{Store: store})
+	srv, hits := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "deleted meanwhile", srv.URL, webhooks.MeetingStatusChangedEvent)
+	store.armed.Store(true)
+	published := make(chan error, 1)
+	go func() { published <- s.Publish(t.Context(), engEvent) }()
+	<-store.listed
+	if err := s.Delete(t.Context(), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(store.proceed)
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeSkipped}, 1)
+	if n := len(hits.all()); n != 0 {
+		t.Errorf("the deleted webhook's receiver got %d requests", n)
+	}
+	if n := webhooks.EndpointCount(s); n != 0 {
+		t.Errorf("%d endpoints kept for a deleted webhook", n)
 	}
 }
 

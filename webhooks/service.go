@@ -162,6 +162,11 @@ type Service struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
+	// deleted holds the ids of deleted webhooks, until one is created again
+	// under its id: a dispatch that listed such a webhook before its delete
+	// gets a tombstone endpoint of its own, which skips the delivery, and
+	// the deleted webhook's endpoint (its queue, its secrets) is released.
+	deleted map[string]struct{}
 
 	// webhookLocks serialise the read-modify-write changes of one webhook
 	// (Update, RotateSecret, Enable, Disable, the engine's disabling), so
@@ -183,7 +188,7 @@ type endpoint struct {
 	failures atomic.Int32 // consecutive dead letters
 	failing  atomic.Bool  // the last attempt failed
 	disabled atomic.Bool  // disabled or deleted since its deliveries were queued
-	deleted  atomic.Bool  // the webhook was deleted: the endpoint stays as a tombstone
+	deleted  atomic.Bool  // the webhook was deleted: the endpoint is a tombstone
 }
 
 // syncDisabled sets ep.disabled from the current target and the tombstone,
@@ -278,6 +283,7 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 		tracer:    tracing.New(cfg.TracerProvider, instrumentationName),
 		logger:    cfg.Logger,
 		endpoints: make(map[string]*endpoint),
+		deleted:   make(map[string]struct{}),
 		shutDone:  make(chan struct{}),
 	}
 	// The scheduler exists from the start, so that deliveries are queued
