@@ -1,9 +1,12 @@
 package webhooks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -217,7 +220,7 @@ func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRec
 		return
 	}
 	gone := errors.Is(err, ErrGone)
-	if gone && d.sentTo != nil && t.webhook.URL != d.sentTo.webhook.URL {
+	if gone && d.sentTo != nil && !sameAddress(t.url, d.sentTo.url) {
 		// Answered by a URL the webhook was updated away from while the
 		// delivery was in flight: it says nothing of the new one.
 		gone = false
@@ -261,3 +264,25 @@ func notify[P any](s *Service, name string, hook func(P), p P, webhookID string)
 }
 
 func (d *delivery) webhookID() string { return d.ep.target.Load().webhook.ID }
+
+// sameAddress reports whether requests to a and b go to the same resource:
+// same scheme, host (in any case, the default port spelt or not), path and
+// query.
+func sameAddress(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(hostPort(a), hostPort(b)) &&
+		cmp.Or(a.EscapedPath(), "/") == cmp.Or(b.EscapedPath(), "/") && a.RawQuery == b.RawQuery
+}
+
+// hostPort returns u's host with its port, the scheme's default if none.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return u.Host + ":443"
+	case "http":
+		return u.Host + ":80"
+	}
+	return u.Host
+}

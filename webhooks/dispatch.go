@@ -381,19 +381,19 @@ func never() bool { return false }
 // endpoint returns the engine state of w, rebuilding its target when w is
 // newer than the one it was built from or a previous secret expired. A read
 // older than the current target (a dispatch that listed webhooks before an
-// update or a disable) never replaces it; one of a deleted webhook gets a
-// tombstone.
+// update or a disable) never replaces it; one of a webhook deleted here gets
+// a tombstone.
 func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 	s.mu.Lock()
-	ep := s.endpoints[w.ID]
-	if ep == nil {
+	var ep *endpoint
+	if deletedCreatedAt, ok := s.deleted[w.ID]; ok && !w.CreatedAt.After(deletedCreatedAt) {
+		// A webhook deleted here, listed before its delete: a tombstone of
+		// its own, not kept.
 		ep = &endpoint{}
-		if _, deleted := s.deleted[w.ID]; deleted {
-			// Listed before its delete: a tombstone of its own, not kept.
-			ep.deleted.Store(true)
-		} else {
-			s.endpoints[w.ID] = ep
-		}
+		ep.deleted.Store(true)
+	} else if ep = s.endpoints[w.ID]; ep == nil {
+		ep = &endpoint{}
+		s.endpoints[w.ID] = ep
 	}
 	s.mu.Unlock()
 	if err := ep.update(w, now); err != nil {
@@ -407,10 +407,17 @@ func (ep *endpoint) update(w *Webhook, now time.Time) error {
 	for {
 		cur := ep.target.Load()
 		if cur != nil {
+			// Versions are ordered by creation, then by update: a webhook
+			// deleted and created again under its id (through another
+			// replica, say) is a newer one, whatever its UpdatedAt.
+			c := &cur.webhook
 			switch {
-			case w.UpdatedAt.Before(cur.webhook.UpdatedAt):
+			case w.CreatedAt.Before(c.CreatedAt):
 				return nil
-			case w.UpdatedAt.Equal(cur.webhook.UpdatedAt) && (cur.validUntil.IsZero() || now.Before(cur.validUntil)):
+			case !w.CreatedAt.Equal(c.CreatedAt):
+			case w.UpdatedAt.Before(c.UpdatedAt):
+				return nil
+			case w.UpdatedAt.Equal(c.UpdatedAt) && (cur.validUntil.IsZero() || now.Before(cur.validUntil)):
 				return nil
 			}
 		}
@@ -419,6 +426,11 @@ func (ep *endpoint) update(w *Webhook, now time.Time) error {
 			return err
 		}
 		if ep.target.CompareAndSwap(cur, t) {
+			if cur != nil && !w.CreatedAt.Equal(cur.webhook.CreatedAt) {
+				// Another webhook: the deleted one's health is not its.
+				ep.failures.Store(0)
+				ep.failing.Store(false)
+			}
 			ep.syncDisabled()
 			return nil
 		}

@@ -35,22 +35,21 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 		return Webhook{}, err
 	}
 	defer s.lockWebhook(w.ID)()
+	s.mu.Lock()
+	if deletedCreatedAt, ok := s.deleted[w.ID]; ok && !w.CreatedAt.After(deletedCreatedAt) {
+		// Created again under a deleted webhook's id within the same
+		// microsecond, or with a clock that stands still: it must still
+		// be the newer one.
+		w.CreatedAt = deletedCreatedAt.Add(time.Microsecond)
+		w.UpdatedAt = w.CreatedAt
+	}
+	s.mu.Unlock()
 	if err := s.store.Create(ctx, w); err != nil {
 		return Webhook{}, err
 	}
-	// A webhook created under the id of a deleted one starts afresh.
-	// Deliveries queued before the delete keep the deleted one's endpoint, a
-	// tombstone that skips them; the fresh endpoint starts with the new
-	// webhook's target, so a dispatch that listed the deleted one sends, if
-	// at all, with the new configuration.
-	s.mu.Lock()
-	if _, wasDeleted := s.deleted[w.ID]; wasDeleted {
-		delete(s.deleted, w.ID)
-		fresh := &endpoint{}
-		_ = fresh.update(&w, now) // on error, the first dispatch builds it and records why
-		s.endpoints[w.ID] = fresh
-	}
-	s.mu.Unlock()
+	// A webhook created under the id of a deleted one is newer: a dispatch
+	// that listed the deleted one gets a tombstone (see endpoint), one that
+	// lists this one an endpoint of its own.
 	return w, nil
 }
 
@@ -93,17 +92,22 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 // Delete removes a webhook. Its queued deliveries are recorded as skipped.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	defer s.lockWebhook(id)()
+	w, err := s.store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
 	if err := s.store.Delete(ctx, id); err != nil {
 		return err
 	}
 	// The endpoint becomes a tombstone, which the deliveries queued for it
-	// keep and skip, and leaves the engine: only the id is kept, so that a
-	// dispatch that listed the webhook before the delete gets a tombstone
-	// too and records its delivery as skipped instead of sending it.
+	// keep and skip, and leaves the engine: only the id and creation time
+	// are kept, so that a dispatch that listed the webhook before the
+	// delete gets a tombstone too and records its delivery as skipped
+	// instead of sending it.
 	s.mu.Lock()
 	ep := s.endpoints[id]
 	delete(s.endpoints, id)
-	s.deleted[id] = struct{}{}
+	s.deleted[id] = w.CreatedAt
 	s.mu.Unlock()
 	if ep != nil {
 		ep.deleted.Store(true)

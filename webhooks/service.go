@@ -162,11 +162,13 @@ type Service struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
-	// deleted holds the ids of deleted webhooks, until one is created again
-	// under its id: a dispatch that listed such a webhook before its delete
-	// gets a tombstone endpoint of its own, which skips the delivery, and
-	// the deleted webhook's endpoint (its queue, its secrets) is released.
-	deleted map[string]struct{}
+	// deleted holds, by id, the CreatedAt of the webhooks deleted through
+	// this Service: a dispatch that listed one of them (or an older webhook
+	// of its id) before the delete gets a tombstone endpoint of its own,
+	// which skips the delivery, while the deleted webhook's endpoint (its
+	// queue, its secrets) is released. A webhook created later under the
+	// id, here or elsewhere, is newer and passes.
+	deleted map[string]time.Time
 
 	// webhookLocks serialise the read-modify-write changes of one webhook
 	// (Update, RotateSecret, Enable, Disable, the engine's disabling), so
@@ -283,7 +285,7 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 		tracer:    tracing.New(cfg.TracerProvider, instrumentationName),
 		logger:    cfg.Logger,
 		endpoints: make(map[string]*endpoint),
-		deleted:   make(map[string]struct{}),
+		deleted:   make(map[string]time.Time),
 		shutDone:  make(chan struct{}),
 	}
 	// The scheduler exists from the start, so that deliveries are queued

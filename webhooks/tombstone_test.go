@@ -1,6 +1,10 @@
 package webhooks_test
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,5 +50,177 @@ func TestQueuedDeliveryOfDeletedWebhookLeavesRecreatedOneAlone(t *testing.T) {
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 2)
 	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 1 {
 		t.Fatalf("old URL got %d requests, new URL %d; want 1 each", o, f)
+	}
+}
+
+// createGatedStore holds a Create, once armed, after the webhook is stored.
+type createGatedStore struct {
+	*webhooks.MemoryStore
+	armed   atomic.Bool
+	created chan struct{}
+	proceed chan struct{}
+}
+
+func (g *createGatedStore) Create(ctx context.Context, w webhooks.Webhook) error {
+	err := g.MemoryStore.Create(ctx, w)
+	if g.armed.CompareAndSwap(true, false) {
+		g.created <- struct{}{}
+		<-g.proceed
+	}
+	return err
+}
+
+// A Publish during the re-creation of a deleted webhook's id, once the new
+// webhook is stored, delivers to it.
+func TestEventDuringRecreateIsDelivered(t *testing.T) {
+	store := &createGatedStore{MemoryStore: webhooks.NewMemoryStore(), created: make(chan struct{}), proceed: make(chan struct{})}
+	s := engService(t, webhooks.Config{Store: store})
+	srv, hits := engServer(t, statusHandler(204))
+	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(t.Context(), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	store.armed.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent})
+		done <- err
+	}()
+	<-store.created // the new webhook is in the store
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	close(store.proceed)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+	time.Sleep(50 * time.Millisecond)
+	if recs[0].Outcome != webhooks.OutcomeDelivered {
+		t.Fatalf("event published after the new (enabled) webhook was stored: outcome %s (%s), %d requests", recs[0].Outcome, recs[0].Error, len(hits.all()))
+	}
+}
+
+// Two services share a store, as replicas do: one deletes a webhook, the
+// other creates it again under its id. The first delivers the new webhook's
+// events.
+func TestRecreatedOnAnotherReplicaIsDelivered(t *testing.T) {
+	store := webhooks.NewMemoryStore()
+	a := engService(t, webhooks.Config{Store: store})
+	b := engService(t, webhooks.Config{Store: store})
+	srv, hits := engServer(t, statusHandler(204))
+	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(t.Context(), "wh_same"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := a.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := engWait(t, a, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 3)
+	for _, r := range recs {
+		if r.Outcome != webhooks.OutcomeDelivered {
+			t.Errorf("replica A: delivery to the re-created (enabled) webhook: %s (%s)", r.Outcome, r.Error)
+		}
+	}
+	if n := len(hits.all()); n != 3 {
+		t.Errorf("the re-created webhook's receiver got %d requests, want 3", n)
+	}
+}
+
+// A dispatch that listed a deleted webhook whose UpdatedAt is later than the
+// CreatedAt of the one created again under its id (the clock stands still)
+// skips its delivery and leaves the new webhook's target alone: nothing goes
+// to the deleted webhook's URL.
+func TestStaleListingAfterRecreateLeavesNewTarget(t *testing.T) {
+	clock := newStepClock()
+	store := &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
+	s := engService(t, webhooks.Config{Store: store, Now: clock.now})
+	old, oldHits := engServer(t, statusHandler(204))
+	fresh, freshHits := engServer(t, statusHandler(204))
+	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Name = "old, renamed"
+	if _, err := s.Update(t.Context(), w); err != nil { // UpdatedAt = T+1µs
+		t.Fatal(err)
+	}
+	store.armed.Store(true)
+	published := make(chan error, 1)
+	go func() { published <- s.Publish(t.Context(), engEvent) }()
+	<-store.listed
+	if err := s.Delete(t.Context(), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	close(store.proceed)
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	for range 3 { // events published after the re-create, listing the new webhook
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeSkipped}, 1)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 3)
+	if o, f := len(oldHits.all()), len(freshHits.all()); o != 0 || f != 3 {
+		t.Fatalf("deleted webhook's URL got %d requests, new URL %d; want 0 and 3", o, f)
+	}
+}
+
+// A 410 from the URL the webhook still points at, spelt differently since an
+// Update made while the request was in flight, disables it.
+func TestGoneAfterURLRespelledDisables(t *testing.T) {
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-release
+		w.WriteHeader(http.StatusGone)
+	}))
+	defer srv.Close()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_g", Name: "g", URL: srv.URL + "/hook", EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	w.URL = srv.URL + "/hook?" // same request URL on the wire
+	if _, err := s.Update(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
+	time.Sleep(50 * time.Millisecond)
+	got, _ := s.Get(t.Context(), w.ID)
+	if !got.Disabled {
+		t.Fatalf("410 Gone from %s (webhook now %s) did not disable it", srv.URL+"/hook", got.URL)
 	}
 }
