@@ -378,20 +378,39 @@ func (s *Service) enqueue(ctx context.Context, d *delivery) error {
 
 func never() bool { return false }
 
-// endpoint returns the engine state of w, rebuilding its target when w is
-// newer than the one it was built from or a previous secret expired. A read
-// older than the current target (a dispatch that listed webhooks before an
-// update or a disable) never replaces it; one of a webhook deleted here gets
-// a tombstone.
+// endpoint returns the engine state of w, rebuilding its target when w is a
+// newer version than the one it was built from, or another webhook created
+// under its id, or a previous secret expired. A read older than the current
+// target (a dispatch that listed webhooks before an update or a disable)
+// never replaces it; one of a webhook deleted here gets a tombstone.
+//
+// Webhooks under one id are told apart by CreatedAt, which no change
+// alters, and never ordered by it: replicas stamp it with their own clocks.
 func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 	s.mu.Lock()
-	var ep *endpoint
-	if deletedCreatedAt, ok := s.deleted[w.ID]; ok && !w.CreatedAt.After(deletedCreatedAt) {
-		// A webhook deleted here, listed before its delete: a tombstone of
-		// its own, not kept.
-		ep = &endpoint{}
-		ep.deleted.Store(true)
-	} else if ep = s.endpoints[w.ID]; ep == nil {
+	ep := s.endpoints[w.ID]
+	if deletedCreatedAt, ok := s.deleted[w.ID]; ok {
+		if w.CreatedAt.Equal(deletedCreatedAt) {
+			// The webhook deleted here, listed before its delete: a
+			// tombstone of its own, not kept.
+			s.mu.Unlock()
+			ep = &endpoint{}
+			ep.deleted.Store(true)
+			if err := ep.update(w, now); err != nil {
+				return nil, err
+			}
+			return ep, nil
+		}
+		// Another webhook under the id: its endpoint remembers the deleted
+		// one, so that a late read of that one never replaces it.
+		delete(s.deleted, w.ID)
+		if ep == nil {
+			ep = &endpoint{}
+			ep.replaced.Store(&deletedCreatedAt)
+			s.endpoints[w.ID] = ep
+		}
+	}
+	if ep == nil {
 		ep = &endpoint{}
 		s.endpoints[w.ID] = ep
 	}
@@ -406,18 +425,15 @@ func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 func (ep *endpoint) update(w *Webhook, now time.Time) error {
 	for {
 		cur := ep.target.Load()
-		if cur != nil {
-			// Versions are ordered by creation, then by update: a webhook
-			// deleted and created again under its id (through another
-			// replica, say) is a newer one, whatever its UpdatedAt.
-			c := &cur.webhook
+		if replaced := ep.replaced.Load(); replaced != nil && w.CreatedAt.Equal(*replaced) {
+			return nil // a late read of the webhook the current one replaced
+		}
+		another := cur != nil && !w.CreatedAt.Equal(cur.webhook.CreatedAt)
+		if cur != nil && !another {
 			switch {
-			case w.CreatedAt.Before(c.CreatedAt):
+			case w.UpdatedAt.Before(cur.webhook.UpdatedAt):
 				return nil
-			case !w.CreatedAt.Equal(c.CreatedAt):
-			case w.UpdatedAt.Before(c.UpdatedAt):
-				return nil
-			case w.UpdatedAt.Equal(c.UpdatedAt) && (cur.validUntil.IsZero() || now.Before(cur.validUntil)):
+			case w.UpdatedAt.Equal(cur.webhook.UpdatedAt) && (cur.validUntil.IsZero() || now.Before(cur.validUntil)):
 				return nil
 			}
 		}
@@ -426,8 +442,12 @@ func (ep *endpoint) update(w *Webhook, now time.Time) error {
 			return err
 		}
 		if ep.target.CompareAndSwap(cur, t) {
-			if cur != nil && !w.CreatedAt.Equal(cur.webhook.CreatedAt) {
-				// Another webhook: the deleted one's health is not its.
+			if another {
+				// Another webhook under the id (deleted and created again
+				// through another replica, say): the one it replaced stays
+				// replaced, and its health is not this one's.
+				replaced := cur.webhook.CreatedAt
+				ep.replaced.Store(&replaced)
 				ep.failures.Store(0)
 				ep.failing.Store(false)
 			}

@@ -36,10 +36,10 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	}
 	defer s.lockWebhook(w.ID)()
 	s.mu.Lock()
-	if deletedCreatedAt, ok := s.deleted[w.ID]; ok && !w.CreatedAt.After(deletedCreatedAt) {
+	if deletedCreatedAt, ok := s.deleted[w.ID]; ok && w.CreatedAt.Equal(deletedCreatedAt) {
 		// Created again under a deleted webhook's id within the same
-		// microsecond, or with a clock that stands still: it must still
-		// be the newer one.
+		// microsecond, or with a clock that stands still: CreatedAt tells
+		// the two apart.
 		w.CreatedAt = deletedCreatedAt.Add(time.Microsecond)
 		w.UpdatedAt = w.CreatedAt
 	}
@@ -47,9 +47,9 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	if err := s.store.Create(ctx, w); err != nil {
 		return Webhook{}, err
 	}
-	// A webhook created under the id of a deleted one is newer: a dispatch
-	// that listed the deleted one gets a tombstone (see endpoint), one that
-	// lists this one an endpoint of its own.
+	// A webhook created under the id of a deleted one is another webhook: a
+	// dispatch that listed the deleted one gets a tombstone (see endpoint),
+	// one that lists this one an endpoint of its own.
 	return w, nil
 }
 

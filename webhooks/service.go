@@ -163,11 +163,10 @@ type Service struct {
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
 	// deleted holds, by id, the CreatedAt of the webhooks deleted through
-	// this Service: a dispatch that listed one of them (or an older webhook
-	// of its id) before the delete gets a tombstone endpoint of its own,
-	// which skips the delivery, while the deleted webhook's endpoint (its
-	// queue, its secrets) is released. A webhook created later under the
-	// id, here or elsewhere, is newer and passes.
+	// this Service, until another webhook under the id is listed: a
+	// dispatch that listed a deleted one before the delete gets a tombstone
+	// endpoint of its own, which skips the delivery, while the deleted
+	// webhook's endpoint (its queue, its secrets) is released.
 	deleted map[string]time.Time
 
 	// webhookLocks serialise the read-modify-write changes of one webhook
@@ -187,10 +186,11 @@ type Service struct {
 type endpoint struct {
 	q        queue // guarded by the scheduler's mutex
 	target   atomic.Pointer[Target]
-	failures atomic.Int32 // consecutive dead letters
-	failing  atomic.Bool  // the last attempt failed
-	disabled atomic.Bool  // disabled or deleted since its deliveries were queued
-	deleted  atomic.Bool  // the webhook was deleted: the endpoint is a tombstone
+	failures atomic.Int32              // consecutive dead letters
+	failing  atomic.Bool               // the last attempt failed
+	disabled atomic.Bool               // disabled or deleted since its deliveries were queued
+	deleted  atomic.Bool               // the webhook was deleted: the endpoint is a tombstone
+	replaced atomic.Pointer[time.Time] // CreatedAt of the webhook the current one replaced under its id, if any
 }
 
 // syncDisabled sets ep.disabled from the current target and the tombstone,

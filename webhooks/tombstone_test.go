@@ -224,3 +224,160 @@ func TestGoneAfterURLRespelledDisables(t *testing.T) {
 		t.Fatalf("410 Gone from %s (webhook now %s) did not disable it", srv.URL+"/hook", got.URL)
 	}
 }
+
+// Replica A's clock is 5 ms ahead of replica B's. A creates and deletes a
+// webhook; B, within those 5 ms, creates one again under its id, with an
+// earlier CreatedAt. A delivers the new webhook's events.
+func TestRecreatedOnReplicaWithSlowerClockIsDelivered(t *testing.T) {
+	clock := newStepClock()
+	ahead := func() time.Time { return clock.now().Add(5 * time.Millisecond) }
+	store := webhooks.NewMemoryStore()
+	a := engService(t, webhooks.Config{Store: store, Now: ahead})
+	b := engService(t, webhooks.Config{Store: store, Now: clock.now})
+	srv, hits := engServer(t, statusHandler(204))
+	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Millisecond)
+	if err := a.Delete(t.Context(), "wh_same"); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Millisecond)
+	w, err := b.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Hour)
+	w.Name = "new, renamed"
+	if _, err := b.Update(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := a.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := engWait(t, a, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 3)
+	for _, r := range recs {
+		if r.Outcome != webhooks.OutcomeDelivered {
+			t.Errorf("replica A: delivery to the re-created (enabled) webhook: %s (%s)", r.Outcome, r.Error)
+		}
+	}
+	t.Logf("receiver got %d requests", len(hits.all()))
+}
+
+// Replica C delivered to the old webhook, so it has an endpoint for it. A
+// (clock 5 ms ahead) created and deleted it; B created it again, with a new
+// URL and an earlier CreatedAt. C sends the new webhook's events to the new
+// URL.
+func TestRecreatedOnReplicaWithSlowerClockGetsItsTarget(t *testing.T) {
+	clock := newStepClock()
+	ahead := func() time.Time { return clock.now().Add(5 * time.Millisecond) }
+	store := webhooks.NewMemoryStore()
+	a := engService(t, webhooks.Config{Store: store, Now: ahead})
+	b := engService(t, webhooks.Config{Store: store, Now: clock.now})
+	c := engService(t, webhooks.Config{Store: store, Now: clock.now})
+	old, oldHits := engServer(t, statusHandler(204))
+	fresh, freshHits := engServer(t, statusHandler(204))
+	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
+	clock.advance(time.Millisecond)
+	if err := a.Delete(t.Context(), "wh_same"); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Millisecond)
+	w, err := b.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Hour)
+	w.Name = "new, renamed"
+	if _, err := b.Update(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := c.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 4)
+	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 3 {
+		t.Fatalf("deleted webhook's URL got %d requests (want 1), new webhook's %d (want 3)", o, f)
+	}
+}
+
+// Replica C holds a dispatch that listed a webhook while another replica
+// deletes it and a third creates another under its id, which C then
+// delivers to. The held dispatch, released last, does not bring the deleted
+// webhook's target back: nothing more goes to its URL.
+func TestLateReadOfReplacedWebhookLeavesNewTarget(t *testing.T) {
+	store := &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
+	a := engService(t, webhooks.Config{Store: store})
+	c := engService(t, webhooks.Config{Store: store})
+	old, oldHits := engServer(t, statusHandler(204))
+	fresh, freshHits := engServer(t, statusHandler(204))
+	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
+	store.armed.Store(true)
+	held := make(chan error, 1)
+	go func() { held <- c.Publish(t.Context(), engEvent) }()
+	<-store.listed // C's dispatch has listed the old webhook
+	if err := a.Delete(t.Context(), "wh_same"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 2)
+	close(store.proceed)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := c.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 5)
+	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 4 {
+		t.Fatalf("deleted webhook's URL got %d requests (want 1), new webhook's %d (want 4)", o, f)
+	}
+}
+
+// A host that writes a change straight to the store with a zero CreatedAt
+// (the Store contract replaces every field): the change reaches the engine.
+func TestStoreWriteWithZeroCreatedAtReachesEngine(t *testing.T) {
+	store := webhooks.NewMemoryStore()
+	s := engService(t, webhooks.Config{Store: store})
+	old, oldHits := engServer(t, statusHandler(204))
+	fresh, freshHits := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "a", old.URL, webhooks.MeetingStatusChangedEvent)
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	w.URL, w.CreatedAt, w.UpdatedAt = fresh.URL, time.Time{}, time.Now().Add(time.Hour)
+	if err := store.Update(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 2)
+	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 1 {
+		t.Fatalf("old URL %d requests (want 1), new URL %d (want 1)", o, f)
+	}
+}
