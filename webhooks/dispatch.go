@@ -378,43 +378,47 @@ func (s *Service) enqueue(ctx context.Context, d *delivery) error {
 
 func never() bool { return false }
 
-// endpoint returns the engine state of w, rebuilding its target when w is a
-// newer version than the one it was built from, or another webhook created
-// under its id, or a previous secret expired. A read older than the current
-// target (a dispatch that listed webhooks before an update or a disable)
-// never replaces it; one of a webhook deleted here gets a tombstone.
+// endpoint returns the engine state of w, rebuilding its target when w is
+// newer than the one it was built from or a previous secret expired. A read
+// older than the current target (a dispatch that listed webhooks before an
+// update or a disable) never replaces it. A read of a webhook the engine no
+// longer has under its id (deleted, here or through another replica, and
+// another one created under the id since) gets a tombstone endpoint of its
+// own, not kept, which records its delivery as skipped: its event is never
+// sent to the other webhook.
 //
-// Webhooks under one id are told apart by CreatedAt, which no change
-// alters, and never ordered by it: replicas stamp it with their own clocks.
+// Webhooks under one id are told apart by CreatedAt, and versions ordered
+// by UpdatedAt, whichever webhook they are of: a webhook created under the
+// id of one deleted through a replica whose clock runs ahead takes over at
+// its first change after that clock's last stamp.
 func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 	s.mu.Lock()
-	ep := s.endpoints[w.ID]
 	if deletedCreatedAt, ok := s.deleted[w.ID]; ok {
 		if w.CreatedAt.Equal(deletedCreatedAt) {
-			// The webhook deleted here, listed before its delete: a
-			// tombstone of its own, not kept.
 			s.mu.Unlock()
-			ep = &endpoint{}
-			ep.deleted.Store(true)
-			if err := ep.update(w, now); err != nil {
-				return nil, err
-			}
-			return ep, nil
+			return tombstone(w, now) // deleted here, listed before
 		}
-		// Another webhook under the id: its endpoint remembers the deleted
-		// one, so that a late read of that one never replaces it.
-		delete(s.deleted, w.ID)
-		if ep == nil {
-			ep = &endpoint{}
-			ep.replaced.Store(&deletedCreatedAt)
-			s.endpoints[w.ID] = ep
-		}
+		delete(s.deleted, w.ID) // another webhook under the id
 	}
+	ep := s.endpoints[w.ID]
 	if ep == nil {
 		ep = &endpoint{}
 		s.endpoints[w.ID] = ep
 	}
 	s.mu.Unlock()
+	if err := ep.update(w, now); err != nil {
+		return nil, err
+	}
+	if t := ep.target.Load(); !t.webhook.CreatedAt.Equal(w.CreatedAt) {
+		return tombstone(w, now) // a webhook another one replaced
+	}
+	return ep, nil
+}
+
+// tombstone returns an endpoint, not kept, that skips the deliveries of w.
+func tombstone(w *Webhook, now time.Time) (*endpoint, error) {
+	ep := &endpoint{}
+	ep.deleted.Store(true)
 	if err := ep.update(w, now); err != nil {
 		return nil, err
 	}
@@ -425,15 +429,12 @@ func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
 func (ep *endpoint) update(w *Webhook, now time.Time) error {
 	for {
 		cur := ep.target.Load()
-		if replaced := ep.replaced.Load(); replaced != nil && w.CreatedAt.Equal(*replaced) {
-			return nil // a late read of the webhook the current one replaced
-		}
 		another := cur != nil && !w.CreatedAt.Equal(cur.webhook.CreatedAt)
-		if cur != nil && !another {
+		if cur != nil {
 			switch {
 			case w.UpdatedAt.Before(cur.webhook.UpdatedAt):
 				return nil
-			case w.UpdatedAt.Equal(cur.webhook.UpdatedAt) && (cur.validUntil.IsZero() || now.Before(cur.validUntil)):
+			case w.UpdatedAt.Equal(cur.webhook.UpdatedAt) && (another || cur.validUntil.IsZero() || now.Before(cur.validUntil)):
 				return nil
 			}
 		}
@@ -443,11 +444,8 @@ func (ep *endpoint) update(w *Webhook, now time.Time) error {
 		}
 		if ep.target.CompareAndSwap(cur, t) {
 			if another {
-				// Another webhook under the id (deleted and created again
-				// through another replica, say): the one it replaced stays
-				// replaced, and its health is not this one's.
-				replaced := cur.webhook.CreatedAt
-				ep.replaced.Store(&replaced)
+				// Another webhook under the id: the one it replaced had
+				// its own health.
 				ep.failures.Store(0)
 				ep.failing.Store(false)
 			}

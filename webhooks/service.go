@@ -166,7 +166,8 @@ type Service struct {
 	// this Service, until another webhook under the id is listed: a
 	// dispatch that listed a deleted one before the delete gets a tombstone
 	// endpoint of its own, which skips the delivery, while the deleted
-	// webhook's endpoint (its queue, its secrets) is released.
+	// webhook's endpoint (its queue, its secrets) is released. After that,
+	// the other webhook's endpoint refuses a late read of the deleted one.
 	deleted map[string]time.Time
 
 	// webhookLocks serialise the read-modify-write changes of one webhook
@@ -186,11 +187,10 @@ type Service struct {
 type endpoint struct {
 	q        queue // guarded by the scheduler's mutex
 	target   atomic.Pointer[Target]
-	failures atomic.Int32              // consecutive dead letters
-	failing  atomic.Bool               // the last attempt failed
-	disabled atomic.Bool               // disabled or deleted since its deliveries were queued
-	deleted  atomic.Bool               // the webhook was deleted: the endpoint is a tombstone
-	replaced atomic.Pointer[time.Time] // CreatedAt of the webhook the current one replaced under its id, if any
+	failures atomic.Int32 // consecutive dead letters
+	failing  atomic.Bool  // the last attempt failed
+	disabled atomic.Bool  // disabled or deleted since its deliveries were queued
+	deleted  atomic.Bool  // the webhook was deleted: the endpoint is a tombstone
 }
 
 // syncDisabled sets ep.disabled from the current target and the tombstone,

@@ -263,7 +263,9 @@ func TestRecreatedOnReplicaWithSlowerClockIsDelivered(t *testing.T) {
 			t.Errorf("replica A: delivery to the re-created (enabled) webhook: %s (%s)", r.Outcome, r.Error)
 		}
 	}
-	t.Logf("receiver got %d requests", len(hits.all()))
+	if n := len(hits.all()); n != 3 {
+		t.Errorf("the receiver got %d requests, want 3", n)
+	}
 }
 
 // Replica C delivered to the old webhook, so it has an endpoint for it. A
@@ -312,9 +314,9 @@ func TestRecreatedOnReplicaWithSlowerClockGetsItsTarget(t *testing.T) {
 }
 
 // Replica C holds a dispatch that listed a webhook while another replica
-// deletes it and a third creates another under its id, which C then
-// delivers to. The held dispatch, released last, does not bring the deleted
-// webhook's target back: nothing more goes to its URL.
+// deletes it and creates another under its id, which C then delivers to.
+// The held dispatch, released last, neither brings the deleted webhook's
+// target back nor sends its event to the other webhook: it is skipped.
 func TestLateReadOfReplacedWebhookLeavesNewTarget(t *testing.T) {
 	store := &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
 	a := engService(t, webhooks.Config{Store: store})
@@ -351,9 +353,10 @@ func TestLateReadOfReplacedWebhookLeavesNewTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 5)
-	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 4 {
-		t.Fatalf("deleted webhook's URL got %d requests (want 1), new webhook's %d (want 4)", o, f)
+	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeSkipped}, 1) // the late read's event
+	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 4)
+	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 3 {
+		t.Fatalf("deleted webhook's URL got %d requests (want 1), new webhook's %d (want 3)", o, f)
 	}
 }
 
@@ -380,4 +383,171 @@ func TestStoreWriteWithZeroCreatedAtReachesEngine(t *testing.T) {
 	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 1 {
 		t.Fatalf("old URL %d requests (want 1), new URL %d (want 1)", o, f)
 	}
+}
+
+// Three generations on one Service: a dispatch that listed A before its
+// delete, released after B was created, listed, deleted and C created and
+// listed. The deleted webhook A must get nothing; C's events go to C.
+func TestStaleListingThreeWebhooksBack(t *testing.T) {
+	store := newGated()
+	s := engService(t, webhooks.Config{Store: store})
+	a, aHits := engServer(t, statusHandler(204))
+	b, bHits := engServer(t, statusHandler(204))
+	c, cHits := engServer(t, statusHandler(204))
+	c2, c2Hits := engServer(t, statusHandler(204))
+	const id = "wh_same"
+	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: id, Name: "A", URL: a.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	store.armed.Store(true)
+	held := make(chan error, 1)
+	go func() { held <- s.Publish(t.Context(), engEvent) }()
+	<-store.listed // lists A
+	if err := s.Delete(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: id, Name: "B", URL: b.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id, Outcome: webhooks.OutcomeDelivered}, 1)
+	if err := s.Delete(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := s.Create(t.Context(), webhooks.Webhook{ID: id, Name: "C", URL: c.URL, EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id, Outcome: webhooks.OutcomeDelivered}, 2)
+	close(store.proceed) // the listing of A, from before its delete
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id}, 3)
+	for range 2 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id}, 5)
+	// An explicit Update of C to another URL.
+	wc.URL = c2.URL
+	if _, err := s.Update(t.Context(), wc); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id}, 6)
+	time.Sleep(50 * time.Millisecond)
+	if a, b, c := len(aHits.all()), len(bHits.all()), len(cHits.all()); a != 0 || b != 1 || c != 3 {
+		t.Errorf("requests: deleted webhook A's URL %d, B's %d, C's %d; want 0, 1, 3", a, b, c)
+	}
+	if n := len(c2Hits.all()); n != 1 {
+		t.Errorf("C's updated URL got %d requests, want 1", n)
+	}
+}
+
+// Replica C has no endpoint yet: its dispatch lists A, A is deleted and B
+// created on replica A; C then dispatches an event listing B; the held
+// dispatch is released. B's later events must go to B's URL.
+func TestReplicaSeesNewWebhookThenLateReadOfDeleted(t *testing.T) {
+	store := newGated()
+	ra := engService(t, webhooks.Config{Store: store})
+	rc := engService(t, webhooks.Config{Store: store})
+	old, oldHits := engServer(t, statusHandler(204))
+	fresh, freshHits := engServer(t, statusHandler(204))
+	if _, err := ra.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	store.armed.Store(true)
+	held := make(chan error, 1)
+	go func() { held <- rc.Publish(t.Context(), engEvent) }()
+	<-store.listed
+	if err := ra.Delete(t.Context(), "wh_same"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ra.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, rc, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
+	close(store.proceed)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, rc, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 2)
+	for range 3 {
+		if err := rc.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engWait(t, rc, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 5)
+	time.Sleep(50 * time.Millisecond)
+	o, f := len(oldHits.all()), len(freshHits.all())
+	if f < 4 {
+		t.Fatalf("3 events published after the re-created webhook was in effect: its URL got %d requests in all (want >= 4), the deleted webhook's %d", f, o)
+	}
+}
+
+// On the Service that deleted A (of one type), a dispatch that listed A
+// before the delete, released after B (another type) was created under the
+// id and listed, skips A's event: B's receiver never gets it.
+func TestLateReadOfDeletedWebhookNeverReachesAnotherType(t *testing.T) {
+	store := newGated()
+	s := engService(t, webhooks.Config{Store: store})
+	old, oldHits := engServer(t, statusHandler(204))
+	other, otherHits := engServer(t, statusHandler(204))
+	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "A", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	store.armed.Store(true)
+	held := make(chan error, 1)
+	go func() { held <- s.Publish(t.Context(), engEvent) }()
+	<-store.listed
+	if err := s.Delete(t.Context(), "wh_same"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "B", URL: other.URL, EventType: webhooks.CommercialSignalDetectedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := webhooks.SampleEvent(webhooks.CommercialSignalDetectedEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), sig); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
+	close(store.proceed)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 2)
+	time.Sleep(50 * time.Millisecond)
+	for _, r := range recs {
+		if r.EventType == webhooks.MeetingStatusChangedEvent && r.Outcome != webhooks.OutcomeSkipped {
+			t.Errorf("the deleted webhook's event, read late: %s, want skipped", r.Outcome)
+		}
+	}
+	if n := len(oldHits.all()); n != 0 {
+		t.Errorf("the deleted webhook's URL got %d requests", n)
+	}
+	for _, h := range otherHits.all() {
+		if et := h.header.Get("X-Webhook-Event"); et != string(webhooks.CommercialSignalDetectedEvent) {
+			t.Errorf("webhook B (%s) received a %q event, body %s", webhooks.CommercialSignalDetectedEvent, et, h.body)
+		}
+	}
+}
+
+// newGated returns an unarmed gatedStore.
+func newGated() *gatedStore {
+	return &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
 }
