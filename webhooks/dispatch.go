@@ -168,7 +168,7 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 	}
 	for i := range hooks {
 		w := &hooks[i]
-		d, o, err := s.prepare(w, eventID, t, payload, occurredAt, now, parent)
+		d, o, err := s.prepare(ctx, w, eventID, t, payload, occurredAt, now, parent)
 		if d == nil {
 			lerr := s.recordNow(rctx(), w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
 			if wait != nil {
@@ -243,7 +243,7 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 	queue = make([]*delivery, 0, len(hooks))
 	for i := range hooks {
 		w := &hooks[i]
-		switch d, o, err := s.prepare(w, eventID, t, payload, occurredAt, now, parent); {
+		switch d, o, err := s.prepare(ctx, w, eventID, t, payload, occurredAt, now, parent); {
 		case d == nil:
 			broken = append(broken, unusable{w.ID, err})
 		case err != nil:
@@ -276,8 +276,8 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 // being queued, its outcome and why (notQueued). A nil delivery means w
 // cannot be sent to at all (a corrupt secret in the store, say): it is to be
 // recorded as refused, with the error, rather than block the other webhooks.
-func (s *Service) prepare(w *Webhook, eventID string, t EventType, payload []byte, occurredAt, now time.Time, parent trace.SpanContext) (*delivery, Outcome, error) {
-	ep, err := s.endpoint(w, now)
+func (s *Service) prepare(ctx context.Context, w *Webhook, eventID string, t EventType, payload []byte, occurredAt, now time.Time, parent trace.SpanContext) (*delivery, Outcome, error) {
+	ep, err := s.endpoint(ctx, w, now)
 	if err != nil {
 		return nil, OutcomeRefused, err
 	}
@@ -381,38 +381,85 @@ func never() bool { return false }
 // endpoint returns the engine state of w, rebuilding its target when w is
 // newer than the one it was built from or a previous secret expired. A read
 // older than the current target (a dispatch that listed webhooks before an
-// update or a disable) never replaces it. A read of a webhook the engine no
-// longer has under its id (deleted, here or through another replica, and
-// another one created under the id since) gets a tombstone endpoint of its
-// own, not kept, which records its delivery as skipped: its event is never
-// sent to the other webhook.
+// update or a disable) never replaces it.
 //
-// Webhooks under one id are told apart by CreatedAt, and versions ordered
-// by UpdatedAt, whichever webhook they are of: a webhook created under the
-// id of one deleted through a replica whose clock runs ahead takes over at
-// its first change after that clock's last stamp.
-func (s *Service) endpoint(w *Webhook, now time.Time) (*endpoint, error) {
+// Webhooks under one id are told apart by CreatedAt, which no change
+// alters. When a read is of another webhook than the engine has under its
+// id, or of an id deleted through this Service, which of them is current is
+// not guessed from timestamps (replicas stamp them with their own clocks):
+// the store says (see arbitrate). A read of a webhook that is no longer
+// current gets a tombstone endpoint of its own, not kept, which records its
+// delivery as skipped: a deleted webhook's event is never sent, to its URL
+// or to another webhook created under its id since.
+func (s *Service) endpoint(ctx context.Context, w *Webhook, now time.Time) (*endpoint, error) {
 	s.mu.Lock()
-	if deletedCreatedAt, ok := s.deleted[w.ID]; ok {
-		if w.CreatedAt.Equal(deletedCreatedAt) {
-			s.mu.Unlock()
-			return tombstone(w, now) // deleted here, listed before
-		}
-		delete(s.deleted, w.ID) // another webhook under the id
+	ep := s.endpoints[w.ID]
+	_, deleted := s.deleted[w.ID]
+	if ep == nil && !deleted {
+		ep = &endpoint{}
+		s.endpoints[w.ID] = ep
 	}
+	s.mu.Unlock()
+	if ep == nil {
+		return s.arbitrate(ctx, w, now)
+	}
+	if cur := ep.target.Load(); cur != nil && !cur.webhook.CreatedAt.Equal(w.CreatedAt) {
+		return s.arbitrate(ctx, w, now)
+	}
+	if err := ep.update(w, now); err != nil {
+		return nil, err
+	}
+	if t := ep.target.Load(); !t.webhook.CreatedAt.Equal(w.CreatedAt) {
+		return tombstone(w, now) // replaced meanwhile
+	}
+	return ep, nil
+}
+
+// arbitrate settles which webhook under w's id is current by reading it
+// from the store, and brings the engine to it: the endpoint takes the
+// store's webhook, or leaves the engine if the store has none. It returns
+// that endpoint if w is the current webhook, a tombstone otherwise.
+func (s *Service) arbitrate(ctx context.Context, w *Webhook, now time.Time) (*endpoint, error) {
+	cur, err := s.store.Get(ctx, w.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.forget(w.ID, time.Time{})
+		return tombstone(w, now)
+	case err != nil:
+		return nil, fmt.Errorf("webhooks: webhook %s changed under its id, and reading the current one failed: %w", w.ID, err)
+	}
+	s.mu.Lock()
 	ep := s.endpoints[w.ID]
 	if ep == nil {
 		ep = &endpoint{}
 		s.endpoints[w.ID] = ep
 	}
+	delete(s.deleted, w.ID)
 	s.mu.Unlock()
-	if err := ep.update(w, now); err != nil {
+	if err := ep.install(&cur, now); err != nil {
 		return nil, err
 	}
-	if t := ep.target.Load(); !t.webhook.CreatedAt.Equal(w.CreatedAt) {
-		return tombstone(w, now) // a webhook another one replaced
+	if !cur.CreatedAt.Equal(w.CreatedAt) {
+		return tombstone(w, now)
 	}
 	return ep, nil
+}
+
+// forget takes a deleted webhook's endpoint out of the engine: it becomes a
+// tombstone, which the deliveries queued for it keep and skip, and the id
+// is remembered, with the webhook's CreatedAt when known, so that a read of
+// the deleted webhook made before the delete goes to arbitrate rather than
+// making a new endpoint.
+func (s *Service) forget(id string, createdAt time.Time) {
+	s.mu.Lock()
+	ep := s.endpoints[id]
+	delete(s.endpoints, id)
+	s.deleted[id] = createdAt
+	s.mu.Unlock()
+	if ep != nil {
+		ep.deleted.Store(true)
+		ep.disabled.Store(true)
+	}
 }
 
 // tombstone returns an endpoint, not kept, that skips the deliveries of w.
@@ -425,16 +472,40 @@ func tombstone(w *Webhook, now time.Time) (*endpoint, error) {
 	return ep, nil
 }
 
-// update rebuilds ep's target from w under endpoint's rules.
+// install makes w, read from the store, ep's webhook: a newer version of
+// the same webhook as update does, and another webhook whatever its
+// timestamps. The webhook it replaces had its own health.
+func (ep *endpoint) install(w *Webhook, now time.Time) error {
+	for {
+		cur := ep.target.Load()
+		if cur != nil && cur.webhook.CreatedAt.Equal(w.CreatedAt) {
+			return ep.update(w, now)
+		}
+		t, err := NewTarget(*w, now)
+		if err != nil {
+			return err
+		}
+		if ep.target.CompareAndSwap(cur, t) {
+			if cur != nil {
+				ep.failures.Store(0)
+				ep.failing.Store(false)
+			}
+			ep.syncDisabled()
+			return nil
+		}
+	}
+}
+
+// update rebuilds ep's target from w, a version of its webhook, when w is
+// newer than the one it was built from or a previous secret expired.
 func (ep *endpoint) update(w *Webhook, now time.Time) error {
 	for {
 		cur := ep.target.Load()
-		another := cur != nil && !w.CreatedAt.Equal(cur.webhook.CreatedAt)
 		if cur != nil {
 			switch {
 			case w.UpdatedAt.Before(cur.webhook.UpdatedAt):
 				return nil
-			case w.UpdatedAt.Equal(cur.webhook.UpdatedAt) && (another || cur.validUntil.IsZero() || now.Before(cur.validUntil)):
+			case w.UpdatedAt.Equal(cur.webhook.UpdatedAt) && (cur.validUntil.IsZero() || now.Before(cur.validUntil)):
 				return nil
 			}
 		}
@@ -443,12 +514,6 @@ func (ep *endpoint) update(w *Webhook, now time.Time) error {
 			return err
 		}
 		if ep.target.CompareAndSwap(cur, t) {
-			if another {
-				// Another webhook under the id: the one it replaced had
-				// its own health.
-				ep.failures.Store(0)
-				ep.failing.Store(false)
-			}
 			ep.syncDisabled()
 			return nil
 		}

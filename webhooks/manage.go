@@ -36,7 +36,7 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	}
 	defer s.lockWebhook(w.ID)()
 	s.mu.Lock()
-	if deletedCreatedAt, ok := s.deleted[w.ID]; ok && w.CreatedAt.Equal(deletedCreatedAt) {
+	if deletedCreatedAt := s.deleted[w.ID]; !deletedCreatedAt.IsZero() && w.CreatedAt.Equal(deletedCreatedAt) {
 		// Created again under a deleted webhook's id within the same
 		// microsecond, or with a clock that stands still: CreatedAt tells
 		// the two apart.
@@ -85,7 +85,7 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	if err := s.store.Update(ctx, w); err != nil {
 		return Webhook{}, err
 	}
-	s.refresh(w, false)
+	s.refresh(ctx, w, false)
 	return w, nil
 }
 
@@ -99,20 +99,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := s.store.Delete(ctx, id); err != nil {
 		return err
 	}
-	// The endpoint becomes a tombstone, which the deliveries queued for it
-	// keep and skip, and leaves the engine: only the id and creation time
-	// are kept, so that a dispatch that listed the webhook before the
-	// delete gets a tombstone too and records its delivery as skipped
-	// instead of sending it.
-	s.mu.Lock()
-	ep := s.endpoints[id]
-	delete(s.endpoints, id)
-	s.deleted[id] = w.CreatedAt
-	s.mu.Unlock()
-	if ep != nil {
-		ep.deleted.Store(true)
-		ep.disabled.Store(true)
-	}
+	s.forget(id, w.CreatedAt)
 	return nil
 }
 
@@ -173,7 +160,7 @@ func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webho
 	if err := s.store.Update(ctx, w); err != nil {
 		return Webhook{}, err
 	}
-	s.refresh(w, false)
+	s.refresh(ctx, w, false)
 	return w, nil
 }
 
@@ -288,7 +275,7 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 		// another type since: its receiver no longer expects this event.
 		return "", fmt.Errorf("%w: delivery %s is a %s event, webhook %s now takes %s", ErrNotRedeliverable, rec.ID, rec.EventType, w.ID, w.EventType)
 	}
-	ep, err := s.endpoint(&w, s.cfg.Now())
+	ep, err := s.endpoint(ctx, &w, s.cfg.Now())
 	if err != nil {
 		return "", err
 	}
@@ -322,7 +309,7 @@ func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, rea
 		}
 		return Webhook{}, false, fmt.Errorf("webhooks: save webhook %s: %w", id, err)
 	}
-	s.refresh(w, !disabled)
+	s.refresh(ctx, w, !disabled)
 	return w, true, nil
 }
 
@@ -330,7 +317,7 @@ func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, rea
 // already queued see a disable, enable or new secret. Only Enable (enabled)
 // clears the run of consecutive dead letters that DisableAfter counts: an
 // update or a rotation of a failing webhook does not.
-func (s *Service) refresh(w Webhook, enabled bool) {
+func (s *Service) refresh(ctx context.Context, w Webhook, enabled bool) {
 	s.mu.Lock()
 	ep := s.endpoints[w.ID]
 	s.mu.Unlock()
@@ -343,7 +330,7 @@ func (s *Service) refresh(w Webhook, enabled bool) {
 	if !w.Disabled {
 		ep.failing.Store(false)
 	}
-	if _, err := s.endpoint(&w, s.cfg.Now()); err != nil {
+	if _, err := s.endpoint(ctx, &w, s.cfg.Now()); err != nil {
 		s.logger.Error("webhooks: prepare webhook", "webhook", w.ID, "error", err)
 	}
 }

@@ -162,12 +162,13 @@ type Service struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint
-	// deleted holds, by id, the CreatedAt of the webhooks deleted through
-	// this Service, until another webhook under the id is listed: a
-	// dispatch that listed a deleted one before the delete gets a tombstone
-	// endpoint of its own, which skips the delivery, while the deleted
-	// webhook's endpoint (its queue, its secrets) is released. After that,
-	// the other webhook's endpoint refuses a late read of the deleted one.
+	// deleted holds the ids whose webhook was deleted (through this
+	// Service, or found gone by arbitrate), with the deleted webhook's
+	// CreatedAt when known, until the store has a webhook under the id
+	// again: a read of one of them goes to arbitrate, so that a dispatch
+	// that listed a deleted webhook before its delete records its delivery
+	// as skipped, while the deleted webhook's endpoint (its queue, its
+	// secrets) is released.
 	deleted map[string]time.Time
 
 	// webhookLocks serialise the read-modify-write changes of one webhook

@@ -551,3 +551,189 @@ func TestLateReadOfDeletedWebhookNeverReachesAnotherType(t *testing.T) {
 func newGated() *gatedStore {
 	return &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
 }
+
+// Replica A's clock is 10 ms ahead. A updates the webhook (UpdatedAt T+10ms).
+// Replica C holds a dispatch that listed that version; C deletes it and
+// creates another under the id (C's clock: CreatedAt ~T+1ms); C lists the
+// new one; the held read is released: it is skipped, and nothing goes to
+// the deleted webhook's URL.
+func TestLateReadWithLaterUpdatedAtIsSkipped(t *testing.T) {
+	clock := newStepClock()
+	ahead := func() time.Time { return clock.now().Add(10 * time.Millisecond) }
+	store := newGated()
+	a := engService(t, webhooks.Config{Store: store, Now: ahead})
+	c := engService(t, webhooks.Config{Store: store, Now: clock.now})
+	old, oldHits := engServer(t, statusHandler(204))
+	fresh, freshHits := engServer(t, statusHandler(204))
+	w, err := c.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Name = "old, renamed on A"
+	if _, err := a.Update(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	store.armed.Store(true)
+	held := make(chan error, 1)
+	go func() { held <- c.Publish(t.Context(), engEvent) }()
+	<-store.listed
+	clock.advance(time.Millisecond)
+	if err := c.Delete(t.Context(), "wh_same"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
+	close(store.proceed)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 2)
+	for range 3 {
+		if err := c.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 5)
+	time.Sleep(50 * time.Millisecond)
+	skipped := 0
+	for _, r := range recs {
+		if r.Outcome == webhooks.OutcomeSkipped {
+			skipped++
+		}
+	}
+	if skipped != 1 {
+		t.Errorf("%d deliveries skipped, want 1: the late read's", skipped)
+	}
+	if o, f := len(oldHits.all()), len(freshHits.all()); o != 0 || f != 4 {
+		t.Fatalf("deleted webhook's URL got %d requests (want 0), new webhook's %d (want 4)", o, f)
+	}
+}
+
+// The same on one Service whose clock stands still, the deleted webhook
+// updated twice before its delete.
+func TestLateReadWithFrozenClockIsSkipped(t *testing.T) {
+	clock := newStepClock()
+	store := newGated()
+	s := engService(t, webhooks.Config{Store: store, Now: clock.now})
+	old, oldHits := engServer(t, statusHandler(204))
+	fresh, freshHits := engServer(t, statusHandler(204))
+	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		w.Name = "old " + string(rune('a'+i))
+		if w, err = s.Update(t.Context(), w); err != nil { // UpdatedAt T+1µs, T+2µs
+			t.Fatal(err)
+		}
+	}
+	store.armed.Store(true)
+	held := make(chan error, 1)
+	go func() { held <- s.Publish(t.Context(), engEvent) }()
+	<-store.listed
+	if err := s.Delete(t.Context(), "wh_same"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
+	close(store.proceed)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 2)
+	clock.advance(time.Second)
+	for range 3 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 5)
+	time.Sleep(50 * time.Millisecond)
+	if o, f := len(oldHits.all()), len(freshHits.all()); o != 0 || f != 4 {
+		t.Fatalf("deleted webhook's URL got %d requests (want 0), new webhook's %d (want 4)", o, f)
+	}
+}
+
+// A host rewrites a live webhook straight to the store with zero CreatedAt
+// and UpdatedAt: the engine takes the store's word.
+func TestStoreWriteWithZeroTimesReachesEngine(t *testing.T) {
+	store := webhooks.NewMemoryStore()
+	s := engService(t, webhooks.Config{Store: store})
+	old, oldHits := engServer(t, statusHandler(204))
+	fresh, freshHits := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "a", old.URL, webhooks.MeetingStatusChangedEvent)
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	w.URL, w.CreatedAt, w.UpdatedAt = fresh.URL, time.Time{}, time.Time{}
+	if err := store.Update(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 4)
+	time.Sleep(50 * time.Millisecond)
+	for _, r := range recs[1:] {
+		if r.Outcome != webhooks.OutcomeDelivered {
+			t.Errorf("live enabled webhook: %s (%s)", r.Outcome, r.Error)
+		}
+	}
+	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 3 {
+		t.Errorf("old URL %d requests (want 1), new URL %d (want 3)", o, f)
+	}
+}
+
+// Replica B, its clock 10 ms ahead, has an endpoint for W1; A deletes W1
+// and creates W2 under its id within those 10 ms, and nothing changes W2
+// after: B delivers to W2.
+func TestReplicaAheadDeliversRecreatedWebhook(t *testing.T) {
+	clock := newStepClock()
+	ahead := func() time.Time { return clock.now().Add(10 * time.Millisecond) }
+	store := webhooks.NewMemoryStore()
+	a := engService(t, webhooks.Config{Store: store, Now: clock.now})
+	b := engService(t, webhooks.Config{Store: store, Now: ahead})
+	srv, hits := engServer(t, statusHandler(204))
+	if _, err := b.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(t.Context(), engEvent); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, b, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
+	clock.advance(time.Millisecond)
+	if err := a.Delete(t.Context(), "wh_same"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Hour) // no further change
+	for range 3 {
+		if err := b.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := engWait(t, b, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 4)
+	for _, r := range recs[1:] {
+		if r.Outcome != webhooks.OutcomeDelivered {
+			t.Errorf("replica B, an hour later: delivery to the re-created webhook: %s (%s)", r.Outcome, r.Error)
+		}
+	}
+	if n := len(hits.all()); n != 4 {
+		t.Errorf("the receiver got %d requests, want 4", n)
+	}
+}
