@@ -48,6 +48,13 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		s.finish(recordContext(ctx), d, OutcomeSkipped, 0, 0, ErrWebhookDisabled)
 		return
 	}
+	if !t.webhook.CreatedAt.Equal(d.webhookCreatedAt) {
+		// Queued for a webhook that another one under its id has replaced
+		// (deleted and created again through another replica, say): not
+		// for the other one's receiver.
+		s.finish(recordContext(ctx), d, OutcomeSkipped, 0, 0, fmt.Errorf("%w: replaced by another webhook under its id", ErrWebhookDisabled))
+		return
+	}
 	d.sentTo = t
 	if d.parent.IsValid() {
 		ctx = trace.ContextWithSpanContext(ctx, d.parent)

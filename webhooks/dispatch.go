@@ -170,9 +170,9 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 		w := &hooks[i]
 		d, o, err := s.prepare(ctx, w, eventID, t, payload, occurredAt, now, parent)
 		if d == nil {
-			lerr := s.recordNow(rctx(), w.ID, eventID, t, payload, occurredAt, OutcomeRefused, err)
+			lerr := s.recordNow(rctx(), w.ID, eventID, t, payload, occurredAt, o, err)
 			if wait != nil {
-				wait.record(DeliveryRecord{Outcome: OutcomeRefused}, lerr)
+				wait.record(DeliveryRecord{Outcome: o}, lerr)
 			}
 			continue
 		}
@@ -233,6 +233,7 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 	}
 	type unusable struct {
 		webhookID string
+		o         Outcome
 		err       error
 	}
 	var (
@@ -245,7 +246,7 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 		w := &hooks[i]
 		switch d, o, err := s.prepare(ctx, w, eventID, t, payload, occurredAt, now, parent); {
 		case d == nil:
-			broken = append(broken, unusable{w.ID, err})
+			broken = append(broken, unusable{w.ID, o, err})
 		case err != nil:
 			rest = append(rest, settled{d, o, err})
 		default:
@@ -261,7 +262,7 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 	}
 	rctx := context.WithoutCancel(ctx)
 	for _, b := range broken {
-		s.recordNow(rctx, b.webhookID, eventID, t, payload, occurredAt, OutcomeRefused, b.err)
+		s.recordNow(rctx, b.webhookID, eventID, t, payload, occurredAt, b.o, b.err)
 	}
 	for _, r := range rest {
 		s.finish(rctx, r.d, r.o, 0, 0, r.err)
@@ -279,9 +280,15 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 func (s *Service) prepare(ctx context.Context, w *Webhook, eventID string, t EventType, payload []byte, occurredAt, now time.Time, parent trace.SpanContext) (*delivery, Outcome, error) {
 	ep, err := s.endpoint(ctx, w, now)
 	if err != nil {
+		if errors.Is(err, errUnsettled) {
+			// Not the webhook's fault: on record as undelivered, which can
+			// be redelivered (and which a broker's bus retries).
+			return nil, OutcomeUndelivered, err
+		}
 		return nil, OutcomeRefused, err
 	}
 	d := newDelivery(eventID, t, payload, occurredAt, now, parent, ep)
+	d.webhookCreatedAt = w.CreatedAt
 	o, err := s.notQueued(w, payload)
 	return d, o, err
 }
@@ -415,34 +422,55 @@ func (s *Service) endpoint(ctx context.Context, w *Webhook, now time.Time) (*end
 	return ep, nil
 }
 
+// errUnsettled reports a read of a webhook whose current version the store
+// could not give (see arbitrate).
+var errUnsettled = errors.New("webhooks: could not settle which webhook is current under the id")
+
 // arbitrate settles which webhook under w's id is current by reading it
 // from the store, and brings the engine to it: the endpoint takes the
 // store's webhook, or leaves the engine if the store has none. It returns
-// that endpoint if w is the current webhook, a tombstone otherwise.
+// that endpoint if w is the current webhook, a tombstone otherwise. A read
+// that another arbitrate or a delete overtook is made again, so a late one
+// never undoes a newer one. Its errors wrap errUnsettled.
 func (s *Service) arbitrate(ctx context.Context, w *Webhook, now time.Time) (*endpoint, error) {
-	cur, err := s.store.Get(ctx, w.ID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		s.forget(w.ID, time.Time{})
-		return tombstone(w, now)
-	case err != nil:
-		return nil, fmt.Errorf("webhooks: webhook %s changed under its id, and reading the current one failed: %w", w.ID, err)
+	for range 5 {
+		s.mu.Lock()
+		gen := s.generations[w.ID]
+		s.mu.Unlock()
+		cur, err := s.store.Get(ctx, w.ID)
+		gone := errors.Is(err, ErrNotFound)
+		if err != nil && !gone {
+			return nil, fmt.Errorf("%w %s: %w", errUnsettled, w.ID, err)
+		}
+		s.mu.Lock()
+		if s.generations[w.ID] != gen {
+			s.mu.Unlock()
+			continue // overtaken: read again
+		}
+		s.generations[w.ID]++
+		if gone {
+			ep := s.forgetLocked(w.ID, time.Time{})
+			s.mu.Unlock()
+			retire(ep)
+			return tombstone(w, now)
+		}
+		ep := s.endpoints[w.ID]
+		if ep == nil {
+			ep = &endpoint{}
+			s.endpoints[w.ID] = ep
+		}
+		delete(s.deleted, w.ID)
+		err = ep.install(&cur, now)
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if !cur.CreatedAt.Equal(w.CreatedAt) {
+			return tombstone(w, now)
+		}
+		return ep, nil
 	}
-	s.mu.Lock()
-	ep := s.endpoints[w.ID]
-	if ep == nil {
-		ep = &endpoint{}
-		s.endpoints[w.ID] = ep
-	}
-	delete(s.deleted, w.ID)
-	s.mu.Unlock()
-	if err := ep.install(&cur, now); err != nil {
-		return nil, err
-	}
-	if !cur.CreatedAt.Equal(w.CreatedAt) {
-		return tombstone(w, now)
-	}
-	return ep, nil
+	return nil, fmt.Errorf("%w %s: it keeps changing", errUnsettled, w.ID)
 }
 
 // forget takes a deleted webhook's endpoint out of the engine: it becomes a
@@ -452,10 +480,23 @@ func (s *Service) arbitrate(ctx context.Context, w *Webhook, now time.Time) (*en
 // making a new endpoint.
 func (s *Service) forget(id string, createdAt time.Time) {
 	s.mu.Lock()
+	s.generations[id]++
+	ep := s.forgetLocked(id, createdAt)
+	s.mu.Unlock()
+	retire(ep)
+}
+
+// forgetLocked is forget's part under s.mu; it returns the endpoint to
+// retire.
+func (s *Service) forgetLocked(id string, createdAt time.Time) *endpoint {
 	ep := s.endpoints[id]
 	delete(s.endpoints, id)
 	s.deleted[id] = createdAt
-	s.mu.Unlock()
+	return ep
+}
+
+// retire makes ep, if any, a tombstone.
+func retire(ep *endpoint) {
 	if ep != nil {
 		ep.deleted.Store(true)
 		ep.disabled.Store(true)

@@ -281,6 +281,7 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 	}
 	d := newDelivery(rec.EventID, rec.EventType, rec.Payload, rec.OccurredAt, s.cfg.Now(), trace.SpanContext{}, ep)
 	d.redeliveryOf = rec.ID
+	d.webhookCreatedAt = w.CreatedAt
 	if err := s.enqueue(ctx, d); err != nil {
 		return "", err
 	}

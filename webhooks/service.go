@@ -170,6 +170,10 @@ type Service struct {
 	// as skipped, while the deleted webhook's endpoint (its queue, its
 	// secrets) is released.
 	deleted map[string]time.Time
+	// generations counts, by id, the changes arbitrate and forget made to
+	// the engine's webhook under the id, so that a late arbitrate reads
+	// again rather than undo a newer change.
+	generations map[string]uint64
 
 	// webhookLocks serialise the read-modify-write changes of one webhook
 	// (Update, RotateSecret, Enable, Disable, the engine's disabling), so
@@ -209,17 +213,18 @@ func (ep *endpoint) syncDisabled() {
 
 // delivery is one event on its way to one webhook.
 type delivery struct {
-	id           string
-	eventID      string
-	eventType    EventType
-	payload      []byte
-	occurredAt   time.Time
-	createdAt    time.Time
-	parent       trace.SpanContext
-	ep           *endpoint
-	redeliveryOf string
-	done         func(rec DeliveryRecord, logErr error) // optional, for callers that wait; logErr: why rec is not on record
-	sentTo       *Target                                // the target its requests went to, once the worker took it
+	id               string
+	eventID          string
+	eventType        EventType
+	payload          []byte
+	occurredAt       time.Time
+	createdAt        time.Time
+	parent           trace.SpanContext
+	ep               *endpoint
+	redeliveryOf     string
+	done             func(rec DeliveryRecord, logErr error) // optional, for callers that wait; logErr: why rec is not on record
+	sentTo           *Target                                // the target its requests went to, once the worker took it
+	webhookCreatedAt time.Time                              // its webhook's CreatedAt: another webhook under the id since gets none of its deliveries
 }
 
 // New returns a Service that delivers the webhook events published on b.
@@ -277,17 +282,18 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	s := &Service{
-		bus:       b,
-		cfg:       cfg,
-		store:     cfg.Store,
-		log:       cfg.Log,
-		final:     asOutcomeRecorder(cfg.Log),
-		sender:    sender,
-		tracer:    tracing.New(cfg.TracerProvider, instrumentationName),
-		logger:    cfg.Logger,
-		endpoints: make(map[string]*endpoint),
-		deleted:   make(map[string]time.Time),
-		shutDone:  make(chan struct{}),
+		bus:         b,
+		cfg:         cfg,
+		store:       cfg.Store,
+		log:         cfg.Log,
+		final:       asOutcomeRecorder(cfg.Log),
+		sender:      sender,
+		tracer:      tracing.New(cfg.TracerProvider, instrumentationName),
+		logger:      cfg.Logger,
+		endpoints:   make(map[string]*endpoint),
+		deleted:     make(map[string]time.Time),
+		generations: make(map[string]uint64),
+		shutDone:    make(chan struct{}),
 	}
 	// The scheduler exists from the start, so that deliveries are queued
 	// whoever starts the bus; its workers start with the first delivery.
