@@ -447,9 +447,17 @@ func (s *Service) arbitrate(ctx context.Context, w *Webhook, now time.Time) (*en
 			s.mu.Unlock()
 			continue // overtaken: read again
 		}
-		s.generations[w.ID]++
 		if gone {
-			ep := s.forgetLocked(w.ID, time.Time{})
+			// Only a change counts: concurrent settlings that all find
+			// the webhook gone do not overtake one another.
+			ep := s.endpoints[w.ID]
+			if ep != nil {
+				s.generations[w.ID]++
+				delete(s.endpoints, w.ID)
+			}
+			if _, ok := s.deleted[w.ID]; !ok {
+				s.deleted[w.ID] = time.Time{}
+			}
 			s.mu.Unlock()
 			retire(ep)
 			return tombstone(w, now)
@@ -460,6 +468,9 @@ func (s *Service) arbitrate(ctx context.Context, w *Webhook, now time.Time) (*en
 			s.endpoints[w.ID] = ep
 		}
 		delete(s.deleted, w.ID)
+		if t := ep.target.Load(); t == nil || !t.webhook.CreatedAt.Equal(cur.CreatedAt) {
+			s.generations[w.ID]++ // another webhook: a late settling reads again
+		}
 		err = ep.install(&cur, now)
 		s.mu.Unlock()
 		if err != nil {
@@ -538,12 +549,16 @@ func (ep *endpoint) install(w *Webhook, now time.Time) error {
 }
 
 // update rebuilds ep's target from w, a version of its webhook, when w is
-// newer than the one it was built from or a previous secret expired.
+// newer than the one it was built from or a previous secret expired. It
+// leaves the target of another webhook (which install put there meanwhile)
+// alone.
 func (ep *endpoint) update(w *Webhook, now time.Time) error {
 	for {
 		cur := ep.target.Load()
 		if cur != nil {
 			switch {
+			case !cur.webhook.CreatedAt.Equal(w.CreatedAt):
+				return nil
 			case w.UpdatedAt.Before(cur.webhook.UpdatedAt):
 				return nil
 			case w.UpdatedAt.Equal(cur.webhook.UpdatedAt) && (cur.validUntil.IsZero() || now.Before(cur.validUntil)):

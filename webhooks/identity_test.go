@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -319,5 +320,31 @@ func TestUnchangedWebhookNeverReadsStore(t *testing.T) {
 	engWait(t, s, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDelivered}, 200)
 	if n := store.gets.Load(); n != 0 {
 		t.Fatalf("%d store Gets", n)
+	}
+}
+
+// Concurrent events settle an unchanged webhook's identity at once, after
+// the id was deleted and reused through this Service: every one of them is
+// delivered, none overtakes the others for good.
+func TestConcurrentSettlingOfUnchangedWebhookDelivers(t *testing.T) {
+	store := newGetStore()
+	s := engService(t, webhooks.Config{Store: store})
+	srv, _ := engServer(t, statusHandler(204))
+	recreate(t, s, srv.URL)
+	store.onGet = func() { time.Sleep(20 * time.Millisecond) }
+	const n = 10
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if err := s.Publish(t.Context(), engEvent); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, r := range engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same"}, n) {
+		if r.Outcome != webhooks.OutcomeDelivered {
+			t.Errorf("outcome %s: %s", r.Outcome, r.Error)
+		}
 	}
 }
