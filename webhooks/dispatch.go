@@ -401,10 +401,11 @@ func never() bool { return false }
 func (s *Service) endpoint(ctx context.Context, w *Webhook, now time.Time) (*endpoint, error) {
 	s.mu.Lock()
 	ep := s.endpoints[w.ID]
-	_, deleted := s.deleted[w.ID]
-	if ep == nil && !deleted {
-		ep = &endpoint{}
-		s.endpoints[w.ID] = ep
+	if ep == nil {
+		if _, deleted := s.deleted[w.ID]; !deleted {
+			ep = &endpoint{}
+			s.endpoints[w.ID] = ep
+		}
 	}
 	s.mu.Unlock()
 	if ep == nil {
@@ -492,18 +493,11 @@ func (s *Service) arbitrate(ctx context.Context, w *Webhook, now time.Time) (*en
 func (s *Service) forget(id string, createdAt time.Time) {
 	s.mu.Lock()
 	s.generations[id]++
-	ep := s.forgetLocked(id, createdAt)
-	s.mu.Unlock()
-	retire(ep)
-}
-
-// forgetLocked is forget's part under s.mu; it returns the endpoint to
-// retire.
-func (s *Service) forgetLocked(id string, createdAt time.Time) *endpoint {
 	ep := s.endpoints[id]
 	delete(s.endpoints, id)
 	s.deleted[id] = createdAt
-	return ep
+	s.mu.Unlock()
+	retire(ep)
 }
 
 // retire makes ep, if any, a tombstone.

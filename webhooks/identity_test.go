@@ -50,15 +50,11 @@ func (g *getStore) Get(ctx context.Context, id string) (webhooks.Webhook, error)
 // recreate creates a webhook, deletes it and creates another under its id
 // through s, which then settles reads of the id with the store.
 func recreate(t *testing.T, s *webhooks.Service, url string) {
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: url, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, s, "old", url, webhooks.MeetingStatusChangedEvent)
 	if err := s.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: url, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, s, "new", url, webhooks.MeetingStatusChangedEvent)
 }
 
 // A store error while the engine settles which webhook is current leaves
@@ -69,9 +65,7 @@ func TestStoreErrorWhileSettlingWebhookLeavesEventRedeliverable(t *testing.T) {
 	srv, hits := engServer(t, statusHandler(204))
 	recreate(t, s, srv.URL)
 	store.fail.Store(1)
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 1)
 	if recs[0].Outcome != webhooks.OutcomeUndelivered {
 		t.Fatalf("outcome %s (%s), want undelivered", recs[0].Outcome, recs[0].Error)
@@ -178,14 +172,8 @@ func TestLateSettlingNeverBringsDeletedWebhookBack(t *testing.T) {
 	if err := s.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "B", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 { // B: one in flight (held), one queued
-		if err := s.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createSame(t, s, "B", fresh.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, s, 2) // B: one in flight (held), one queued
 	if !engEventually(func() bool { return len(freshHits.all()) > 0 }) {
 		t.Fatal("B's first request never arrived")
 	}
@@ -211,9 +199,7 @@ func TestLateNotFoundNeverForgetsLiveWebhook(t *testing.T) {
 	s := engService(t, webhooks.Config{Store: both, Workers: 1, MaxConcurrencyPerWebhook: 1})
 	oldSrv, oldHits := engServer(t, statusHandler(204))
 	fresh, freshHits, release := heldServer(t)
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "A", URL: oldSrv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, s, "A", oldSrv.URL, webhooks.MeetingStatusChangedEvent)
 	lg.armed.Store(true)
 	p1 := make(chan error, 1)
 	go func() { p1 <- s.Publish(t.Context(), engEvent) }()
@@ -224,14 +210,8 @@ func TestLateNotFoundNeverForgetsLiveWebhook(t *testing.T) {
 	gs.armed.Store(true)
 	close(lg.proceed)
 	<-gs.got // P1's arbitrate read NotFound, held
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "B", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := s.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createSame(t, s, "B", fresh.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, s, 2)
 	if !engEventually(func() bool { return len(freshHits.all()) > 0 }) {
 		t.Fatal("B's first request never arrived")
 	}
@@ -272,23 +252,15 @@ func TestQueuedEventOfReplacedWebhookNeverReachesNewOne(t *testing.T) {
 	b := engService(t, webhooks.Config{Store: store})
 	oldSrv, oldHits, release := heldServer(t)
 	fresh, freshHits := engServer(t, statusHandler(204))
-	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "A", URL: oldSrv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := a.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createSame(t, a, "A", oldSrv.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, a, 2)
 	if !engEventually(func() bool { return len(oldHits.all()) > 0 }) {
 		t.Fatal("first request never arrived")
 	}
 	if err := b.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "B", URL: fresh.URL, EventType: webhooks.CommercialSignalDetectedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, b, "B", fresh.URL, webhooks.CommercialSignalDetectedEvent)
 	if _, err := a.Redeliver(t.Context(), "nonexistent"); err == nil {
 		t.Fatal("?")
 	}
@@ -312,11 +284,7 @@ func TestUnchangedWebhookNeverReadsStore(t *testing.T) {
 	s := engService(t, webhooks.Config{Store: store})
 	srv, _ := engServer(t, statusHandler(204))
 	engCreate(t, s, "h", srv.URL, webhooks.MeetingStatusChangedEvent)
-	for range 200 {
-		if err := s.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, s, 200)
 	engWait(t, s, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDelivered}, 200)
 	if n := store.gets.Load(); n != 0 {
 		t.Fatalf("%d store Gets", n)

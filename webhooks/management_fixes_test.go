@@ -26,11 +26,7 @@ func TestExpiredPreviousSecretStopsSigningQueuedDeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first delivery is held by the receiver, the second waits in the queue.
-	for range 2 {
-		if err := s.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, s, 2)
 	if !engEventually(func() bool { return len(hits.all()) > 0 }) {
 		t.Fatal("the first request never arrived")
 	}
@@ -113,9 +109,7 @@ func TestDeletedWebhooksReleaseTheirEngineState(t *testing.T) {
 	for i := range 20 {
 		ids = append(ids, engCreate(t, s, fmt.Sprintf("churn %d", i), srv.URL, webhooks.MeetingStatusChangedEvent).ID)
 	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	engWait(t, s, webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDelivered}, len(ids))
 	if n := webhooks.EndpointCount(s); n != len(ids) {
 		t.Fatalf("%d endpoints for %d webhooks in use", n, len(ids))
@@ -140,6 +134,11 @@ type gatedStore struct {
 	proceed chan struct{}
 }
 
+// newGated returns an unarmed gatedStore.
+func newGated() *gatedStore {
+	return &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
+}
+
 func (g *gatedStore) ListByEventType(ctx context.Context, t webhooks.EventType) ([]webhooks.Webhook, error) {
 	ws, err := g.MemoryStore.ListByEventType(ctx, t)
 	if g.armed.CompareAndSwap(true, false) {
@@ -153,7 +152,7 @@ func (g *gatedStore) ListByEventType(ctx context.Context, t webhooks.EventType) 
 // listing and its deliveries: the delivery is recorded as skipped, nothing
 // is sent, and the engine keeps no state for the deleted webhook.
 func TestDispatchListedBeforeDeleteSkips(t *testing.T) {
-	store := &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
+	store := newGated()
 	s := engService(t, webhooks.Config{Store: store})
 	srv, hits := engServer(t, statusHandler(204))
 	w := engCreate(t, s, "deleted meanwhile", srv.URL, webhooks.MeetingStatusChangedEvent)
@@ -200,9 +199,7 @@ func TestRedeliverRefusesWebhookOfAnotherType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	dead := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
 	if err := s.Delete(t.Context(), w.ID); err != nil {
 		t.Fatal(err)

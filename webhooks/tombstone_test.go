@@ -20,33 +20,22 @@ func TestQueuedDeliveryOfDeletedWebhookLeavesRecreatedOneAlone(t *testing.T) {
 	old, oldHits, release := heldServer(t)
 	fresh, freshHits := engServer(t, statusHandler(204))
 	s := engService(t, webhooks.Config{Now: clock.now, Workers: 1, MaxConcurrencyPerWebhook: 1, SecretGracePeriod: time.Hour})
-	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := createSame(t, s, "old", old.URL, webhooks.MeetingStatusChangedEvent)
 	if _, err := s.RotateSecret(t.Context(), w.ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // one held by the receiver, one queued
-		if err := s.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, s, 2) // one held by the receiver, one queued
 	if !engEventually(func() bool { return len(oldHits.all()) > 0 }) {
 		t.Fatal("the first request never arrived")
 	}
 	if err := s.Delete(t.Context(), w.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, s, "new", fresh.URL, webhooks.MeetingStatusChangedEvent)
 	clock.advance(2 * time.Hour) // the deleted webhook's previous secret has expired
 	release()
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeSkipped}, 1)
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 2)
 	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 1 {
 		t.Fatalf("old URL got %d requests, new URL %d; want 1 each", o, f)
@@ -76,10 +65,7 @@ func TestEventDuringRecreateIsDelivered(t *testing.T) {
 	store := &createGatedStore{MemoryStore: webhooks.NewMemoryStore(), created: make(chan struct{}), proceed: make(chan struct{})}
 	s := engService(t, webhooks.Config{Store: store})
 	srv, hits := engServer(t, statusHandler(204))
-	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := createSame(t, s, "old", srv.URL, webhooks.MeetingStatusChangedEvent)
 	if err := s.Delete(t.Context(), w.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -90,9 +76,7 @@ func TestEventDuringRecreateIsDelivered(t *testing.T) {
 		done <- err
 	}()
 	<-store.created // the new webhook is in the store
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	close(store.proceed)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -112,20 +96,12 @@ func TestRecreatedOnAnotherReplicaIsDelivered(t *testing.T) {
 	a := engService(t, webhooks.Config{Store: store})
 	b := engService(t, webhooks.Config{Store: store})
 	srv, hits := engServer(t, statusHandler(204))
-	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, a, "old", srv.URL, webhooks.MeetingStatusChangedEvent)
 	if err := a.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if err := a.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createSame(t, b, "new", srv.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, a, 3)
 	recs := engWait(t, a, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 3)
 	for _, r := range recs {
 		if r.Outcome != webhooks.OutcomeDelivered {
@@ -143,14 +119,11 @@ func TestRecreatedOnAnotherReplicaIsDelivered(t *testing.T) {
 // to the deleted webhook's URL.
 func TestStaleListingAfterRecreateLeavesNewTarget(t *testing.T) {
 	clock := newStepClock()
-	store := &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
+	store := newGated()
 	s := engService(t, webhooks.Config{Store: store, Now: clock.now})
 	old, oldHits := engServer(t, statusHandler(204))
 	fresh, freshHits := engServer(t, statusHandler(204))
-	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := createSame(t, s, "old", old.URL, webhooks.MeetingStatusChangedEvent)
 	w.Name = "old, renamed"
 	if _, err := s.Update(t.Context(), w); err != nil { // UpdatedAt = T+1µs
 		t.Fatal(err)
@@ -162,19 +135,13 @@ func TestStaleListingAfterRecreateLeavesNewTarget(t *testing.T) {
 	if err := s.Delete(t.Context(), w.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, s, "new", fresh.URL, webhooks.MeetingStatusChangedEvent)
 	close(store.proceed)
 	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
 	clock.advance(time.Second)
-	for range 3 { // events published after the re-create, listing the new webhook
-		if err := s.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, s, 3) // events published after the re-create, listing the new webhook
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeSkipped}, 1)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 3)
 	if o, f := len(oldHits.all()), len(freshHits.all()); o != 0 || f != 3 {
@@ -208,9 +175,7 @@ func TestGoneAfterURLRespelledDisables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	<-started
 	w.URL = srv.URL + "/hook?" // same request URL on the wire
 	if _, err := s.Update(t.Context(), w); err != nil {
@@ -235,28 +200,19 @@ func TestRecreatedOnReplicaWithSlowerClockIsDelivered(t *testing.T) {
 	a := engService(t, webhooks.Config{Store: store, Now: ahead})
 	b := engService(t, webhooks.Config{Store: store, Now: clock.now})
 	srv, hits := engServer(t, statusHandler(204))
-	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, a, "old", srv.URL, webhooks.MeetingStatusChangedEvent)
 	clock.advance(time.Millisecond)
 	if err := a.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
 	clock.advance(time.Millisecond)
-	w, err := b.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := createSame(t, b, "new", srv.URL, webhooks.MeetingStatusChangedEvent)
 	clock.advance(time.Hour)
 	w.Name = "new, renamed"
 	if _, err := b.Update(t.Context(), w); err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		if err := a.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, a, 3)
 	recs := engWait(t, a, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 3)
 	for _, r := range recs {
 		if r.Outcome != webhooks.OutcomeDelivered {
@@ -281,32 +237,21 @@ func TestRecreatedOnReplicaWithSlowerClockGetsItsTarget(t *testing.T) {
 	c := engService(t, webhooks.Config{Store: store, Now: clock.now})
 	old, oldHits := engServer(t, statusHandler(204))
 	fresh, freshHits := engServer(t, statusHandler(204))
-	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, a, "old", old.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, c, 1)
 	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
 	clock.advance(time.Millisecond)
 	if err := a.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
 	clock.advance(time.Millisecond)
-	w, err := b.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := createSame(t, b, "new", fresh.URL, webhooks.MeetingStatusChangedEvent)
 	clock.advance(time.Hour)
 	w.Name = "new, renamed"
 	if _, err := b.Update(t.Context(), w); err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		if err := c.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, c, 3)
 	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 4)
 	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 3 {
 		t.Fatalf("deleted webhook's URL got %d requests (want 1), new webhook's %d (want 3)", o, f)
@@ -318,17 +263,13 @@ func TestRecreatedOnReplicaWithSlowerClockGetsItsTarget(t *testing.T) {
 // The held dispatch, released last, neither brings the deleted webhook's
 // target back nor sends its event to the other webhook: it is skipped.
 func TestLateReadOfReplacedWebhookLeavesNewTarget(t *testing.T) {
-	store := &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
+	store := newGated()
 	a := engService(t, webhooks.Config{Store: store})
 	c := engService(t, webhooks.Config{Store: store})
 	old, oldHits := engServer(t, statusHandler(204))
 	fresh, freshHits := engServer(t, statusHandler(204))
-	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, a, "old", old.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, c, 1)
 	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
 	store.armed.Store(true)
 	held := make(chan error, 1)
@@ -337,22 +278,14 @@ func TestLateReadOfReplacedWebhookLeavesNewTarget(t *testing.T) {
 	if err := a.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, a, "new", fresh.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, c, 1)
 	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 2)
 	close(store.proceed)
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if err := c.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, c, 2)
 	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeSkipped}, 1) // the late read's event
 	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 4)
 	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 3 {
@@ -368,17 +301,13 @@ func TestStoreWriteWithZeroCreatedAtReachesEngine(t *testing.T) {
 	old, oldHits := engServer(t, statusHandler(204))
 	fresh, freshHits := engServer(t, statusHandler(204))
 	w := engCreate(t, s, "a", old.URL, webhooks.MeetingStatusChangedEvent)
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
 	w.URL, w.CreatedAt, w.UpdatedAt = fresh.URL, time.Time{}, time.Now().Add(time.Hour)
 	if err := store.Update(t.Context(), w); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 2)
 	if o, f := len(oldHits.all()), len(freshHits.all()); o != 1 || f != 1 {
 		t.Fatalf("old URL %d requests (want 1), new URL %d (want 1)", o, f)
@@ -409,9 +338,7 @@ func TestStaleListingThreeWebhooksBack(t *testing.T) {
 	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: id, Name: "B", URL: b.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id, Outcome: webhooks.OutcomeDelivered}, 1)
 	if err := s.Delete(t.Context(), id); err != nil {
 		t.Fatal(err)
@@ -420,29 +347,21 @@ func TestStaleListingThreeWebhooksBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id, Outcome: webhooks.OutcomeDelivered}, 2)
 	close(store.proceed) // the listing of A, from before its delete
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id}, 3)
-	for range 2 {
-		if err := s.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, s, 2)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id}, 5)
 	// An explicit Update of C to another URL.
 	wc.URL = c2.URL
 	if _, err := s.Update(t.Context(), wc); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: id}, 6)
 	time.Sleep(50 * time.Millisecond)
 	if a, b, c := len(aHits.all()), len(bHits.all()), len(cHits.all()); a != 0 || b != 1 || c != 3 {
@@ -462,9 +381,7 @@ func TestReplicaSeesNewWebhookThenLateReadOfDeleted(t *testing.T) {
 	rc := engService(t, webhooks.Config{Store: store})
 	old, oldHits := engServer(t, statusHandler(204))
 	fresh, freshHits := engServer(t, statusHandler(204))
-	if _, err := ra.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, ra, "old", old.URL, webhooks.MeetingStatusChangedEvent)
 	store.armed.Store(true)
 	held := make(chan error, 1)
 	go func() { held <- rc.Publish(t.Context(), engEvent) }()
@@ -472,23 +389,15 @@ func TestReplicaSeesNewWebhookThenLateReadOfDeleted(t *testing.T) {
 	if err := ra.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ra.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, ra, "new", fresh.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, rc, 1)
 	engWait(t, rc, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
 	close(store.proceed)
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
 	engWait(t, rc, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 2)
-	for range 3 {
-		if err := rc.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, rc, 3)
 	engWait(t, rc, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 5)
 	time.Sleep(50 * time.Millisecond)
 	o, f := len(oldHits.all()), len(freshHits.all())
@@ -505,9 +414,7 @@ func TestLateReadOfDeletedWebhookNeverReachesAnotherType(t *testing.T) {
 	s := engService(t, webhooks.Config{Store: store})
 	old, oldHits := engServer(t, statusHandler(204))
 	other, otherHits := engServer(t, statusHandler(204))
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "A", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, s, "A", old.URL, webhooks.MeetingStatusChangedEvent)
 	store.armed.Store(true)
 	held := make(chan error, 1)
 	go func() { held <- s.Publish(t.Context(), engEvent) }()
@@ -515,9 +422,7 @@ func TestLateReadOfDeletedWebhookNeverReachesAnotherType(t *testing.T) {
 	if err := s.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "B", URL: other.URL, EventType: webhooks.CommercialSignalDetectedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, s, "B", other.URL, webhooks.CommercialSignalDetectedEvent)
 	sig, err := webhooks.SampleEvent(webhooks.CommercialSignalDetectedEvent)
 	if err != nil {
 		t.Fatal(err)
@@ -547,11 +452,6 @@ func TestLateReadOfDeletedWebhookNeverReachesAnotherType(t *testing.T) {
 	}
 }
 
-// newGated returns an unarmed gatedStore.
-func newGated() *gatedStore {
-	return &gatedStore{MemoryStore: webhooks.NewMemoryStore(), listed: make(chan struct{}), proceed: make(chan struct{})}
-}
-
 // Replica A's clock is 10 ms ahead. A updates the webhook (UpdatedAt T+10ms).
 // Replica C holds a dispatch that listed that version; C deletes it and
 // creates another under the id (C's clock: CreatedAt ~T+1ms); C lists the
@@ -565,10 +465,7 @@ func TestLateReadWithLaterUpdatedAtIsSkipped(t *testing.T) {
 	c := engService(t, webhooks.Config{Store: store, Now: clock.now})
 	old, oldHits := engServer(t, statusHandler(204))
 	fresh, freshHits := engServer(t, statusHandler(204))
-	w, err := c.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := createSame(t, c, "old", old.URL, webhooks.MeetingStatusChangedEvent)
 	w.Name = "old, renamed on A"
 	if _, err := a.Update(t.Context(), w); err != nil {
 		t.Fatal(err)
@@ -581,23 +478,15 @@ func TestLateReadWithLaterUpdatedAtIsSkipped(t *testing.T) {
 	if err := c.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, c, "new", fresh.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, c, 1)
 	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
 	close(store.proceed)
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
 	engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 2)
-	for range 3 {
-		if err := c.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, c, 3)
 	recs := engWait(t, c, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 5)
 	time.Sleep(50 * time.Millisecond)
 	skipped := 0
@@ -622,12 +511,10 @@ func TestLateReadWithFrozenClockIsSkipped(t *testing.T) {
 	s := engService(t, webhooks.Config{Store: store, Now: clock.now})
 	old, oldHits := engServer(t, statusHandler(204))
 	fresh, freshHits := engServer(t, statusHandler(204))
-	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := createSame(t, s, "old", old.URL, webhooks.MeetingStatusChangedEvent)
 	for i := range 2 {
 		w.Name = "old " + string(rune('a'+i))
+		var err error
 		if w, err = s.Update(t.Context(), w); err != nil { // UpdatedAt T+1µs, T+2µs
 			t.Fatal(err)
 		}
@@ -639,12 +526,8 @@ func TestLateReadWithFrozenClockIsSkipped(t *testing.T) {
 	if err := s.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: fresh.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, s, "new", fresh.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, s, 1)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
 	close(store.proceed)
 	if err := <-held; err != nil {
@@ -652,11 +535,7 @@ func TestLateReadWithFrozenClockIsSkipped(t *testing.T) {
 	}
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 2)
 	clock.advance(time.Second)
-	for range 3 {
-		if err := s.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, s, 3)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 5)
 	time.Sleep(50 * time.Millisecond)
 	if o, f := len(oldHits.all()), len(freshHits.all()); o != 0 || f != 4 {
@@ -672,19 +551,13 @@ func TestStoreWriteWithZeroTimesReachesEngine(t *testing.T) {
 	old, oldHits := engServer(t, statusHandler(204))
 	fresh, freshHits := engServer(t, statusHandler(204))
 	w := engCreate(t, s, "a", old.URL, webhooks.MeetingStatusChangedEvent)
-	if err := s.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, 1)
 	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
 	w.URL, w.CreatedAt, w.UpdatedAt = fresh.URL, time.Time{}, time.Time{}
 	if err := store.Update(t.Context(), w); err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		if err := s.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, s, 3)
 	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 4)
 	time.Sleep(50 * time.Millisecond)
 	for _, r := range recs[1:] {
@@ -707,26 +580,16 @@ func TestReplicaAheadDeliversRecreatedWebhook(t *testing.T) {
 	a := engService(t, webhooks.Config{Store: store, Now: clock.now})
 	b := engService(t, webhooks.Config{Store: store, Now: ahead})
 	srv, hits := engServer(t, statusHandler(204))
-	if _, err := b.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "old", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Publish(t.Context(), engEvent); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, b, "old", srv.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, b, 1)
 	engWait(t, b, webhooks.DeliveryQuery{WebhookID: "wh_same", Outcome: webhooks.OutcomeDelivered}, 1)
 	clock.advance(time.Millisecond)
 	if err := a.Delete(t.Context(), "wh_same"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: "new", URL: srv.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
+	createSame(t, a, "new", srv.URL, webhooks.MeetingStatusChangedEvent)
 	clock.advance(time.Hour) // no further change
-	for range 3 {
-		if err := b.Publish(t.Context(), engEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish(t, b, 3)
 	recs := engWait(t, b, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 4)
 	for _, r := range recs[1:] {
 		if r.Outcome != webhooks.OutcomeDelivered {
@@ -735,5 +598,26 @@ func TestReplicaAheadDeliversRecreatedWebhook(t *testing.T) {
 	}
 	if n := len(hits.all()); n != 4 {
 		t.Errorf("the receiver got %d requests, want 4", n)
+	}
+}
+
+// createSame creates through s a webhook named name under the id
+// "wh_same", which the tests delete and reuse, sending et events to url.
+func createSame(t *testing.T, s *webhooks.Service, name, url string, et webhooks.EventType) webhooks.Webhook {
+	t.Helper()
+	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_same", Name: name, URL: url, EventType: et})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// publish publishes engEvent n times through s.
+func publish(t *testing.T, s *webhooks.Service, n int) {
+	t.Helper()
+	for range n {
+		if err := s.Publish(t.Context(), engEvent); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
