@@ -302,17 +302,20 @@ const DefaultLogCapacity = 10_000
 //     lowest Number first.
 //
 // MemoryLog drops the Payload of delivered records and keeps at most
-// MaxLoggedResponseBytes of a ResponseBody, copying a longer one; it keeps
-// every other slice it is given without copying (see DeliveryLog). Like a
-// database column, it keeps the wall-clock part of times and drops monotonic
-// clock readings, so deliveries are ordered by wall clock.
+// MaxLoggedResponseBytes of a ResponseBody, copying a longer one, and may
+// copy a short one; it keeps every other slice it is given without copying
+// (see DeliveryLog). Like a database column, it keeps the wall-clock part of
+// times and drops monotonic clock readings, so deliveries are ordered by
+// wall clock.
 //
 // Recording takes one mutex, held for a few map operations, and, at steady
 // state with the log full, allocates nothing but the copy of an oversized
-// response body. Delivery, Deliveries and Attempts copy what they return;
-// Deliveries reads only the deliveries of the webhook or the outcomes
-// queried (whichever are fewest; a query by event alone reads them all) and
-// sorts outside the lock.
+// response body. A delivery that succeeded at its first attempt, as most
+// do, is kept in memory that the garbage collector does not scan, so a full
+// log adds next to nothing to each collection. Delivery, Deliveries and
+// Attempts copy what they return; Deliveries reads only the deliveries of
+// the webhook or the outcomes queried (whichever are fewest; a query by
+// event alone reads them all) and sorts outside the lock.
 //
 // A MemoryLog is safe for concurrent use. Its zero value is an empty log of
 // DefaultLogCapacity, ready to use. A MemoryLog must not be copied after
@@ -333,12 +336,21 @@ type MemoryLog struct {
 	// taken and kept in the slot, so that neither recording nor eviction
 	// reads an id under the lock: a chain holds the deliveries of every id
 	// with that hash, and lookups compare ids.
+	//
+	// A slot holds no pointer: a delivery that does not fit in one (see
+	// deliverySlot) is boxed, kept whole in boxes under its slot. Webhook
+	// ids are interned in webhooks, one entry per webhook with deliveries
+	// recorded, which also holds the webhook's chain.
 	blocks       [][]deliverySlot // slot s is blocks[s/slotBlock][s%slotBlock]
 	nslots       int              // slots ever used
 	free         int              // first free slot, or noSlot
 	order        slotChain
 	byID         map[uint64]slotChain
-	byWebhook    map[string]slotChain
+	boxes        map[int]*deliveryBox
+	spareBoxes   []*deliveryBox
+	webhooks     []webhookEntry
+	webhookIndex map[string]int32 // position in webhooks
+	webhookFree  []int32          // unused positions in webhooks
 	byOutcome    [outcomeCount]slotChain
 	keptAttempts int // attempts held by recorded deliveries
 
@@ -395,12 +407,7 @@ func prepareAttempt(a Attempt) Attempt {
 // the hash h. The caller holds l.mu.
 func (l *MemoryLog) recordAttemptLocked(a Attempt, h uint64) {
 	if s, ok := l.lookup(a.DeliveryID, h); ok {
-		slot := l.slot(s)
-		slot.attempts = insertAttempt(slot.attempts, a)
-		l.keptAttempts++
-		for l.keptAttempts > l.attemptLimit() {
-			l.evictOldest()
-		}
+		l.attemptOfRecorded(s, a)
 		return
 	}
 	p, ok := l.pendingByID[a.DeliveryID]
@@ -428,7 +435,8 @@ func (l *MemoryLog) RecordDelivery(ctx context.Context, d DeliveryRecord) error 
 	h := l.idHash(d.ID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.recordDeliveryLocked(d, h)
+	_, err := l.recordDeliveryLocked(d, h)
+	return err
 }
 
 // RecordOutcome implements OutcomeRecorder: the delivery, then its last
@@ -444,10 +452,11 @@ func (l *MemoryLog) RecordOutcome(ctx context.Context, last Attempt, d DeliveryR
 	h := l.idHash(d.ID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.recordDeliveryLocked(d, h); err != nil {
+	s, err := l.recordDeliveryLocked(d, h)
+	if err != nil {
 		return err
 	}
-	l.recordAttemptLocked(last, h)
+	l.attemptOfRecorded(s, last)
 	return nil
 }
 
@@ -465,35 +474,73 @@ func prepareDelivery(d DeliveryRecord) DeliveryRecord {
 }
 
 // recordDeliveryLocked adds a valid, prepared delivery, whose id has the
-// hash h, or fails with ErrConflict. The caller holds l.mu.
-func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord, h uint64) error {
+// hash h, and returns its slot, or fails with ErrConflict. The caller holds
+// l.mu.
+func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord, h uint64) (int, error) {
 	l.setUp(0)
 	if _, ok := l.lookup(d.ID, h); ok {
-		return newDeliveryLogError("webhooks: delivery "+strconv.Quote(d.ID)+" already recorded", ErrConflict)
+		return noSlot, newDeliveryLogError("webhooks: delivery "+strconv.Quote(d.ID)+" already recorded", ErrConflict)
 	}
 	p, hasPending := l.pendingByID[d.ID]
-	n := 0
+	var pending []Attempt
 	if hasPending {
-		n = len(l.pendingSlots[p].attempts)
+		pending = l.pendingSlots[p].attempts
 	}
+	n := len(pending)
 	for l.order.n >= l.capacity || (l.order.n > 0 && l.keptAttempts+n > l.attemptLimit()) {
 		l.evictOldest()
 	}
 	s := l.newSlot()
 	slot := l.slot(s)
-	slot.rec = d
 	slot.idHash = h
+	slot.outcome = uint8(d.Outcome.index())
+	slot.webhook = l.internWebhook(d.WebhookID)
+	switch {
+	case n <= 1 && slot.pack(d):
+		if n == 1 && !slot.packAttempt(pending[0], d.WebhookID) {
+			l.box(s, pending)
+		}
+	default:
+		l.boxes[s] = l.newBox(d, pending)
+	}
 	if hasPending {
-		// Swap, so the pending slot keeps the evicted slot's empty slice
-		// for reuse.
-		ps := &l.pendingSlots[p]
-		slot.attempts, ps.attempts = ps.attempts, slot.attempts
 		l.pendingAttempts -= n
 		l.releasePending(p)
 		l.keptAttempts += n
 	}
 	l.link(s)
-	return nil
+	return s, nil
+}
+
+// attemptOfRecorded adds a valid, prepared attempt to the delivery recorded
+// in slot s, evicting the oldest deliveries if the attempts kept exceed
+// their bound. The caller holds l.mu.
+func (l *MemoryLog) attemptOfRecorded(s int, a Attempt) {
+	slot := l.slot(s)
+	if b := l.boxes[s]; b != nil {
+		b.attempts = insertAttempt(b.attempts, a)
+	} else if slot.hasAttempt || !slot.packAttempt(a, l.webhooks[slot.webhook].id) {
+		l.box(s, []Attempt{a})
+	}
+	l.keptAttempts++
+	for l.keptAttempts > l.attemptLimit() {
+		l.evictOldest()
+	}
+}
+
+// box moves the delivery packed in slot s into a box, with its attempt if
+// it has one and the attempts more, in order.
+func (l *MemoryLog) box(s int, more []Attempt) {
+	slot := l.slot(s)
+	b := l.newBox(slot.record(l), nil)
+	if slot.hasAttempt {
+		b.attempts = append(b.attempts, slot.attempt(b.rec))
+	}
+	for _, a := range more {
+		b.attempts = insertAttempt(b.attempts, a)
+	}
+	slot.unpack()
+	l.boxes[s] = b
 }
 
 // Delivery implements DeliveryLog.
@@ -506,7 +553,7 @@ func (l *MemoryLog) Delivery(ctx context.Context, id string) (DeliveryRecord, er
 	s, ok := l.lookup(id, h)
 	var d DeliveryRecord
 	if ok {
-		d = l.slot(s).rec
+		d = l.record(s)
 	}
 	l.mu.Unlock()
 	if !ok {
@@ -554,7 +601,11 @@ func (l *MemoryLog) Attempts(ctx context.Context, deliveryID string) ([]Attempt,
 	defer l.mu.Unlock()
 	var src []Attempt
 	if s, ok := l.lookup(deliveryID, h); ok {
-		src = l.slot(s).attempts
+		if b := l.boxes[s]; b != nil {
+			src = b.attempts
+		} else if slot := l.slot(s); slot.hasAttempt {
+			return []Attempt{slot.attempt(slot.record(l))}, nil
+		}
 	} else if p, ok := l.pendingByID[deliveryID]; ok {
 		src = l.pendingSlots[p].attempts
 	}
@@ -598,17 +649,256 @@ func (o Outcome) index() int {
 	return -1
 }
 
-// deliverySlot holds a recorded delivery and its attempts, and its links on
-// the chains of the log.
+// deliverySlot holds a recorded delivery, and its links on the chains of
+// the log. It holds no pointer, so the garbage collector never scans the
+// slots: a delivery whose times are in UTC or local time, with no Payload
+// and no Error, whose strings fit in text, and with at most one attempt,
+// of the same event and webhook, without an error and with a response body
+// that fits in what text has left, is packed in its slot. Any other is
+// boxed: its slot then holds only its links, webhook and outcome.
 type deliverySlot struct {
-	rec      DeliveryRecord
-	attempts []Attempt
-	idHash   uint64 // of rec.ID
+	idHash uint64 // of the delivery id
 	// next links the recording order, or the free list.
 	next        int
 	nextID      int
 	nextWebhook int
 	nextOutcome int
+	webhook     int32 // position in MemoryLog.webhooks
+	outcome     uint8 // Outcome.index
+
+	// The packed delivery, when packed.
+	packed                                           bool
+	idLen, eventIDLen, eventTypeLen, redeliveryOfLen uint8
+	attempts, statusCode                             int
+	occurredAt, createdAt, completedAt               packedTime
+	// Its attempt, when hasAttempt; a response body when hasBody.
+	hasAttempt, hasBody bool
+	bodyLen             uint8
+	attemptNumber       int
+	attemptStatusCode   int
+	attemptDuration     time.Duration
+	attemptStartedAt    packedTime
+	// text holds the delivery id, event id, event type, RedeliveryOf and
+	// the response body, in this order.
+	text [slotText]byte
+}
+
+// slotText is the room a slot has for a delivery's strings: enough for two
+// prefixed UUIDs, an event type, another prefixed UUID and a short
+// response body.
+const slotText = 192
+
+// deliveryBox is a delivery that does not fit in its slot, with its
+// attempts, ordered by Number.
+type deliveryBox struct {
+	rec      DeliveryRecord
+	attempts []Attempt
+}
+
+// newBox returns a box holding d and a copy of attempts, ordered, reusing
+// a spare box.
+func (l *MemoryLog) newBox(d DeliveryRecord, attempts []Attempt) *deliveryBox {
+	var b *deliveryBox
+	if n := len(l.spareBoxes); n > 0 {
+		b = l.spareBoxes[n-1]
+		l.spareBoxes[n-1] = nil
+		l.spareBoxes = l.spareBoxes[:n-1]
+	} else {
+		b = new(deliveryBox)
+	}
+	b.rec = d
+	b.attempts = append(b.attempts, attempts...)
+	return b
+}
+
+// recycleBox empties b and keeps it for reuse, unless enough are kept.
+func (l *MemoryLog) recycleBox(b *deliveryBox) {
+	if len(l.spareBoxes) >= maxSpareBoxes {
+		return
+	}
+	b.rec = DeliveryRecord{}
+	b.attempts = recycleAttempts(b.attempts)
+	l.spareBoxes = append(l.spareBoxes, b)
+}
+
+// maxSpareBoxes bounds the emptied boxes a MemoryLog keeps for reuse.
+const maxSpareBoxes = 256
+
+// packedTime is a time in UTC or local time, without pointers.
+type packedTime struct {
+	sec   int64
+	nsec  int32
+	local bool
+}
+
+// packTime packs t, and reports whether it could: its location must be UTC
+// or Local.
+func packTime(t time.Time) (packedTime, bool) {
+	switch t.Location() {
+	case time.UTC:
+		return packedTime{sec: t.Unix(), nsec: int32(t.Nanosecond())}, true
+	case time.Local:
+		return packedTime{sec: t.Unix(), nsec: int32(t.Nanosecond()), local: true}, true
+	}
+	return packedTime{}, false
+}
+
+// time returns the packed time, equal (==) to the one packed, which had no
+// monotonic clock reading.
+func (p packedTime) time() time.Time {
+	t := time.Unix(p.sec, int64(p.nsec))
+	if !p.local {
+		t = t.UTC()
+	}
+	return t
+}
+
+// pack packs d, prepared, into the empty slot s, and reports whether it
+// fits; if not, s is unchanged.
+func (s *deliverySlot) pack(d DeliveryRecord) bool {
+	if d.Payload != nil || d.Error != "" ||
+		len(d.ID)+len(d.EventID)+len(d.EventType)+len(d.RedeliveryOf) > slotText {
+		return false
+	}
+	occurred, ok1 := packTime(d.OccurredAt)
+	created, ok2 := packTime(d.CreatedAt)
+	completed, ok3 := packTime(d.CompletedAt)
+	if !ok1 || !ok2 || !ok3 {
+		return false
+	}
+	n := copy(s.text[:], d.ID)
+	n += copy(s.text[n:], d.EventID)
+	n += copy(s.text[n:], d.EventType)
+	copy(s.text[n:], d.RedeliveryOf)
+	s.idLen, s.eventIDLen = uint8(len(d.ID)), uint8(len(d.EventID))
+	s.eventTypeLen, s.redeliveryOfLen = uint8(len(d.EventType)), uint8(len(d.RedeliveryOf))
+	s.attempts, s.statusCode = d.Attempts, d.StatusCode
+	s.occurredAt, s.createdAt, s.completedAt = occurred, created, completed
+	s.packed = true
+	return true
+}
+
+// textLen returns the length of the packed delivery's strings in text.
+func (s *deliverySlot) textLen() int {
+	return int(s.idLen) + int(s.eventIDLen) + int(s.eventTypeLen) + int(s.redeliveryOfLen)
+}
+
+// packAttempt packs a, prepared, as the attempt of the delivery packed in
+// s, to the webhook webhookID, which has none, and reports whether it fits;
+// if not, s is unchanged.
+func (s *deliverySlot) packAttempt(a Attempt, webhookID string) bool {
+	n := s.textLen()
+	if !s.packed || a.Error != "" || a.WebhookID != webhookID || !s.hasEventID(a.EventID) ||
+		!s.hasDeliveryID(a.DeliveryID) || len(a.ResponseBody) > slotText-n {
+		return false
+	}
+	started, ok := packTime(a.StartedAt)
+	if !ok {
+		return false
+	}
+	s.hasBody = a.ResponseBody != nil
+	s.bodyLen = uint8(copy(s.text[n:], a.ResponseBody))
+	s.attemptNumber, s.attemptStatusCode, s.attemptDuration = a.Number, a.StatusCode, a.Duration
+	s.attemptStartedAt = started
+	s.hasAttempt = true
+	return true
+}
+
+// unpack empties s of its packed delivery, keeping its links, webhook and
+// outcome.
+func (s *deliverySlot) unpack() {
+	*s = deliverySlot{idHash: s.idHash, next: s.next, nextID: s.nextID, nextWebhook: s.nextWebhook,
+		nextOutcome: s.nextOutcome, webhook: s.webhook, outcome: s.outcome}
+}
+
+// hasDeliveryID reports whether the delivery packed in s has the id.
+func (s *deliverySlot) hasDeliveryID(id string) bool {
+	return string(s.text[:s.idLen]) == id
+}
+
+// hasEventID reports whether the delivery packed in s is of the event id.
+func (s *deliverySlot) hasEventID(id string) bool {
+	return string(s.text[s.idLen:s.idLen+s.eventIDLen]) == id
+}
+
+// record returns the delivery packed in s, its strings in one allocation.
+func (s *deliverySlot) record(l *MemoryLog) DeliveryRecord {
+	text := string(s.text[:s.textLen()])
+	id, text := text[:s.idLen], text[s.idLen:]
+	eventID, text := text[:s.eventIDLen], text[s.eventIDLen:]
+	eventType, redeliveryOf := text[:s.eventTypeLen], text[s.eventTypeLen:]
+	return DeliveryRecord{
+		ID:           id,
+		EventID:      eventID,
+		EventType:    EventType(eventType),
+		WebhookID:    l.webhooks[s.webhook].id,
+		Outcome:      outcomes[s.outcome],
+		Attempts:     s.attempts,
+		StatusCode:   s.statusCode,
+		OccurredAt:   s.occurredAt.time(),
+		CreatedAt:    s.createdAt.time(),
+		CompletedAt:  s.completedAt.time(),
+		RedeliveryOf: redeliveryOf,
+	}
+}
+
+// attempt returns the attempt packed in s, of the delivery d packed with
+// it.
+func (s *deliverySlot) attempt(d DeliveryRecord) Attempt {
+	a := Attempt{
+		DeliveryID: d.ID,
+		EventID:    d.EventID,
+		WebhookID:  d.WebhookID,
+		Number:     s.attemptNumber,
+		StartedAt:  s.attemptStartedAt.time(),
+		Duration:   s.attemptDuration,
+		StatusCode: s.attemptStatusCode,
+	}
+	if s.hasBody {
+		n := s.textLen()
+		a.ResponseBody = slices.Clone(s.text[n : n+int(s.bodyLen)])
+		if a.ResponseBody == nil {
+			a.ResponseBody = []byte{}
+		}
+	}
+	return a
+}
+
+// outcomes lists the outcomes by index.
+var outcomes = [outcomeCount]Outcome{OutcomeDelivered, OutcomeDeadLettered, OutcomeRefused, OutcomeSkipped, OutcomeUndelivered}
+
+// webhookEntry is an interned webhook id, with the chain of its recorded
+// deliveries.
+type webhookEntry struct {
+	id    string
+	chain slotChain
+}
+
+// internWebhook returns the position of the webhook id in l.webhooks,
+// adding it if it has no recorded deliveries.
+func (l *MemoryLog) internWebhook(id string) int32 {
+	if w, ok := l.webhookIndex[id]; ok {
+		return w
+	}
+	var w int32
+	if n := len(l.webhookFree); n > 0 {
+		w = l.webhookFree[n-1]
+		l.webhookFree = l.webhookFree[:n-1]
+	} else {
+		l.webhooks = append(l.webhooks, webhookEntry{})
+		w = int32(len(l.webhooks) - 1)
+	}
+	l.webhooks[w] = webhookEntry{id: id, chain: slotChain{head: noSlot, tail: noSlot}}
+	l.webhookIndex[id] = w
+	return w
+}
+
+// record returns the delivery in slot s.
+func (l *MemoryLog) record(s int) DeliveryRecord {
+	if b := l.boxes[s]; b != nil {
+		return b.rec
+	}
+	return l.slot(s).record(l)
 }
 
 // hashSeed seeds the hashes of the delivery ids MemoryLogs index.
@@ -661,7 +951,8 @@ func (l *MemoryLog) setUp(capacity int) {
 		l.byOutcome[i] = slotChain{head: noSlot, tail: noSlot}
 	}
 	l.byID = make(map[uint64]slotChain)
-	l.byWebhook = make(map[string]slotChain)
+	l.boxes = make(map[int]*deliveryBox)
+	l.webhookIndex = make(map[string]int32)
 	l.pendingByID = make(map[string]int)
 }
 
@@ -698,7 +989,10 @@ func (l *MemoryLog) lookup(id string, h uint64) (int, bool) {
 	c := l.byID[h]
 	for s, left := c.head, c.n; left > 0; left-- {
 		slot := l.slot(s)
-		if slot.rec.ID == id {
+		if slot.packed && slot.hasDeliveryID(id) {
+			return s, true
+		}
+		if b := l.boxes[s]; !slot.packed && b.rec.ID == id {
 			return s, true
 		}
 		s = slot.nextID
@@ -711,8 +1005,8 @@ func (l *MemoryLog) link(s int) {
 	slot := l.slot(s)
 	appendToIndex(l, l.byID, slot.idHash, s, linkID)
 	l.appendTo(&l.order, s, linkOrder)
-	appendToIndex(l, l.byWebhook, slot.rec.WebhookID, s, linkWebhook)
-	l.appendTo(&l.byOutcome[slot.rec.Outcome.index()], s, linkOutcome)
+	l.appendTo(&l.webhooks[slot.webhook].chain, s, linkWebhook)
+	l.appendTo(&l.byOutcome[slot.outcome], s, linkOutcome)
 }
 
 // appendToIndex adds slot s at the tail of index's chain under key,
@@ -755,15 +1049,23 @@ func (l *MemoryLog) appendTo(c *slotChain, s int, link chainLink) {
 func (l *MemoryLog) evictOldest() {
 	s := l.order.head
 	slot := l.slot(s)
-	rec := &slot.rec
 	popIndexHead(l.byID, slot.idHash, slot.nextID)
 	popChainHead(&l.order, slot.next)
-	popIndexHead(l.byWebhook, rec.WebhookID, slot.nextWebhook)
-	popChainHead(&l.byOutcome[rec.Outcome.index()], slot.nextOutcome)
-	l.keptAttempts -= len(slot.attempts)
-	slot.attempts = recycleAttempts(slot.attempts)
-	*rec = DeliveryRecord{}
-	slot.next = l.free
+	w := &l.webhooks[slot.webhook]
+	if popChainHead(&w.chain, slot.nextWebhook); w.chain.n == 0 {
+		delete(l.webhookIndex, w.id)
+		*w = webhookEntry{}
+		l.webhookFree = append(l.webhookFree, slot.webhook)
+	}
+	popChainHead(&l.byOutcome[slot.outcome], slot.nextOutcome)
+	if b := l.boxes[s]; b != nil {
+		l.keptAttempts -= len(b.attempts)
+		delete(l.boxes, s)
+		l.recycleBox(b)
+	} else if slot.hasAttempt {
+		l.keptAttempts--
+	}
+	*slot = deliverySlot{next: l.free}
 	l.free = s
 }
 
@@ -861,11 +1163,19 @@ type deliveryMatcher struct {
 	since              time.Time
 }
 
-func (m *deliveryMatcher) match(d *DeliveryRecord) bool {
-	return (m.webhookID == "" || d.WebhookID == m.webhookID) &&
-		(m.eventID == "" || d.EventID == m.eventID) &&
-		(m.outcomes == 0 || m.outcomes&(1<<d.Outcome.index()) != 0) &&
-		(m.since.IsZero() || !d.CompletedAt.Before(m.since))
+// match reports whether m selects the delivery in slot s of l.
+func (m *deliveryMatcher) match(l *MemoryLog, s int, slot *deliverySlot) bool {
+	if (m.webhookID != "" && l.webhooks[slot.webhook].id != m.webhookID) ||
+		(m.outcomes != 0 && m.outcomes&(1<<slot.outcome) == 0) {
+		return false
+	}
+	if !slot.packed {
+		d := &l.boxes[s].rec
+		return (m.eventID == "" || d.EventID == m.eventID) &&
+			(m.since.IsZero() || !d.CompletedAt.Before(m.since))
+	}
+	return (m.eventID == "" || slot.hasEventID(m.eventID)) &&
+		(m.since.IsZero() || !slot.completedAt.time().Before(m.since))
 }
 
 // matching returns copies of the records m selects, unordered. It walks the
@@ -874,7 +1184,11 @@ func (l *MemoryLog) matching(m deliveryMatcher) []DeliveryRecord {
 	chains := [outcomeCount]slotChain{l.order}
 	link, nChains, total := linkOrder, 1, l.order.n
 	if m.webhookID != "" {
-		if c := l.byWebhook[m.webhookID]; c.n < total {
+		c := slotChain{head: noSlot, tail: noSlot}
+		if w, ok := l.webhookIndex[m.webhookID]; ok {
+			c = l.webhooks[w].chain
+		}
+		if c.n < total {
 			chains[0], link, nChains, total = c, linkWebhook, 1, c.n
 		}
 	}
@@ -896,8 +1210,8 @@ func (l *MemoryLog) matching(m deliveryMatcher) []DeliveryRecord {
 	for _, c := range chains[:nChains] {
 		for s, left := c.head, c.n; left > 0; left-- {
 			slot := l.slot(s)
-			if m.match(&slot.rec) {
-				res = append(res, slot.rec)
+			if m.match(l, s, slot) {
+				res = append(res, l.record(s))
 			}
 			s = *slot.linkPtr(link)
 		}
