@@ -310,7 +310,8 @@ const DefaultLogCapacity = 10_000
 //
 // Recording takes one mutex, held for a few map operations, and, at steady
 // state with the log full, allocates nothing but the copy of an oversized
-// response body. A delivery that succeeded at its first attempt, as most
+// response body, and the strings of a delivery recorded whole in its slot
+// (see below) when an attempt of it is recorded after it. A delivery that succeeded at its first attempt, as most
 // do, is kept in memory that the garbage collector does not scan, so a full
 // log adds next to nothing to each collection. Delivery, Deliveries and
 // Attempts copy what they return; Deliveries reads only the deliveries of
@@ -435,8 +436,7 @@ func (l *MemoryLog) RecordDelivery(ctx context.Context, d DeliveryRecord) error 
 	h := l.idHash(d.ID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, err := l.recordDeliveryLocked(d, h)
-	return err
+	return l.recordDeliveryLocked(d, h, nil)
 }
 
 // RecordOutcome implements OutcomeRecorder: the delivery, then its last
@@ -452,12 +452,7 @@ func (l *MemoryLog) RecordOutcome(ctx context.Context, last Attempt, d DeliveryR
 	h := l.idHash(d.ID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s, err := l.recordDeliveryLocked(d, h)
-	if err != nil {
-		return err
-	}
-	l.attemptOfRecorded(s, last)
-	return nil
+	return l.recordDeliveryLocked(d, h, &last)
 }
 
 var _ OutcomeRecorder = (*MemoryLog)(nil)
@@ -474,12 +469,12 @@ func prepareDelivery(d DeliveryRecord) DeliveryRecord {
 }
 
 // recordDeliveryLocked adds a valid, prepared delivery, whose id has the
-// hash h, and returns its slot, or fails with ErrConflict. The caller holds
-// l.mu.
-func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord, h uint64) (int, error) {
+// hash h, and then its attempt last if not nil (valid, prepared, of d), or
+// fails with ErrConflict. The caller holds l.mu.
+func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord, h uint64, last *Attempt) error {
 	l.setUp(0)
 	if _, ok := l.lookup(d.ID, h); ok {
-		return noSlot, newDeliveryLogError("webhooks: delivery "+strconv.Quote(d.ID)+" already recorded", ErrConflict)
+		return newDeliveryLogError("webhooks: delivery "+strconv.Quote(d.ID)+" already recorded", ErrConflict)
 	}
 	p, hasPending := l.pendingByID[d.ID]
 	var pending []Attempt
@@ -495,13 +490,23 @@ func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord, h uint64) (int, error
 	slot.idHash = h
 	slot.outcome = uint8(d.Outcome.index())
 	slot.webhook = l.internWebhook(d.WebhookID)
-	switch {
-	case n <= 1 && slot.pack(d):
-		if n == 1 && !slot.packAttempt(pending[0], d.WebhookID) {
-			l.box(s, pending)
+	// Packed if it fits, attempt included; boxed from d otherwise, never
+	// from the slot, whose strings would have to be made again.
+	only := last
+	if n > 0 {
+		only = &pending[0]
+	}
+	packed := (n == 0 || (n == 1 && last == nil)) && slot.pack(d)
+	if packed && only != nil && !slot.packAttempt(*only, d.WebhookID) {
+		slot.unpack()
+		packed = false
+	}
+	if !packed {
+		b := l.newBox(d, pending)
+		if last != nil {
+			b.attempts = insertAttempt(b.attempts, *last)
 		}
-	default:
-		l.boxes[s] = l.newBox(d, pending)
+		l.boxes[s] = b
 	}
 	if hasPending {
 		l.pendingAttempts -= n
@@ -509,7 +514,13 @@ func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord, h uint64) (int, error
 		l.keptAttempts += n
 	}
 	l.link(s)
-	return s, nil
+	if last != nil {
+		l.keptAttempts++
+		for l.keptAttempts > l.attemptLimit() {
+			l.evictOldest()
+		}
+	}
+	return nil
 }
 
 // attemptOfRecorded adds a valid, prepared attempt to the delivery recorded
@@ -520,7 +531,7 @@ func (l *MemoryLog) attemptOfRecorded(s int, a Attempt) {
 	if b := l.boxes[s]; b != nil {
 		b.attempts = insertAttempt(b.attempts, a)
 	} else if slot.hasAttempt || !slot.packAttempt(a, l.webhooks[slot.webhook].id) {
-		l.box(s, []Attempt{a})
+		l.box(s, a)
 	}
 	l.keptAttempts++
 	for l.keptAttempts > l.attemptLimit() {
@@ -529,16 +540,15 @@ func (l *MemoryLog) attemptOfRecorded(s int, a Attempt) {
 }
 
 // box moves the delivery packed in slot s into a box, with its attempt if
-// it has one and the attempts more, in order.
-func (l *MemoryLog) box(s int, more []Attempt) {
+// it has one and a, in order. It makes the delivery's strings again: one
+// allocation.
+func (l *MemoryLog) box(s int, a Attempt) {
 	slot := l.slot(s)
 	b := l.newBox(slot.record(l), nil)
 	if slot.hasAttempt {
 		b.attempts = append(b.attempts, slot.attempt(b.rec))
 	}
-	for _, a := range more {
-		b.attempts = insertAttempt(b.attempts, a)
-	}
+	b.attempts = insertAttempt(b.attempts, a)
 	slot.unpack()
 	l.boxes[s] = b
 }

@@ -454,7 +454,7 @@ func TestMemoryLogAllocations(t *testing.T) {
 	)
 	ctx := context.Background()
 	l := webhooks.NewMemoryLog(capacity)
-	ids := make([]string, 10*capacity+7*runs) // dlogAllocsPerRun calls f 2*runs times
+	ids := make([]string, 10*capacity+8*runs) // dlogAllocsPerRun calls f 2*runs times
 	for i := range ids {
 		ids[i] = "dlv-" + strconv.Itoa(i)
 	}
@@ -489,6 +489,31 @@ func TestMemoryLogAllocations(t *testing.T) {
 	t.Logf("RecordOutcome: %.3f allocations", got)
 	if got > maxAvg {
 		t.Errorf("RecordOutcome allocates %.2f times on average, want at most %.2f", got, maxAvg)
+	}
+	// Deliveries whose attempt does not fit in a slot beside them: boxed,
+	// without making their strings again.
+	long := bytes.Repeat([]byte("x"), 200)
+	for _, tc := range []struct {
+		name   string
+		record func(id string)
+	}{
+		{"RecordOutcome", func(id string) {
+			_ = l.RecordOutcome(ctx, webhooks.Attempt{DeliveryID: id, EventID: id, WebhookID: "wh-1", Number: 1, StatusCode: 200, ResponseBody: long},
+				webhooks.DeliveryRecord{ID: id, EventID: id, WebhookID: "wh-1", Outcome: webhooks.OutcomeDelivered, Attempts: 1, StatusCode: 200})
+		}},
+		{"RecordAttempt then RecordDelivery", func(id string) {
+			_ = l.RecordAttempt(ctx, webhooks.Attempt{DeliveryID: id, EventID: id, WebhookID: "wh-1", Number: 1, StatusCode: 200, ResponseBody: long})
+			_ = l.RecordDelivery(ctx, webhooks.DeliveryRecord{ID: id, EventID: id, WebhookID: "wh-1", Outcome: webhooks.OutcomeDelivered, Attempts: 1, StatusCode: 200})
+		}},
+	} {
+		got = dlogAllocsPerRun(runs/4, func() {
+			tc.record(ids[next])
+			next++
+		})
+		t.Logf("%s with a long response body: %.3f allocations", tc.name, got)
+		if got > maxAvg {
+			t.Errorf("%s with a long response body allocates %.2f times on average, want at most %.2f", tc.name, got, maxAvg)
+		}
 	}
 
 	attempt := func() {

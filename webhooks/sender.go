@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/hookbus/hookbus/internal/h1"
 	"github.com/hookbus/hookbus/internal/ssrf"
@@ -314,13 +315,23 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 	if t.url.Scheme != "https" && !(t.url.Scheme == "http" && s.cfg.AllowHTTP) {
 		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: scheme %q", ErrHTTPSRequired, t.url.Scheme)}
 	}
+	st.eventType = cmp.Or(req.EventType, t.webhook.EventType)
+	var header http.Header
+	if !s.cfg.HTTP2 && req.OnRequest == nil && t.fieldsApart && plainFieldValue(req.EventID) && plainFieldValue(string(st.eventType)) {
+		// h1 writes the signed fields from st (h1.Fields): the request
+		// shares the target's static header, and no map is made for it.
+		st.fields = t.appendFields(st.fieldsBuf[:0], st.eventType, req.EventID, s.cfg.Now(), req.Payload)
+		header = t.header
+	} else {
+		header = t.newHeader(st.eventType, req.EventID, s.cfg.Now(), req.Payload)
+	}
 	template := http.Request{
 		Method:        http.MethodPost,
 		URL:           t.url,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        t.newHeader(cmp.Or(req.EventType, t.webhook.EventType), req.EventID, s.cfg.Now(), req.Payload),
+		Header:        header,
 		ContentLength: int64(len(req.Payload)),
 		// Host stays empty: the Host header is then URL.Host, and
 		// http.Client does not copy the URL to look up cookies for it.
@@ -336,20 +347,25 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 	// attempt starts (st.n counts them), the function hands out one reader,
 	// spared an allocation: SetBody's call, which only asks its length, and
 	// the first attempt's; every later attempt gets its own.
+	// An empty payload is no body at all: with an empty reader net/http
+	// would send the request chunked, its length unknown, rather than with
+	// Content-Length: 0.
 	st.body.Reset(payload)
 	http2 := s.cfg.HTTP2
-	if err := rreq.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) {
-		r := &st.body
-		if st.n > 0 {
-			r = new(payloadReader)
-			r.Reset(payload)
+	if len(payload) > 0 {
+		if err := rreq.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) {
+			r := &st.body
+			if st.n > 0 {
+				r = new(payloadReader)
+				r.Reset(payload)
+			}
+			if http2 {
+				return &r.Reader, nil
+			}
+			return r, nil
+		})); err != nil {
+			return SendResult{}, &DeliveryError{Err: err}
 		}
-		if http2 {
-			return &r.Reader, nil
-		}
-		return r, nil
-	})); err != nil {
-		return SendResult{}, &DeliveryError{Err: err}
 	}
 	client := s.client
 	if req.NoRetry {
@@ -388,6 +404,32 @@ type sendState struct {
 	n       int           // attempts started
 	started time.Time
 	last    Attempt
+
+	eventType EventType // sent as X-Webhook-Event
+	// fields, when not nil, are the signed header fields of the attempt
+	// (Target.appendFields), which h1 writes: the request's Header is then
+	// the target's static one, shared by every request. In fieldsBuf
+	// unless a long signature (many secrets) did not fit.
+	fields    []byte
+	fieldsBuf [fieldsRoom]byte
+}
+
+// fieldsRoom holds the signed fields of a request with one secret and ids
+// and event type of up to about 64 bytes each.
+const fieldsRoom = 384
+
+var _ h1.Fields = (*sendState)(nil)
+
+// AppendFields implements h1.Fields.
+func (st *sendState) AppendFields(dst []byte) []byte { return append(dst, st.fields...) }
+
+// plainFieldValue reports whether v can be written as a header field value
+// as it is: valid, with no space or tab around it to trim.
+func plainFieldValue(v string) bool {
+	if v != "" && (v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		return false
+	}
+	return httpguts.ValidHeaderFieldValue(v)
 }
 
 type sendStateKey struct{}
@@ -405,10 +447,16 @@ type attemptObserver interface {
 	observeAttempt(Attempt)
 }
 
-// Value implements context.Context.
+// Value implements context.Context. Under h1.FieldsKey it gives the
+// state itself when the signed fields are in it.
 func (st *sendState) Value(key any) any {
-	if key == (sendStateKey{}) {
+	switch key {
+	case sendStateKey{}:
 		return st
+	case h1.FieldsKey{}:
+		if st.fields != nil {
+			return st
+		}
 	}
 	return st.Context.Value(key)
 }
@@ -435,6 +483,11 @@ func (s *Sender) beforeAttempt(_ retryablehttp.Logger, r *http.Request, _ int) {
 func (s *Sender) resign(r *http.Request) error {
 	st := stateOf(r.Context())
 	if st == nil {
+		return nil
+	}
+	if st.fields != nil {
+		// The previous attempt's write is over: RoundTrip has returned.
+		st.fields = st.req.Target.appendFields(st.fields[:0], st.eventType, st.req.EventID, s.cfg.Now(), st.req.Payload)
 		return nil
 	}
 	h := r.Header.Clone()

@@ -13,12 +13,15 @@ import (
 // requests. Build one with NewTarget when a webhook is created or changed and
 // reuse it: a Target is immutable and safe for concurrent use.
 type Target struct {
-	webhook    Webhook
-	url        *url.URL
-	signer     *Signer
-	header     http.Header // static headers; values shared read-only by every request
-	validUntil time.Time   // when a previous secret expires and the signer must be rebuilt
-	spanName   string      // "deliver <webhook name>"
+	webhook Webhook
+	url     *url.URL
+	signer  *Signer
+	header  http.Header // static headers; values shared read-only by every request
+	// fieldsApart reports that header has none of the signed fields, which
+	// a request may then carry apart from it (appendFields).
+	fieldsApart bool
+	validUntil  time.Time // when a previous secret expires and the signer must be rebuilt
+	spanName    string    // "deliver <webhook name>"
 }
 
 // NewTarget prepares w for sending at time now: the current secret and every
@@ -51,13 +54,20 @@ func NewTarget(w Webhook, now time.Time) (*Target, error) {
 	}
 	header["Content-Type"] = []string{"application/json"}
 	header["User-Agent"] = []string{userAgent}
+	fieldsApart := true
+	for _, k := range []string{canonicalID, canonicalTimestamp, canonicalSignature, canonicalVendorSignature, canonicalEvent} {
+		if _, ok := header[k]; ok {
+			fieldsApart = false
+		}
+	}
 	return &Target{
-		webhook:    w.Clone(),
-		url:        u,
-		signer:     signer,
-		header:     header,
-		validUntil: validUntil,
-		spanName:   "deliver " + w.Name,
+		webhook:     w.Clone(),
+		url:         u,
+		signer:      signer,
+		header:      header,
+		fieldsApart: fieldsApart,
+		validUntil:  validUntil,
+		spanName:    "deliver " + w.Name,
 	}, nil
 }
 
@@ -87,6 +97,26 @@ func (t *Target) newHeader(et EventType, id string, ts time.Time, body []byte) h
 	h[canonicalEvent] = vals[3:4:4]
 	t.signInto(h, vals[:3:3], id, ts, body)
 	return h
+}
+
+// appendFields appends to dst the signed fields of one request, as h1
+// writes them (h1.Fields): the ones newHeader adds to the static headers,
+// with the same values, in the order of their names. id and et must be
+// valid field values, without spaces or tabs around them.
+func (t *Target) appendFields(dst []byte, et EventType, id string, ts time.Time, body []byte) []byte {
+	dst = append(dst, canonicalID+": "...)
+	dst = append(dst, id...)
+	dst = append(dst, "\r\n"+canonicalSignature+": "...)
+	start := len(dst)
+	dst = t.signer.AppendSign(dst, id, ts, body)
+	end := len(dst)
+	dst = append(dst, "\r\n"+canonicalTimestamp+": "...)
+	dst = strconv.AppendInt(dst, ts.Unix(), 10)
+	dst = append(dst, "\r\n"+canonicalEvent+": "...)
+	dst = append(dst, et...)
+	dst = append(dst, "\r\n"+canonicalVendorSignature+": "...)
+	dst = append(dst, dst[start:end]...)
+	return append(dst, "\r\n"...)
 }
 
 // sign sets a fresh timestamp and signature on h, as before a retry.

@@ -26,13 +26,19 @@ const maxSortedKeys = 32
 // deliveries make, of a known length with no trailer, in a fraction of
 // r.Write's time; others, CONNECT requests and requests traced with
 // httptrace it leaves to r.Write. r's header has passed Transport.check.
+// The Fields of r's context, if any, are written after the Header's fields
+// (by r.Write, after them in the Header's order).
 func writeRequest(w *bufio.Writer, r *http.Request) error {
+	fields := fieldsOf(r)
 	if r.ContentLength <= 0 || r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodConnect ||
 		len(r.TransferEncoding) > 0 || r.Trailer != nil || len(r.Header) > maxSortedKeys ||
 		httptrace.ContextClientTrace(r.Context()) != nil {
+		if fields != nil {
+			r = withFields(r.Context(), r, fields)
+		}
 		return r.Write(oneWrite{w})
 	}
-	if err := writeHead(w, r); err != nil {
+	if err := writeHead(w, r, fields); err != nil {
 		_ = r.Body.Close()
 		return err
 	}
@@ -67,8 +73,9 @@ func writeRequest(w *bufio.Writer, r *http.Request) error {
 	return nil
 }
 
-// writeHead writes r's request line and header, and the blank line after.
-func writeHead(w *bufio.Writer, r *http.Request) error {
+// writeHead writes r's request line and header, then fields if not nil,
+// and the blank line after.
+func writeHead(w *bufio.Writer, r *http.Request, fields Fields) error {
 	host := r.Host
 	if host == "" {
 		host = r.URL.Host
@@ -131,6 +138,11 @@ func writeHead(w *bufio.Writer, r *http.Request) error {
 		for _, v := range r.Header[k] {
 			writeField(w, k, v)
 		}
+	}
+	if fields != nil {
+		// Appended to the buffer's free space; Write copies them only if
+		// they did not fit.
+		w.Write(fields.AppendFields(w.AvailableBuffer()))
 	}
 	_, err = w.WriteString("\r\n")
 	return err

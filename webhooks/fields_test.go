@@ -1,0 +1,278 @@
+package webhooks_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/hookbus/hookbus/webhooks"
+)
+
+// rawReceiver is a loopback HTTP/1.1 server that records every request as
+// it arrived on the wire and answers each with the next status of a script
+// (204 once the script is spent).
+type rawReceiver struct {
+	ln net.Listener
+	wg sync.WaitGroup
+
+	mu       sync.Mutex
+	statuses []int
+	requests []rawRequest
+}
+
+// rawRequest is one request as read from the connection.
+type rawRequest struct {
+	line   string   // the request line
+	fields []string // the header lines, in the order sent
+	body   string
+}
+
+func newRawReceiver(t *testing.T) *rawReceiver {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rawReceiver{ln: ln}
+	r.wg.Go(r.serve)
+	t.Cleanup(func() {
+		_ = ln.Close()
+		r.wg.Wait()
+	})
+	return r
+}
+
+func (r *rawReceiver) url() string { return "http://" + r.ln.Addr().String() + "/hook?x=1" }
+
+// script sets the statuses of the next requests and forgets those recorded.
+func (r *rawReceiver) script(statuses ...int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.statuses, r.requests = statuses, nil
+}
+
+func (r *rawReceiver) recorded() []rawRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.requests)
+}
+
+func (r *rawReceiver) serve() {
+	for {
+		c, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		r.wg.Go(func() {
+			defer c.Close()
+			br := textproto.NewReader(bufio.NewReader(c))
+			for {
+				req, err := readRawRequest(br)
+				if err != nil {
+					return
+				}
+				r.mu.Lock()
+				r.requests = append(r.requests, req)
+				status := http.StatusNoContent
+				if len(r.statuses) > 0 {
+					status, r.statuses = r.statuses[0], r.statuses[1:]
+				}
+				r.mu.Unlock()
+				answer := "HTTP/1.1 204 No Content\r\n\r\n"
+				if status != http.StatusNoContent {
+					answer = "HTTP/1.1 " + strconv.Itoa(status) + " X\r\nContent-Length: 0\r\n\r\n"
+				}
+				if _, err := io.WriteString(c, answer); err != nil {
+					return
+				}
+			}
+		})
+	}
+}
+
+func readRawRequest(br *textproto.Reader) (rawRequest, error) {
+	line, err := br.ReadLine()
+	if err != nil {
+		return rawRequest{}, err
+	}
+	req := rawRequest{line: line}
+	length := 0
+	for {
+		f, err := br.ReadLine()
+		if err != nil {
+			return rawRequest{}, err
+		}
+		if f == "" {
+			break
+		}
+		req.fields = append(req.fields, f)
+		if name, value, _ := strings.Cut(f, ": "); strings.EqualFold(name, "Content-Length") {
+			if length, err = strconv.Atoi(value); err != nil {
+				return rawRequest{}, err
+			}
+		}
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(br.R, body); err != nil {
+		return rawRequest{}, err
+	}
+	req.body = string(body)
+	return req, nil
+}
+
+// TestSignedFieldsOnTheWire checks the requests h1 sends with the signed
+// fields kept apart from the request's header (the default) against those
+// of the same delivery built as a header map (what a request with
+// OnRequest gets), byte for byte, field by field: custom headers, secrets
+// being rotated (up to the most that sign), a retry re-signed, an empty
+// body, a traced attempt, and ids that cannot be written as they are.
+func TestSignedFieldsOnTheWire(t *testing.T) {
+	rcv := newRawReceiver(t)
+	base := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
+	secret := func() string {
+		s, err := webhooks.GenerateSecret()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var previous []webhooks.PreviousSecret
+	for range webhooks.MaxPreviousSecrets {
+		previous = append(previous, webhooks.PreviousSecret{Secret: secret(), ExpiresAt: base.Add(time.Hour)})
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+
+	for _, tc := range []struct {
+		name     string
+		webhook  webhooks.Webhook
+		eventID  string
+		payload  string
+		statuses []int
+		traced   bool
+		wantErr  bool
+	}{
+		{name: "plain", payload: `{"a":1}`},
+		{name: "custom headers", webhook: webhooks.Webhook{Headers: map[string]string{"A-First": "1", "Zed": "z", "X-Tenant": "t 1"}}, payload: `{}`},
+		{name: "custom header named as a signed one", webhook: webhooks.Webhook{Headers: map[string]string{"webhook-id": "mine"}}, payload: `{}`},
+		{name: "two secrets", webhook: webhooks.Webhook{PreviousSecrets: previous[:1]}, payload: `{}`},
+		{name: "every secret", webhook: webhooks.Webhook{PreviousSecrets: previous}, payload: `{}`},
+		{name: "retried", payload: `{"b":2}`, statuses: []int{503, 500}},
+		{name: "empty body", payload: ``},
+		{name: "traced", payload: `{}`, traced: true, statuses: []int{503}},
+		{name: "id with a space around it", eventID: " evt_1 ", payload: `{}`},
+		{name: "id with a line break", eventID: "evt\r\nX-Injected: 1", payload: `{}`, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := tc.webhook
+			w.ID, w.URL, w.Secret, w.EventType = "wh_1", rcv.url(), secret(), webhooks.MeetingStatusChangedEvent
+			tg, err := webhooks.NewTarget(w, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventID := tc.eventID
+			if eventID == "" {
+				eventID = "evt_0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+			}
+			send := func(viaMap bool) ([]rawRequest, error) {
+				tick := 0
+				s, err := webhooks.NewSender(webhooks.SenderConfig{
+					AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: 2,
+					RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond, TracerProvider: tp,
+					Now: func() time.Time { tick++; return base.Add(time.Duration(tick) * time.Second) },
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				ctx := t.Context()
+				if tc.traced {
+					c, span := tp.Tracer("test").Start(ctx, "deliver")
+					defer span.End()
+					ctx = c
+				}
+				req := webhooks.SendRequest{Target: tg, EventID: eventID, DeliveryID: "dlv_1", Payload: []byte(tc.payload)}
+				if viaMap {
+					req.OnRequest = func(*http.Request) {}
+				}
+				rcv.script(tc.statuses...)
+				_, err = s.Send(ctx, req)
+				return rcv.recorded(), err
+			}
+			apart, errApart := send(false)
+			inMap, errMap := send(true)
+			if (errApart != nil) != tc.wantErr || (errMap != nil) != tc.wantErr {
+				t.Fatalf("Send = %v apart, %v in a map; want an error: %v", errApart, errMap, tc.wantErr)
+			}
+			if tc.wantErr {
+				if errApart.Error() != errMap.Error() || len(apart) != 0 || len(inMap) != 0 {
+					t.Fatalf("errors %q and %q, %d and %d requests sent; want the same error and none sent", errApart, errMap, len(apart), len(inMap))
+				}
+				return
+			}
+			if want := 1 + len(tc.statuses); len(apart) != want || len(inMap) != want {
+				t.Fatalf("%d and %d requests, want %d each: %q", len(apart), len(inMap), want, apart)
+			}
+			for i := range apart {
+				a, m := apart[i], inMap[i]
+				af, mf := sortedFields(t, a.fields, tc.traced), sortedFields(t, m.fields, tc.traced)
+				if a.line != m.line || a.body != m.body || !slices.Equal(af, mf) {
+					t.Errorf("request %d apart:\n%s\n%q\n%s\nin a map:\n%s\n%q\n%s", i+1, a.line, af, a.body, m.line, mf, m.body)
+				}
+				if !slices.Contains(a.fields, "Content-Length: "+strconv.Itoa(len(tc.payload))) || countField(a.fields, "Transfer-Encoding") != 0 {
+					t.Errorf("request %d has fields %q, want Content-Length: %d and no Transfer-Encoding", i+1, a.fields, len(tc.payload))
+				}
+				for _, name := range []string{"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "X-Webhook-Signature", "X-Webhook-Event"} {
+					if n := countField(a.fields, name); n != 1 {
+						t.Errorf("request %d has %s %d times, want once", i+1, name, n)
+					}
+				}
+			}
+		})
+	}
+}
+
+// sortedFields returns the header lines sorted, checking that a traced
+// request has a traceparent, whose value differs between traces and is
+// left out.
+func sortedFields(t *testing.T, fields []string, traced bool) []string {
+	t.Helper()
+	var out []string
+	for _, f := range fields {
+		if name, _, _ := strings.Cut(f, ":"); strings.EqualFold(name, "Traceparent") {
+			if !traced {
+				t.Errorf("untraced request has %q", f)
+			}
+			traced = false // seen
+			continue
+		}
+		out = append(out, f)
+	}
+	if traced {
+		t.Errorf("traced request without a traceparent: %q", fields)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func countField(fields []string, name string) int {
+	n := 0
+	for _, f := range fields {
+		if k, _, _ := strings.Cut(f, ":"); strings.EqualFold(k, name) {
+			n++
+		}
+	}
+	return n
+}
