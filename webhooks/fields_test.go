@@ -166,6 +166,8 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 	}{
 		{name: "plain", payload: `{"a":1}`},
 		{name: "custom headers", webhook: webhooks.Webhook{Headers: map[string]string{"A-First": "1", "Zed": "z", "X-Tenant": "t 1"}}, payload: `{}`},
+		{name: "custom header with spaces around its value", webhook: webhooks.Webhook{Headers: map[string]string{"X-Padded": " p \t"}}, payload: `{}`},
+		{name: "custom header with a line break", webhook: webhooks.Webhook{Headers: map[string]string{"X-Bad": "a\r\nX-Injected: 1"}}, payload: `{}`, wantErr: true},
 		{name: "custom header named as a signed one", webhook: webhooks.Webhook{Headers: map[string]string{"webhook-id": "mine"}}, payload: `{}`},
 		{name: "two secrets", webhook: webhooks.Webhook{PreviousSecrets: previous[:1]}, payload: `{}`},
 		{name: "every secret", webhook: webhooks.Webhook{PreviousSecrets: previous}, payload: `{}`},
@@ -234,7 +236,7 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 				if !slices.Contains(a.fields, "Content-Length: "+strconv.Itoa(len(tc.payload))) || countField(a.fields, "Transfer-Encoding") != 0 {
 					t.Errorf("request %d has fields %q, want Content-Length: %d and no Transfer-Encoding", i+1, a.fields, len(tc.payload))
 				}
-				for _, name := range []string{"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "X-Webhook-Signature", "X-Webhook-Event"} {
+				for _, name := range []string{"Host", "User-Agent", "Content-Type", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "X-Webhook-Signature", "X-Webhook-Event"} {
 					if n := countField(a.fields, name); n != 1 {
 						t.Errorf("request %d has %s %d times, want once", i+1, name, n)
 					}

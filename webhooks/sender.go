@@ -317,11 +317,11 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 	}
 	st.eventType = cmp.Or(req.EventType, t.webhook.EventType)
 	var header http.Header
-	if !s.cfg.HTTP2 && req.OnRequest == nil && t.fieldsApart && plainFieldValue(req.EventID) && plainFieldValue(string(st.eventType)) {
-		// h1 writes the signed fields from st (h1.Fields): the request
-		// shares the target's static header, and no map is made for it.
+	if !s.cfg.HTTP2 && req.OnRequest == nil && t.staticFields != nil && plainFieldValue(req.EventID) && plainFieldValue(string(st.eventType)) {
+		// h1 writes every field from st (h1.Fields): the request's header
+		// is empty, and shared.
 		st.fields = t.appendFields(st.fieldsBuf[:0], st.eventType, req.EventID, s.cfg.Now(), req.Payload)
-		header = t.header
+		header = noHeader
 	} else {
 		header = t.newHeader(st.eventType, req.EventID, s.cfg.Now(), req.Payload)
 	}
@@ -406,17 +406,22 @@ type sendState struct {
 	last    Attempt
 
 	eventType EventType // sent as X-Webhook-Event
-	// fields, when not nil, are the signed header fields of the attempt
+	// fields, when not nil, are the header fields of the attempt
 	// (Target.appendFields), which h1 writes: the request's Header is then
-	// the target's static one, shared by every request. In fieldsBuf
-	// unless a long signature (many secrets) did not fit.
+	// noHeader. In fieldsBuf unless long custom headers or signatures
+	// (many secrets) did not fit.
 	fields    []byte
 	fieldsBuf [fieldsRoom]byte
 }
 
-// fieldsRoom holds the signed fields of a request with one secret and ids
-// and event type of up to about 64 bytes each.
-const fieldsRoom = 384
+// noHeader is the header of requests whose fields are all in their send
+// state. Nothing writes to it: net/http, otelhttp and the sender copy a
+// request's header before they change it.
+var noHeader = http.Header{}
+
+// fieldsRoom holds the fields of a request with one secret, ids and event
+// type of up to about 64 bytes each, and a few short custom headers.
+const fieldsRoom = 512
 
 var _ h1.Fields = (*sendState)(nil)
 

@@ -2,10 +2,15 @@ package webhooks
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Target is a webhook prepared for sending: its parsed URL, a signer holding
@@ -17,11 +22,13 @@ type Target struct {
 	url     *url.URL
 	signer  *Signer
 	header  http.Header // static headers; values shared read-only by every request
-	// fieldsApart reports that header has none of the signed fields, which
-	// a request may then carry apart from it (appendFields).
-	fieldsApart bool
-	validUntil  time.Time // when a previous secret expires and the signer must be rebuilt
-	spanName    string    // "deliver <webhook name>"
+	// staticFields are the static headers as appendFields writes them, or
+	// nil if they cannot be written so: a custom header is not a valid
+	// field, or is named as one of the signed fields (which the header map
+	// of newHeader replaces).
+	staticFields []byte
+	validUntil   time.Time // when a previous secret expires and the signer must be rebuilt
+	spanName     string    // "deliver <webhook name>"
 }
 
 // NewTarget prepares w for sending at time now: the current secret and every
@@ -54,21 +61,43 @@ func NewTarget(w Webhook, now time.Time) (*Target, error) {
 	}
 	header["Content-Type"] = []string{"application/json"}
 	header["User-Agent"] = []string{userAgent}
-	fieldsApart := true
-	for _, k := range []string{canonicalID, canonicalTimestamp, canonicalSignature, canonicalVendorSignature, canonicalEvent} {
-		if _, ok := header[k]; ok {
-			fieldsApart = false
+	return &Target{
+		webhook:      w.Clone(),
+		url:          u,
+		signer:       signer,
+		header:       header,
+		staticFields: renderStatic(header),
+		validUntil:   validUntil,
+		spanName:     "deliver " + w.Name,
+	}, nil
+}
+
+// renderStatic returns the static header as header field lines, sorted by
+// name, values trimmed as net/http trims them, or nil if one cannot be
+// written so (see Target.staticFields).
+func renderStatic(header http.Header) []byte {
+	names := slices.Sorted(maps.Keys(header))
+	var b []byte
+	for _, k := range names {
+		switch k {
+		case canonicalID, canonicalTimestamp, canonicalSignature, canonicalVendorSignature, canonicalEvent,
+			"Host", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
+			return nil
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			return nil
+		}
+		for _, v := range header[k] {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return nil
+			}
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, textproto.TrimString(v)...)
+			b = append(b, "\r\n"...)
 		}
 	}
-	return &Target{
-		webhook:     w.Clone(),
-		url:         u,
-		signer:      signer,
-		header:      header,
-		fieldsApart: fieldsApart,
-		validUntil:  validUntil,
-		spanName:    "deliver " + w.Name,
-	}, nil
+	return b
 }
 
 // Webhook returns a copy of the webhook the target was built from.
@@ -99,11 +128,13 @@ func (t *Target) newHeader(et EventType, id string, ts time.Time, body []byte) h
 	return h
 }
 
-// appendFields appends to dst the signed fields of one request, as h1
-// writes them (h1.Fields): the ones newHeader adds to the static headers,
-// with the same values, in the order of their names. id and et must be
-// valid field values, without spaces or tabs around them.
+// appendFields appends to dst the header fields of one request, as h1
+// writes them (h1.Fields): the static ones, then the ones newHeader adds to
+// them, with the same values, in the order of their names. t.staticFields
+// must not be nil, and id and et must be valid field values without spaces
+// or tabs around them.
 func (t *Target) appendFields(dst []byte, et EventType, id string, ts time.Time, body []byte) []byte {
+	dst = append(dst, t.staticFields...)
 	dst = append(dst, canonicalID+": "...)
 	dst = append(dst, id...)
 	dst = append(dst, "\r\n"+canonicalSignature+": "...)

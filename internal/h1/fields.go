@@ -17,8 +17,10 @@ type FieldsKey struct{}
 //
 // Their names and values must be valid (httpguts.ValidHeaderFieldName and
 // ValidHeaderFieldValue), values without spaces or tabs around them; no
-// name may be one of the Header's, nor Host, User-Agent, Content-Length,
+// name may be one of the Header's, nor Host, Content-Length,
 // Transfer-Encoding, Trailer or Connection. Transport does not check them.
+// A request with Fields and no User-Agent in its Header gets none but the
+// one its Fields may carry: not Transport's default.
 type Fields interface {
 	// AppendFields appends the fields to dst, each as "Name: value\r\n",
 	// and returns the extended slice.
@@ -39,11 +41,18 @@ func withFields(ctx context.Context, r *http.Request, f Fields) *http.Request {
 	if h == nil {
 		h = make(http.Header)
 	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // no default: the fields may add one
+	}
 	lines := f.AppendFields(nil)
 	for len(lines) > 0 {
 		line, rest, _ := bytes.Cut(lines, []byte("\r\n"))
 		name, value, _ := bytes.Cut(line, []byte(": "))
-		h.Add(string(name), string(value))
+		if k := string(name); k == "User-Agent" {
+			h[k] = []string{string(value)}
+		} else {
+			h.Add(k, string(value))
+		}
 		lines = rest
 	}
 	r2.Header = h

@@ -106,6 +106,8 @@ func writeHead(w *bufio.Writer, r *http.Request, fields Fields) error {
 	userAgent := defaultUserAgent
 	if _, ok := r.Header["User-Agent"]; ok {
 		userAgent = r.Header.Get("User-Agent")
+	} else if fields != nil {
+		userAgent = "" // the fields carry one if the request is to have one
 	}
 	if userAgent != "" {
 		writeField(w, "User-Agent", userAgent)
