@@ -2,6 +2,7 @@ package webhooks_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -229,7 +230,7 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 			}
 			for i := range apart {
 				a, m := apart[i], inMap[i]
-				af, mf := sortedFields(t, a.fields, tc.traced), sortedFields(t, m.fields, tc.traced)
+				af, mf := comparableFields(t, a.fields, tc.traced), comparableFields(t, m.fields, tc.traced)
 				if a.line != m.line || a.body != m.body || !slices.Equal(af, mf) {
 					t.Errorf("request %d apart:\n%s\n%q\n%s\nin a map:\n%s\n%q\n%s", i+1, a.line, af, a.body, m.line, mf, m.body)
 				}
@@ -246,10 +247,10 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 	}
 }
 
-// sortedFields returns the header lines sorted, checking that a traced
-// request has a traceparent, whose value differs between traces and is
-// left out.
-func sortedFields(t *testing.T, fields []string, traced bool) []string {
+// comparableFields returns the header lines in their order, checking that
+// a traced request has a traceparent, whose value differs between traces
+// and is replaced.
+func comparableFields(t *testing.T, fields []string, traced bool) []string {
 	t.Helper()
 	var out []string
 	for _, f := range fields {
@@ -258,15 +259,65 @@ func sortedFields(t *testing.T, fields []string, traced bool) []string {
 				t.Errorf("untraced request has %q", f)
 			}
 			traced = false // seen
-			continue
+			f = name + ": (a trace)"
 		}
 		out = append(out, f)
 	}
 	if traced {
 		t.Errorf("traced request without a traceparent: %q", fields)
 	}
-	slices.Sort(out)
 	return out
+}
+
+// TestHooksSeeTheirOwnRequestHeader checks that a RetryPolicy of the
+// caller's gets a request whose header holds every field sent, and that
+// what it changes there stays with that delivery: the next one is sent
+// whole.
+func TestHooksSeeTheirOwnRequestHeader(t *testing.T) {
+	rcv := newRawReceiver(t)
+	tg, err := webhooks.NewTarget(webhooks.Webhook{ID: "wh_1", URL: rcv.url(), Secret: mustSecret(t),
+		EventType: webhooks.MeetingStatusChangedEvent, Headers: map[string]string{"Authorization": "Bearer tok"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	s, err := webhooks.NewSender(webhooks.SenderConfig{
+		AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: 1, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond,
+		RetryPolicy: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			if resp != nil {
+				seen = append(seen, resp.Request.Header.Get(webhooks.HeaderID)+" "+resp.Request.Header.Get("Authorization"))
+				resp.Request.Header.Del("Authorization")
+			}
+			return webhooks.DefaultRetryPolicy(ctx, resp, err)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, id := range []string{"evt_1", "evt_2"} {
+		rcv.script(503)
+		if _, err := s.Send(t.Context(), webhooks.SendRequest{Target: tg, EventID: id, DeliveryID: "dlv_" + id, Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		sent := rcv.recorded()
+		if len(sent) != 2 || countField(sent[0].fields, "Authorization") != 1 || countField(sent[0].fields, webhooks.HeaderID) != 1 {
+			t.Errorf("%s: sent %q, want two requests, the first with Authorization and webhook-id once", id, sent)
+		}
+	}
+	// Each delivery's first attempt; the retry has what the policy left.
+	if want := []string{"evt_1 Bearer tok", "evt_1 ", "evt_2 Bearer tok", "evt_2 "}; !slices.Equal(seen, want) {
+		t.Errorf("the policy saw %q, want %q", seen, want)
+	}
+}
+
+func mustSecret(t *testing.T) string {
+	t.Helper()
+	s, err := webhooks.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func countField(fields []string, name string) int {

@@ -127,10 +127,13 @@ type SenderConfig struct {
 // Sender signs and POSTs webhook payloads with retries. It is safe for
 // concurrent use; create one and share it. Close releases idle connections.
 type Sender struct {
-	cfg       SenderConfig
-	transport idleCloser
-	client    *retryablehttp.Client // with retries
-	once      *retryablehttp.Client // a single attempt, same connections
+	cfg SenderConfig
+	// fieldsApart: requests may carry their fields apart from their
+	// header (h1, and neither RetryPolicy nor Backoff is the caller's).
+	fieldsApart bool
+	transport   idleCloser
+	client      *retryablehttp.Client // with retries
+	once        *retryablehttp.Client // a single attempt, same connections
 }
 
 // idleCloser is a transport whose idle connections Sender.Close closes.
@@ -209,6 +212,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	cfg.RetryWaitMax = max(cmp.Or(cfg.RetryWaitMax, DefaultRetryWaitMax), cfg.RetryWaitMin)
 	cfg.MaxPayloadBytes = cmp.Or(cfg.MaxPayloadBytes, DefaultMaxPayloadBytes)
 	cfg.MaxIdleConnsPerHost = cmp.Or(cfg.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
+	ownHooks := cfg.RetryPolicy == nil && cfg.Backoff == nil
 	if cfg.RetryPolicy == nil {
 		cfg.RetryPolicy = DefaultRetryPolicy
 	}
@@ -264,7 +268,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 			return http.ErrUseLastResponse
 		},
 	}
-	s := &Sender{cfg: cfg, transport: base}
+	s := &Sender{cfg: cfg, transport: base, fieldsApart: ownHooks && !cfg.HTTP2}
 	s.client = s.newClient(httpClient, cfg.MaxRetries)
 	s.once = s.newClient(httpClient, 0)
 	return s, nil
@@ -317,9 +321,11 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 	}
 	st.eventType = cmp.Or(req.EventType, t.webhook.EventType)
 	var header http.Header
-	if !s.cfg.HTTP2 && req.OnRequest == nil && t.staticFields != nil && plainFieldValue(req.EventID) && plainFieldValue(string(st.eventType)) {
+	if s.fieldsApart && req.OnRequest == nil && t.staticFields != nil && plainFieldValue(req.EventID) && plainFieldValue(string(st.eventType)) {
 		// h1 writes every field from st (h1.Fields): the request's header
-		// is empty, and shared.
+		// is empty, and shared. Nothing outside the sender sees the
+		// request: OnRequest, a RetryPolicy or a Backoff of the caller's
+		// would, and gets a request with a header map of its own instead.
 		st.fields = t.appendFields(st.fieldsBuf[:0], st.eventType, req.EventID, s.cfg.Now(), req.Payload)
 		header = noHeader
 	} else {
@@ -406,9 +412,9 @@ type sendState struct {
 	last    Attempt
 
 	eventType EventType // sent as X-Webhook-Event
-	// fields, when not nil, are the header fields of the attempt
-	// (Target.appendFields), which h1 writes: the request's Header is then
-	// noHeader. In fieldsBuf unless long custom headers or signatures
+	// fields, when not nil, are the header fields of the attempt but
+	// User-Agent (Target.appendFields), which h1 writes: the request's
+	// Header is then noHeader. In fieldsBuf unless long custom headers or signatures
 	// (many secrets) did not fit.
 	fields    []byte
 	fieldsBuf [fieldsRoom]byte
@@ -425,8 +431,11 @@ const fieldsRoom = 512
 
 var _ h1.Fields = (*sendState)(nil)
 
-// AppendFields implements h1.Fields.
-func (st *sendState) AppendFields(dst []byte) []byte { return append(dst, st.fields...) }
+// UserAgent implements h1.Fields.
+func (st *sendState) UserAgent() string { return userAgent }
+
+// Lines implements h1.Fields.
+func (st *sendState) Lines() []byte { return st.fields }
 
 // plainFieldValue reports whether v can be written as a header field value
 // as it is: valid, with no space or tab around it to trim.
@@ -459,9 +468,11 @@ func (st *sendState) Value(key any) any {
 	case sendStateKey{}:
 		return st
 	case h1.FieldsKey{}:
-		if st.fields != nil {
-			return st
+		// Never an enclosing send's fields (a Send made from a hook).
+		if st.fields == nil {
+			return nil
 		}
+		return st
 	}
 	return st.Context.Value(key)
 }

@@ -22,11 +22,13 @@ type Target struct {
 	url     *url.URL
 	signer  *Signer
 	header  http.Header // static headers; values shared read-only by every request
-	// staticFields are the static headers as appendFields writes them, or
-	// nil if they cannot be written so: a custom header is not a valid
-	// field, or is named as one of the signed fields (which the header map
-	// of newHeader replaces).
+	// staticFields are the static headers but User-Agent as appendFields
+	// writes them, or nil if they cannot be written so: a custom header is
+	// not a valid field, or is named as one of the signed fields (which the
+	// header map of newHeader replaces). The signed fields go in at
+	// staticCuts, so that all are in the order of their names.
 	staticFields []byte
+	staticCuts   [len(signedFields)]int
 	validUntil   time.Time // when a previous secret expires and the signer must be rebuilt
 	spanName     string    // "deliver <webhook name>"
 }
@@ -61,43 +63,59 @@ func NewTarget(w Webhook, now time.Time) (*Target, error) {
 	}
 	header["Content-Type"] = []string{"application/json"}
 	header["User-Agent"] = []string{userAgent}
+	static, cuts := renderStatic(header)
 	return &Target{
 		webhook:      w.Clone(),
 		url:          u,
 		signer:       signer,
 		header:       header,
-		staticFields: renderStatic(header),
+		staticFields: static,
+		staticCuts:   cuts,
 		validUntil:   validUntil,
 		spanName:     "deliver " + w.Name,
 	}, nil
 }
 
-// renderStatic returns the static header as header field lines, sorted by
-// name, values trimmed as net/http trims them, or nil if one cannot be
-// written so (see Target.staticFields).
-func renderStatic(header http.Header) []byte {
-	names := slices.Sorted(maps.Keys(header))
-	var b []byte
-	for _, k := range names {
+// renderStatic returns the static header but User-Agent as header field
+// lines, sorted by name, values trimmed as net/http trims them, and where in
+// them each signed field goes (signedFields order), or nil if a field cannot
+// be written so (see Target.staticFields).
+func renderStatic(header http.Header) ([]byte, [len(signedFields)]int) {
+	var (
+		b    []byte
+		cuts [len(signedFields)]int
+	)
+	for _, k := range slices.Sorted(maps.Keys(header)) {
 		switch k {
+		case "User-Agent":
+			continue
 		case canonicalID, canonicalTimestamp, canonicalSignature, canonicalVendorSignature, canonicalEvent,
 			"Host", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
-			return nil
+			return nil, cuts
 		}
 		if !httpguts.ValidHeaderFieldName(k) {
-			return nil
+			return nil, cuts
 		}
 		for _, v := range header[k] {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil
+				return nil, cuts
 			}
 			b = append(b, k...)
 			b = append(b, ": "...)
 			b = append(b, textproto.TrimString(v)...)
 			b = append(b, "\r\n"...)
 		}
+		// A signed field goes after the static fields named before it.
+		for i, f := range signedFields {
+			if f > k {
+				cuts[i] = len(b)
+			}
+		}
 	}
-	return b
+	if b == nil {
+		b = []byte{}
+	}
+	return b, cuts
 }
 
 // Webhook returns a copy of the webhook the target was built from.
@@ -128,26 +146,40 @@ func (t *Target) newHeader(et EventType, id string, ts time.Time, body []byte) h
 	return h
 }
 
-// appendFields appends to dst the header fields of one request, as h1
-// writes them (h1.Fields): the static ones, then the ones newHeader adds to
-// them, with the same values, in the order of their names. t.staticFields
-// must not be nil, and id and et must be valid field values without spaces
-// or tabs around them.
+// signedFields are the names of the fields newHeader adds to the static
+// ones, sorted.
+var signedFields = [...]string{canonicalID, canonicalSignature, canonicalTimestamp, canonicalEvent, canonicalVendorSignature}
+
+// appendFields appends to dst the header fields of one request but
+// User-Agent, as h1 writes them (h1.Fields): the static ones and those
+// newHeader adds to them, with the same values, in the order of their names,
+// as net/http writes a header. t.staticFields must not be nil, and id and et
+// must be valid field values without spaces or tabs around them.
 func (t *Target) appendFields(dst []byte, et EventType, id string, ts time.Time, body []byte) []byte {
-	dst = append(dst, t.staticFields...)
+	static, cut := t.staticFields, &t.staticCuts
+	dst = append(dst, static[:cut[0]]...)
 	dst = append(dst, canonicalID+": "...)
 	dst = append(dst, id...)
-	dst = append(dst, "\r\n"+canonicalSignature+": "...)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, static[cut[0]:cut[1]]...)
+	dst = append(dst, canonicalSignature+": "...)
 	start := len(dst)
 	dst = t.signer.AppendSign(dst, id, ts, body)
 	end := len(dst)
-	dst = append(dst, "\r\n"+canonicalTimestamp+": "...)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, static[cut[1]:cut[2]]...)
+	dst = append(dst, canonicalTimestamp+": "...)
 	dst = strconv.AppendInt(dst, ts.Unix(), 10)
-	dst = append(dst, "\r\n"+canonicalEvent+": "...)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, static[cut[2]:cut[3]]...)
+	dst = append(dst, canonicalEvent+": "...)
 	dst = append(dst, et...)
-	dst = append(dst, "\r\n"+canonicalVendorSignature+": "...)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, static[cut[3]:cut[4]]...)
+	dst = append(dst, canonicalVendorSignature+": "...)
 	dst = append(dst, dst[start:end]...)
-	return append(dst, "\r\n"...)
+	dst = append(dst, "\r\n"...)
+	return append(dst, static[cut[4]:]...)
 }
 
 // sign sets a fresh timestamp and signature on h, as before a retry.

@@ -12,19 +12,23 @@ type FieldsKey struct{}
 
 // Fields are header fields of a request kept out of its Header, so that a
 // caller that makes the same few fields for every request need not build a
-// map for each (and http.Client copy it). Transport writes them after the
-// Header's fields when the request's context holds them under FieldsKey.
-//
-// Their names and values must be valid (httpguts.ValidHeaderFieldName and
-// ValidHeaderFieldValue), values without spaces or tabs around them; no
-// name may be one of the Header's, nor Host, Content-Length,
-// Transfer-Encoding, Trailer or Connection. Transport does not check them.
-// A request with Fields and no User-Agent in its Header gets none but the
-// one its Fields may carry: not Transport's default.
+// map for each (and http.Client copy it). Transport writes them with the
+// Header's fields, all in the order of their names, as net/http would write
+// a Header holding them all, when the request's context holds them under
+// FieldsKey.
 type Fields interface {
-	// AppendFields appends the fields to dst, each as "Name: value\r\n",
-	// and returns the extended slice.
-	AppendFields(dst []byte) []byte
+	// UserAgent returns the User-Agent field's value, written where
+	// net/http writes it; "" for none. The Header's User-Agent, if it has
+	// one, comes first.
+	UserAgent() string
+	// Lines returns the other fields, each as "Name: value\r\n", sorted by
+	// name (Go's string order), names canonical (http.CanonicalHeaderKey)
+	// and valid (httpguts.ValidHeaderFieldName), values valid
+	// (httpguts.ValidHeaderFieldValue) without spaces or tabs around them.
+	// No name may be one of the Header's, nor Host, User-Agent,
+	// Content-Length, Transfer-Encoding, Trailer or Connection. Transport
+	// does not check them; it neither modifies nor keeps the slice.
+	Lines() []byte
 }
 
 // fieldsOf returns the Fields of r's context, or nil.
@@ -34,7 +38,7 @@ func fieldsOf(r *http.Request) Fields {
 }
 
 // withFields returns a shallow copy of r whose Header also holds the
-// fields f appends, for writers that know only the Header.
+// fields of f, for writers that know only the Header.
 func withFields(ctx context.Context, r *http.Request, f Fields) *http.Request {
 	r2 := r.WithContext(ctx)
 	h := r.Header.Clone()
@@ -42,17 +46,12 @@ func withFields(ctx context.Context, r *http.Request, f Fields) *http.Request {
 		h = make(http.Header)
 	}
 	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = []string{""} // no default: the fields may add one
+		h["User-Agent"] = []string{f.UserAgent()} // "" writes none
 	}
-	lines := f.AppendFields(nil)
-	for len(lines) > 0 {
+	for lines := f.Lines(); len(lines) > 0; {
 		line, rest, _ := bytes.Cut(lines, []byte("\r\n"))
 		name, value, _ := bytes.Cut(line, []byte(": "))
-		if k := string(name); k == "User-Agent" {
-			h[k] = []string{string(value)}
-		} else {
-			h.Add(k, string(value))
-		}
+		h.Add(string(name), string(value))
 		lines = rest
 	}
 	r2.Header = h

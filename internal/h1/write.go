@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 // defaultUserAgent is the User-Agent net/http sends when a request's header
 // has none.
 const defaultUserAgent = "Go-http-client/1.1"
+
+var crlf = []byte("\r\n")
 
 // maxSortedKeys is the most header fields writeRequest sorts on the stack.
 const maxSortedKeys = 32
@@ -107,7 +110,7 @@ func writeHead(w *bufio.Writer, r *http.Request, fields Fields) error {
 	if _, ok := r.Header["User-Agent"]; ok {
 		userAgent = r.Header.Get("User-Agent")
 	} else if fields != nil {
-		userAgent = "" // the fields carry one if the request is to have one
+		userAgent = fields.UserAgent()
 	}
 	if userAgent != "" {
 		writeField(w, "User-Agent", userAgent)
@@ -136,16 +139,30 @@ func writeHead(w *bufio.Writer, r *http.Request, fields Fields) error {
 			keys[j], keys[j-1] = keys[j-1], keys[j]
 		}
 	}
+	var lines []byte
+	if fields != nil {
+		lines = fields.Lines()
+	}
 	for _, k := range keys {
+		// The fields named before k, then k's.
+		for len(lines) > 0 {
+			colon := bytes.IndexByte(lines, ':')
+			if colon < 0 || string(lines[:colon]) > k {
+				break
+			}
+			end := bytes.Index(lines, crlf)
+			if end < 0 {
+				break
+			}
+			end += len(crlf)
+			w.Write(lines[:end])
+			lines = lines[end:]
+		}
 		for _, v := range r.Header[k] {
 			writeField(w, k, v)
 		}
 	}
-	if fields != nil {
-		// Appended to the buffer's free space; Write copies them only if
-		// they did not fit.
-		w.Write(fields.AppendFields(w.AvailableBuffer()))
-	}
+	w.Write(lines)
 	_, err = w.WriteString("\r\n")
 	return err
 }

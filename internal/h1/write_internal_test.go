@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -69,6 +71,38 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 		if rng.IntN(8) == 0 {
 			writerLimit = rng.IntN(len(payload) + 200)
 		}
+		// Fields: some of the header's fields kept apart, and a User-Agent
+		// (none, when empty) for a header without one; net/http gets them
+		// all in the header.
+		var fields *testFields
+		wantHeader := header
+		if rng.IntN(2) == 0 {
+			fields = &testFields{ua: pick("", "hookbus/1.0", "ü agent")}
+			kept := http.Header{}
+			var names []string
+			for k, vs := range header {
+				movable := k == http.CanonicalHeaderKey(k) && !slices.Contains([]string{"Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer", "Connection"}, k)
+				for _, v := range vs {
+					movable = movable && v == textproto.TrimString(v)
+				}
+				if movable && rng.IntN(3) > 0 {
+					names = append(names, k)
+				} else {
+					kept[k] = vs
+				}
+			}
+			slices.Sort(names)
+			for _, k := range names {
+				for _, v := range header[k] {
+					fields.lines = append(fields.lines, k+": "+v+"\r\n"...)
+				}
+			}
+			wantHeader = header.Clone()
+			if _, ok := wantHeader["User-Agent"]; !ok {
+				wantHeader["User-Agent"] = []string{fields.ua}
+			}
+			header = kept
+		}
 		build := func() *http.Request {
 			var body io.ReadCloser
 			switch bodyKind {
@@ -88,22 +122,35 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 			if closeErr != nil {
 				body = failingClose{body, closeErr}
 			}
-			return &http.Request{
+			r := &http.Request{
 				Method: method, URL: u, Host: host, Header: header.Clone(), Body: body,
 				ContentLength: declared, Close: closeConn,
 				Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 			}
+			if fields != nil {
+				r = r.WithContext(context.WithValue(context.Background(), FieldsKey{}, Fields(fields)))
+			}
+			return r
 		}
 		write := func(f func(*bufio.Writer, *http.Request) error) (bytes.Buffer, error) {
 			var out bytes.Buffer
 			bw := bufio.NewWriter(&limitedWriter{w: &out, left: writerLimit})
-			err := f(bw, build())
+			r := build()
+			if fields != nil && f == nil {
+				// net/http's writer, with every field in the header.
+				r.Header = wantHeader.Clone()
+				r = r.WithContext(context.Background())
+			}
+			if f == nil {
+				f = func(w *bufio.Writer, r *http.Request) error { return r.Write(oneWrite{w}) }
+			}
+			err := f(bw, r)
 			if ferr := bw.Flush(); err == nil {
 				err = ferr
 			}
 			return out, err
 		}
-		want, werr := write(func(w *bufio.Writer, r *http.Request) error { return r.Write(oneWrite{w}) })
+		want, werr := write(nil)
 		got, gerr := write(writeRequest)
 		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
 			t.Fatalf("case %d: error %v, net/http's %v", i, gerr, werr)
@@ -121,6 +168,15 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 		}
 	}
 }
+
+// testFields are Fields of the differential test.
+type testFields struct {
+	ua    string
+	lines []byte
+}
+
+func (f *testFields) UserAgent() string { return f.ua }
+func (f *testFields) Lines() []byte     { return f.lines }
 
 // Errors of the differential tests' bodies and connections.
 var (
