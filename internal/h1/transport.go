@@ -11,7 +11,10 @@
 // format is net/http's own: requests of a known length without trailers
 // (every delivery's) are written byte for byte as http.Request.Write writes
 // them, by code of Transport's that spares Request.Write's generality and
-// allocations; other requests by http.Request.Write itself. Responses are
+// allocations; other requests by http.Request.Write itself. A caller that
+// sends the same few fields on every request may keep them out of the
+// request's Header (Fields, through the request's context): they are
+// written among the Header's fields as if they were in it. Responses are
 // read as http.ReadResponse reads them: the bodiless answers receivers give
 // most (a 204, say) by code of Transport's, whose result a test compares
 // with http.ReadResponse's on thousands of random inputs, others by
