@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/baggage"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookbus/hookbus/webhooks"
 )
@@ -164,6 +166,8 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 		statuses []int
 		traced   bool
 		wantErr  bool
+		userinfo bool                                  // credentials in the URL
+		ctx      func(context.Context) context.Context // what the caller's context carries
 	}{
 		{name: "plain", payload: `{"a":1}`},
 		{name: "custom headers", webhook: webhooks.Webhook{Headers: map[string]string{"A-First": "1", "Zed": "z", "X-Tenant": "t 1"}}, payload: `{}`},
@@ -175,12 +179,27 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 		{name: "retried", payload: `{"b":2}`, statuses: []int{503, 500}},
 		{name: "empty body", payload: ``},
 		{name: "traced", payload: `{}`, traced: true, statuses: []int{503}},
+		{name: "custom Baggage, propagated over it", webhook: webhooks.Webhook{Headers: map[string]string{"Baggage": "tenant=acme"}}, payload: `{}`,
+			ctx: func(ctx context.Context) context.Context {
+				m, _ := baggage.NewMember("k", "v")
+				b, _ := baggage.New(m)
+				ctx = baggage.ContextWithBaggage(ctx, b)
+				return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}}))
+			}},
+		{name: "custom traceparent, propagated over it", webhook: webhooks.Webhook{Headers: map[string]string{"traceparent": "00-mine"}}, payload: `{}`,
+			ctx: func(ctx context.Context) context.Context {
+				return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}}))
+			}},
+		{name: "custom Authorization and credentials in the URL", webhook: webhooks.Webhook{Headers: map[string]string{"Authorization": "Bearer tok"}}, payload: `{}`, userinfo: true},
 		{name: "id with a space around it", eventID: " evt_1 ", payload: `{}`},
 		{name: "id with a line break", eventID: "evt\r\nX-Injected: 1", payload: `{}`, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := tc.webhook
 			w.ID, w.URL, w.Secret, w.EventType = "wh_1", rcv.url(), secret(), webhooks.MeetingStatusChangedEvent
+			if tc.userinfo {
+				w.URL = strings.Replace(w.URL, "http://", "http://user:pw@", 1)
+			}
 			tg, err := webhooks.NewTarget(w, base)
 			if err != nil {
 				t.Fatal(err)
@@ -201,6 +220,9 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 				}
 				defer s.Close()
 				ctx := t.Context()
+				if tc.ctx != nil {
+					ctx = tc.ctx(ctx)
+				}
 				if tc.traced {
 					c, span := tp.Tracer("test").Start(ctx, "deliver")
 					defer span.End()
@@ -230,7 +252,7 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 			}
 			for i := range apart {
 				a, m := apart[i], inMap[i]
-				af, mf := comparableFields(t, a.fields, tc.traced), comparableFields(t, m.fields, tc.traced)
+				af, mf := comparableFields(t, a.fields, tc.traced, tc.ctx != nil), comparableFields(t, m.fields, tc.traced, tc.ctx != nil)
 				if a.line != m.line || a.body != m.body || !slices.Equal(af, mf) {
 					t.Errorf("request %d apart:\n%s\n%q\n%s\nin a map:\n%s\n%q\n%s", i+1, a.line, af, a.body, m.line, mf, m.body)
 				}
@@ -242,29 +264,39 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 						t.Errorf("request %d has %s %d times, want once", i+1, name, n)
 					}
 				}
+				for _, name := range []string{"Authorization", "Baggage", "Traceparent"} {
+					if n := countField(a.fields, name); n > 1 {
+						t.Errorf("request %d has %s %d times, want at most once", i+1, name, n)
+					}
+				}
+
 			}
 		})
 	}
 }
 
 // comparableFields returns the header lines in their order, checking that
-// a traced request has a traceparent, whose value differs between traces
-// and is replaced.
-func comparableFields(t *testing.T, fields []string, traced bool) []string {
+// a traced request, or one whose context has a span context to propagate,
+// has a traceparent; a traced one's value differs between traces and is
+// replaced.
+func comparableFields(t *testing.T, fields []string, traced, propagated bool) []string {
 	t.Helper()
+	want := traced || propagated
 	var out []string
 	for _, f := range fields {
 		if name, _, _ := strings.Cut(f, ":"); strings.EqualFold(name, "Traceparent") {
-			if !traced {
-				t.Errorf("untraced request has %q", f)
+			if !want {
+				t.Errorf("request without a trace has %q", f)
 			}
-			traced = false // seen
-			f = name + ": (a trace)"
+			want = false // seen
+			if traced {
+				f = name + ": (a trace)"
+			}
 		}
 		out = append(out, f)
 	}
-	if traced {
-		t.Errorf("traced request without a traceparent: %q", fields)
+	if want {
+		t.Errorf("request without a traceparent: %q", fields)
 	}
 	return out
 }

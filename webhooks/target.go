@@ -25,7 +25,8 @@ type Target struct {
 	// staticFields are the static headers but User-Agent as appendFields
 	// writes them, or nil if they cannot be written so: a custom header is
 	// not a valid field, or is named as one of the signed fields (which the
-	// header map of newHeader replaces). The signed fields go in at
+	// header map of newHeader replaces), or the URL has credentials. The
+	// signed fields go in at
 	// staticCuts, so that all are in the order of their names.
 	staticFields []byte
 	staticCuts   [len(signedFields)]int
@@ -64,6 +65,11 @@ func NewTarget(w Webhook, now time.Time) (*Target, error) {
 	header["Content-Type"] = []string{"application/json"}
 	header["User-Agent"] = []string{userAgent}
 	static, cuts := renderStatic(header)
+	if u.User != nil {
+		// http.Client adds Authorization from the URL unless the header
+		// has one: it must see the custom headers.
+		static = nil
+	}
 	return &Target{
 		webhook:      w.Clone(),
 		url:          u,

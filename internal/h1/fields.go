@@ -25,9 +25,12 @@ type Fields interface {
 	// name (Go's string order), names canonical (http.CanonicalHeaderKey)
 	// and valid (httpguts.ValidHeaderFieldName), values valid
 	// (httpguts.ValidHeaderFieldValue) without spaces or tabs around them.
-	// No name may be one of the Header's, nor Host, User-Agent,
-	// Content-Length, Transfer-Encoding, Trailer or Connection. Transport
-	// does not check them; it neither modifies nor keeps the slice.
+	// No name may be Host, User-Agent, Content-Length, Transfer-Encoding,
+	// Trailer or Connection. A field named as one of the Header's is not
+	// written: the Header's values replace it, as Header.Set would have
+	// (trace propagation sets fields on a copy of the Header, say).
+	// Transport does not check them; it neither modifies nor keeps the
+	// slice.
 	Lines() []byte
 }
 
@@ -51,7 +54,9 @@ func withFields(ctx context.Context, r *http.Request, f Fields) *http.Request {
 	for lines := f.Lines(); len(lines) > 0; {
 		line, rest, _ := bytes.Cut(lines, []byte("\r\n"))
 		name, value, _ := bytes.Cut(line, []byte(": "))
-		h.Add(string(name), string(value))
+		if _, replaced := r.Header[string(name)]; !replaced {
+			h.Add(string(name), string(value))
+		}
 		lines = rest
 	}
 	r2.Header = h

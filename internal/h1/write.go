@@ -144,7 +144,8 @@ func writeHead(w *bufio.Writer, r *http.Request, fields Fields) error {
 		lines = fields.Lines()
 	}
 	for _, k := range keys {
-		// The fields named before k, then k's.
+		// The fields named before k, then k's: the Header's values of a
+		// name replace the fields'.
 		for len(lines) > 0 {
 			colon := bytes.IndexByte(lines, ':')
 			if colon < 0 || string(lines[:colon]) > k {
@@ -155,7 +156,9 @@ func writeHead(w *bufio.Writer, r *http.Request, fields Fields) error {
 				break
 			}
 			end += len(crlf)
-			w.Write(lines[:end])
+			if string(lines[:colon]) != k {
+				w.Write(lines[:end])
+			}
 			lines = lines[end:]
 		}
 		for _, v := range r.Header[k] {

@@ -101,6 +101,14 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 			if _, ok := wantHeader["User-Agent"]; !ok {
 				wantHeader["User-Agent"] = []string{fields.ua}
 			}
+			if len(names) > 0 && rng.IntN(4) == 0 {
+				// The header also has a field's name (set on a copy of
+				// it, by trace propagation say): its value replaces the
+				// field's.
+				k := names[rng.IntN(len(names))]
+				kept[k] = []string{"replaced"}
+				wantHeader[k] = []string{"replaced"}
+			}
 			header = kept
 		}
 		build := func() *http.Request {
