@@ -310,10 +310,13 @@ const DefaultLogCapacity = 10_000
 //
 // Recording takes one mutex, held for a few map operations, and, at steady
 // state with the log full, allocates nothing but the copy of an oversized
-// response body, and the strings of a delivery recorded whole in its slot
-// (see below) when an attempt of it is recorded after it. A delivery that succeeded at its first attempt, as most
-// do, is kept in memory that the garbage collector does not scan, so a full
-// log adds next to nothing to each collection. Delivery, Deliveries and
+// response body and, when an attempt is recorded for a delivery already
+// recorded with its only attempt, a copy of that delivery's strings and
+// response body. A delivery that succeeded at its first attempt, with ids
+// and event type of ordinary length, a short (or no) response body and
+// times in UTC or local time, as most deliveries are, is kept in memory
+// that the garbage collector does not scan, so a full log adds next to
+// nothing to each collection. Delivery, Deliveries and
 // Attempts copy what they return; Deliveries reads only the deliveries of
 // the webhook or the outcomes queried (whichever are fewest; a query by
 // event alone reads them all) and sorts outside the lock.
@@ -540,8 +543,8 @@ func (l *MemoryLog) attemptOfRecorded(s int, a Attempt) {
 }
 
 // box moves the delivery packed in slot s into a box, with its attempt if
-// it has one and a, in order. It makes the delivery's strings again: one
-// allocation.
+// it has one and a, in order. It makes the delivery's strings again, and its
+// attempt's response body if any.
 func (l *MemoryLog) box(s int, a Attempt) {
 	slot := l.slot(s)
 	b := l.newBox(slot.record(l), nil)
@@ -637,7 +640,7 @@ const (
 	// overflowing.
 	maxMemoryLogCapacity = 1 << 30
 	// maxRecycledAttempts is the largest attempts slice kept for reuse when
-	// a slot is freed; a larger one is left to the garbage collector so a
+	// a box or a pending slot is freed; a larger one is left to the garbage collector so a
 	// single delivery with many attempts does not pin its memory.
 	maxRecycledAttempts = 16
 )
@@ -793,9 +796,9 @@ func (s *deliverySlot) textLen() int {
 	return int(s.idLen) + int(s.eventIDLen) + int(s.eventTypeLen) + int(s.redeliveryOfLen)
 }
 
-// packAttempt packs a, prepared, as the attempt of the delivery packed in
-// s, to the webhook webhookID, which has none, and reports whether it fits;
-// if not, s is unchanged.
+// packAttempt packs a, prepared, as the only attempt of the delivery packed
+// in s (to the webhook webhookID), which has no attempt yet, and reports
+// whether it fits; if not, s is unchanged.
 func (s *deliverySlot) packAttempt(a Attempt, webhookID string) bool {
 	n := s.textLen()
 	if !s.packed || a.Error != "" || a.WebhookID != webhookID || !s.hasEventID(a.EventID) ||
@@ -1013,33 +1016,33 @@ func (l *MemoryLog) lookup(id string, h uint64) (int, bool) {
 // link puts the delivery in slot s at the end of its chains.
 func (l *MemoryLog) link(s int) {
 	slot := l.slot(s)
-	appendToIndex(l, l.byID, slot.idHash, s, linkID)
+	l.appendToIDChain(slot.idHash, s)
 	l.appendTo(&l.order, s, linkOrder)
 	l.appendTo(&l.webhooks[slot.webhook].chain, s, linkWebhook)
 	l.appendTo(&l.byOutcome[slot.outcome], s, linkOutcome)
 }
 
-// appendToIndex adds slot s at the tail of index's chain under key,
-// following link.
-func appendToIndex[K comparable](l *MemoryLog, index map[K]slotChain, key K, s int, link chainLink) {
-	c := index[key]
+// appendToIDChain adds slot s at the tail of the chain of the delivery ids
+// with hash h.
+func (l *MemoryLog) appendToIDChain(h uint64, s int) {
+	c := l.byID[h]
 	if c.n == 0 {
 		c = slotChain{head: noSlot, tail: noSlot}
 	}
-	l.appendTo(&c, s, link)
-	index[key] = c
+	l.appendTo(&c, s, linkID)
+	l.byID[h] = c
 }
 
-// popIndexHead removes the head of index's chain under key, whose
-// successor is next.
-func popIndexHead[K comparable](index map[K]slotChain, key K, next int) {
-	c := index[key]
+// popIDChainHead removes the head of the chain of the delivery ids with
+// hash h, whose successor is next.
+func (l *MemoryLog) popIDChainHead(h uint64, next int) {
+	c := l.byID[h]
 	if c.n == 1 {
-		delete(index, key)
+		delete(l.byID, h)
 		return
 	}
 	popChainHead(&c, next)
-	index[key] = c
+	l.byID[h] = c
 }
 
 // appendTo adds slot s at the tail of c, following link.
@@ -1059,7 +1062,7 @@ func (l *MemoryLog) appendTo(c *slotChain, s int, link chainLink) {
 func (l *MemoryLog) evictOldest() {
 	s := l.order.head
 	slot := l.slot(s)
-	popIndexHead(l.byID, slot.idHash, slot.nextID)
+	l.popIDChainHead(slot.idHash, slot.nextID)
 	popChainHead(&l.order, slot.next)
 	w := &l.webhooks[slot.webhook]
 	if popChainHead(&w.chain, slot.nextWebhook); w.chain.n == 0 {

@@ -444,7 +444,7 @@ func TestMemoryLogMemoryIsBounded(t *testing.T) {
 }
 
 // TestMemoryLogAllocations pins the hot path. At steady state (the log full,
-// its slots and attempt slices recycled) recording allocates nothing; the
+// its slots, boxes and attempt slices recycled) recording allocates nothing; the
 // bound leaves room for the occasional growth of an index map.
 func TestMemoryLogAllocations(t *testing.T) {
 	const (

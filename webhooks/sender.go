@@ -91,8 +91,12 @@ type SenderConfig struct {
 	// DefaultRetryWaitMin and DefaultRetryWaitMax.
 	RetryWaitMin, RetryWaitMax time.Duration
 	// RetryPolicy decides whether to retry; nil means DefaultRetryPolicy.
+	// A policy of the caller's sees each response's request, whose header
+	// map then holds every field sent, built for each request; the default
+	// ones spare that map (README, Performance).
 	RetryPolicy RetryPolicy
-	// Backoff computes waits; nil means DefaultBackoff.
+	// Backoff computes waits; nil means DefaultBackoff. As with RetryPolicy,
+	// one of the caller's gets requests with header maps of their own.
 	Backoff Backoff
 	// MaxPayloadBytes is the largest body sent; zero means DefaultMaxPayloadBytes.
 	MaxPayloadBytes int
@@ -162,7 +166,8 @@ type SendRequest struct {
 	// calling goroutine.
 	OnAttempt func(Attempt)
 	// OnRequest, if set, is called with each request just before it is sent,
-	// signed; it must not modify it. Tools use it to show what was sent.
+	// signed, its header holding every field sent; it must not modify it.
+	// Tools use it to show what was sent.
 	OnRequest func(*http.Request)
 }
 
@@ -414,8 +419,8 @@ type sendState struct {
 	eventType EventType // sent as X-Webhook-Event
 	// fields, when not nil, are the header fields of the attempt but
 	// User-Agent (Target.appendFields), which h1 writes: the request's
-	// Header is then noHeader. In fieldsBuf unless long custom headers or signatures
-	// (many secrets) did not fit.
+	// Header is then noHeader. In fieldsBuf unless long custom headers or
+	// signatures (many secrets) did not fit.
 	fields    []byte
 	fieldsBuf [fieldsRoom]byte
 }
@@ -493,7 +498,8 @@ func (s *Sender) beforeAttempt(_ retryablehttp.Logger, r *http.Request, _ int) {
 	}
 }
 
-// resign runs before every retry: a fresh timestamp and signature. The
+// resign runs before every retry: a fresh timestamp and signature. Fields
+// kept apart are rendered again in place, in the send state. Otherwise the
 // request is retryablehttp's shallow copy, so the header map is copied before
 // it is changed: the previous attempt's may still be in use by the transport.
 func (s *Sender) resign(r *http.Request) error {

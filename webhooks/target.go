@@ -24,10 +24,11 @@ type Target struct {
 	header  http.Header // static headers; values shared read-only by every request
 	// staticFields are the static headers but User-Agent as appendFields
 	// writes them, or nil if they cannot be written so: a custom header is
-	// not a valid field, or is named as one of the signed fields (which the
-	// header map of newHeader replaces), or the URL has credentials. The
-	// signed fields go in at
-	// staticCuts, so that all are in the order of their names.
+	// not a valid field, is named as one of the signed fields (which the
+	// header map of newHeader replaces) or as Host, Content-Length,
+	// Transfer-Encoding, Trailer or Connection, or the URL has credentials.
+	// The signed fields go in at staticCuts, so that all are in the order
+	// of their names.
 	staticFields []byte
 	staticCuts   [len(signedFields)]int
 	validUntil   time.Time // when a previous secret expires and the signer must be rebuilt
@@ -119,7 +120,7 @@ func renderStatic(header http.Header) ([]byte, [len(signedFields)]int) {
 		}
 	}
 	if b == nil {
-		b = []byte{}
+		b = []byte{} // renderable, if empty: nil means not renderable
 	}
 	return b, cuts
 }

@@ -2,7 +2,6 @@ package h1
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 )
 
@@ -19,7 +18,7 @@ type FieldsKey struct{}
 type Fields interface {
 	// UserAgent returns the User-Agent field's value, written where
 	// net/http writes it; "" for none. The Header's User-Agent, if it has
-	// one, comes first.
+	// one, takes precedence.
 	UserAgent() string
 	// Lines returns the other fields, each as "Name: value\r\n", sorted by
 	// name (Go's string order), names canonical (http.CanonicalHeaderKey)
@@ -42,8 +41,8 @@ func fieldsOf(r *http.Request) Fields {
 
 // withFields returns a shallow copy of r whose Header also holds the
 // fields of f, for writers that know only the Header.
-func withFields(ctx context.Context, r *http.Request, f Fields) *http.Request {
-	r2 := r.WithContext(ctx)
+func withFields(r *http.Request, f Fields) *http.Request {
+	r2 := r.WithContext(r.Context())
 	h := r.Header.Clone()
 	if h == nil {
 		h = make(http.Header)

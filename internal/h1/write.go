@@ -29,15 +29,16 @@ const maxSortedKeys = 32
 // deliveries make, of a known length with no trailer, in a fraction of
 // r.Write's time; others, CONNECT requests and requests traced with
 // httptrace it leaves to r.Write. r's header has passed Transport.check.
-// The Fields of r's context, if any, are written after the Header's fields
-// (by r.Write, after them in the Header's order).
+// The Fields of r's context, if any, are written among the Header's fields
+// in the order of their names, as if the Header held them (see Fields).
+// A Header field of the same name replaces one.
 func writeRequest(w *bufio.Writer, r *http.Request) error {
 	fields := fieldsOf(r)
 	if r.ContentLength <= 0 || r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodConnect ||
 		len(r.TransferEncoding) > 0 || r.Trailer != nil || len(r.Header) > maxSortedKeys ||
 		httptrace.ContextClientTrace(r.Context()) != nil {
 		if fields != nil {
-			r = withFields(r.Context(), r, fields)
+			r = withFields(r, fields)
 		}
 		return r.Write(oneWrite{w})
 	}
@@ -76,8 +77,8 @@ func writeRequest(w *bufio.Writer, r *http.Request) error {
 	return nil
 }
 
-// writeHead writes r's request line and header, then fields if not nil,
-// and the blank line after.
+// writeHead writes r's request line, its header merged with fields (if not
+// nil) in the order of their names, and the blank line after.
 func writeHead(w *bufio.Writer, r *http.Request, fields Fields) error {
 	host := r.Host
 	if host == "" {
