@@ -645,19 +645,15 @@ const (
 	maxRecycledAttempts = 16
 )
 
-// index returns the position of o among the outcomes, or -1.
+// outcomes lists the valid outcomes; a MemoryLog indexes them by position.
+var outcomes = [outcomeCount]Outcome{OutcomeDelivered, OutcomeDeadLettered, OutcomeRefused, OutcomeSkipped, OutcomeUndelivered}
+
+// index returns the position of o in outcomes, or -1.
 func (o Outcome) index() int {
-	switch o {
-	case OutcomeDelivered:
-		return 0
-	case OutcomeDeadLettered:
-		return 1
-	case OutcomeRefused:
-		return 2
-	case OutcomeSkipped:
-		return 3
-	case OutcomeUndelivered:
-		return 4
+	for i, x := range outcomes {
+		if x == o {
+			return i
+		}
 	}
 	return -1
 }
@@ -876,9 +872,6 @@ func (s *deliverySlot) attempt(d DeliveryRecord) Attempt {
 	}
 	return a
 }
-
-// outcomes lists the outcomes by index.
-var outcomes = [outcomeCount]Outcome{OutcomeDelivered, OutcomeDeadLettered, OutcomeRefused, OutcomeSkipped, OutcomeUndelivered}
 
 // webhookEntry is an interned webhook id, with the chain of its recorded
 // deliveries.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"time"
 
@@ -443,12 +444,9 @@ func (st *sendState) UserAgent() string { return userAgent }
 func (st *sendState) Lines() []byte { return st.fields }
 
 // plainFieldValue reports whether v can be written as a header field value
-// as it is: valid, with no space or tab around it to trim.
+// as it is: valid, with nothing around it that net/http would trim.
 func plainFieldValue(v string) bool {
-	if v != "" && (v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-		return false
-	}
-	return httpguts.ValidHeaderFieldValue(v)
+	return v == textproto.TrimString(v) && httpguts.ValidHeaderFieldValue(v)
 }
 
 type sendStateKey struct{}

@@ -101,16 +101,7 @@ func TestRecreatedOnAnotherReplicaIsDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	createSame(t, b, "new", srv.URL, webhooks.MeetingStatusChangedEvent)
-	publish(t, a, 3)
-	recs := engWait(t, a, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 3)
-	for _, r := range recs {
-		if r.Outcome != webhooks.OutcomeDelivered {
-			t.Errorf("replica A: delivery to the re-created (enabled) webhook: %s (%s)", r.Outcome, r.Error)
-		}
-	}
-	if n := len(hits.all()); n != 3 {
-		t.Errorf("the re-created webhook's receiver got %d requests, want 3", n)
-	}
+	publishDelivered(t, a, hits, 3)
 }
 
 // A dispatch that listed a deleted webhook whose UpdatedAt is later than the
@@ -212,16 +203,7 @@ func TestRecreatedOnReplicaWithSlowerClockIsDelivered(t *testing.T) {
 	if _, err := b.Update(t.Context(), w); err != nil {
 		t.Fatal(err)
 	}
-	publish(t, a, 3)
-	recs := engWait(t, a, webhooks.DeliveryQuery{WebhookID: "wh_same"}, 3)
-	for _, r := range recs {
-		if r.Outcome != webhooks.OutcomeDelivered {
-			t.Errorf("replica A: delivery to the re-created (enabled) webhook: %s (%s)", r.Outcome, r.Error)
-		}
-	}
-	if n := len(hits.all()); n != 3 {
-		t.Errorf("the receiver got %d requests, want 3", n)
-	}
+	publishDelivered(t, a, hits, 3)
 }
 
 // Replica C delivered to the old webhook, so it has an endpoint for it. A
@@ -610,6 +592,22 @@ func createSame(t *testing.T, s *webhooks.Service, name, url string, et webhooks
 		t.Fatal(err)
 	}
 	return w
+}
+
+// publishDelivered publishes engEvent n times through s, the first events
+// to "wh_same", and wants all of them delivered to its receiver, whose
+// requests hits records.
+func publishDelivered(t *testing.T, s *webhooks.Service, hits *engHits, n int) {
+	t.Helper()
+	publish(t, s, n)
+	for _, r := range engWait(t, s, webhooks.DeliveryQuery{WebhookID: "wh_same"}, n) {
+		if r.Outcome != webhooks.OutcomeDelivered {
+			t.Errorf("delivery to the re-created (enabled) webhook: %s (%s)", r.Outcome, r.Error)
+		}
+	}
+	if got := len(hits.all()); got != n {
+		t.Errorf("the re-created webhook's receiver got %d requests, want %d", got, n)
+	}
 }
 
 // publish publishes engEvent n times through s.

@@ -386,30 +386,23 @@ func testReturnsCopies(t *testing.T, s webhooks.Store) {
 	list[0].Headers["Authorization"] = "changed"
 	list[0].PreviousSecrets[0].Secret = "changed"
 	assertEqual(t, "after mutating a value returned by List", want, get("after mutating List result"))
-	enabled, err := s.ListEnabled(ctx, want.EventType)
-	if err != nil || len(enabled) != 1 {
-		t.Fatalf("ListEnabled = %d webhooks, %v; want 1", len(enabled), err)
+	for _, l := range []struct {
+		name string
+		list func(context.Context, webhooks.EventType) ([]webhooks.Webhook, error)
+	}{{"ListEnabled", s.ListEnabled}, {"ListByEventType", s.ListByEventType}} {
+		got, err := l.list(ctx, want.EventType)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("%s = %d webhooks, %v; want 1", l.name, len(got), err)
+		}
+		got[0].Headers["Authorization"] = "changed"
+		got[0].PreviousSecrets[0].Secret = "changed"
+		assertEqual(t, "after mutating a value returned by "+l.name, want, get("after mutating "+l.name+" result"))
+		got, err = l.list(ctx, want.EventType)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("%s = %d webhooks, %v; want 1", l.name, len(got), err)
+		}
+		assertEqual(t, l.name+" after mutating its result", want, got[0])
 	}
-	enabled[0].Headers["Authorization"] = "changed"
-	enabled[0].PreviousSecrets[0].Secret = "changed"
-	assertEqual(t, "after mutating a value returned by ListEnabled", want, get("after mutating ListEnabled result"))
-	enabled, err = s.ListEnabled(ctx, want.EventType)
-	if err != nil || len(enabled) != 1 {
-		t.Fatalf("ListEnabled = %d webhooks, %v; want 1", len(enabled), err)
-	}
-	assertEqual(t, "ListEnabled after mutating its result", want, enabled[0])
-	byType, err := s.ListByEventType(ctx, want.EventType)
-	if err != nil || len(byType) != 1 {
-		t.Fatalf("ListByEventType = %d webhooks, %v; want 1", len(byType), err)
-	}
-	byType[0].Headers["Authorization"] = "changed"
-	byType[0].PreviousSecrets[0].Secret = "changed"
-	assertEqual(t, "after mutating a value returned by ListByEventType", want, get("after mutating ListByEventType result"))
-	byType, err = s.ListByEventType(ctx, want.EventType)
-	if err != nil || len(byType) != 1 {
-		t.Fatalf("ListByEventType = %d webhooks, %v; want 1", len(byType), err)
-	}
-	assertEqual(t, "ListByEventType after mutating its result", want, byType[0])
 
 	// Mutating what was passed to Update.
 	upd := want.Clone()
