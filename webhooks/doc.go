@@ -62,7 +62,9 @@
 // spans, a "deliver <webhook name>" span per delivery and an HTTP client span
 // per attempt, whose traceparent the receiver gets. Metrics count deliveries
 // by outcome, attempts by status class, attempt durations, queue depth, dead
-// letters and disabled webhooks. Both use the global providers unless Config
+// letters and disabled webhooks; the HTTP client metrics of the semantic
+// conventions (http.client.request.duration and .body.size) are recorded as
+// otelhttp records them. Both use the global providers unless Config
 // names others; with no SDK installed they cost next to nothing. Logs go to
 // Config.Logger, quiet by default, and never contain secrets or header values.
 package webhooks

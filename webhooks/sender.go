@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/http/httpguts"
@@ -122,6 +122,10 @@ type SenderConfig struct {
 	// TracerProvider gives the tracer of the per-attempt client spans; nil
 	// means the global provider.
 	TracerProvider trace.TracerProvider
+	// MeterProvider gives the meter of the HTTP client metrics of the
+	// semantic conventions, http.client.request.duration and
+	// http.client.request.body.size; nil means the global provider.
+	MeterProvider metric.MeterProvider
 	// Propagator injects the attempt's trace context; nil means W3C trace
 	// context and baggage.
 	Propagator propagation.TextMapPropagator
@@ -234,10 +238,12 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 
 	dialer := &ssrf.Dialer{Policy: policy, Dialer: &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}}
 	if cfg.TracerProvider == nil {
-		// Resolved once: without a provider otelhttp looks one up, and builds
-		// a tracer, on every request. The global provider forwards to an SDK
-		// installed later.
+		// Resolved once. The global provider forwards to an SDK installed
+		// later.
 		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	if cfg.MeterProvider == nil {
+		cfg.MeterProvider = otel.GetMeterProvider()
 	}
 	// Never a proxy: the SSRF check must see the receiver's own address.
 	// Either transport bounds each attempt by cfg.Timeout.
@@ -261,12 +267,13 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		})
 	}
 	attempt := &attemptTransport{
-		base: base,
-		traced: otelhttp.NewTransport(base,
-			otelhttp.WithPropagators(cfg.Propagator),
-			otelhttp.WithTracerProvider(cfg.TracerProvider),
-			otelhttp.WithSpanNameFormatter(clientSpanName)),
-		prop: cfg.Propagator,
+		base:   base,
+		tracer: cfg.TracerProvider.Tracer(instrumentationName),
+		prop:   cfg.Propagator,
+	}
+	var err error
+	if attempt.duration, attempt.bodySize, err = newClientMetrics(cfg.MeterProvider); err != nil {
+		return nil, fmt.Errorf("webhooks: client metrics: %w", err)
 	}
 	httpClient := &http.Client{
 		Transport: attempt,
@@ -278,15 +285,6 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	s.client = s.newClient(httpClient, cfg.MaxRetries)
 	s.once = s.newClient(httpClient, 0)
 	return s, nil
-}
-
-// clientSpanName names an attempt's client span as otelhttp's default does,
-// "HTTP <method>", without building the string for the POSTs Send makes.
-func clientSpanName(_ string, r *http.Request) string {
-	if r.Method == http.MethodPost {
-		return "HTTP POST"
-	}
-	return "HTTP " + r.Method
 }
 
 func (s *Sender) newClient(hc *http.Client, retries int) *retryablehttp.Client {
@@ -427,8 +425,8 @@ type sendState struct {
 }
 
 // noHeader is the header of requests whose fields are all in their send
-// state. Nothing writes to it: net/http, otelhttp and the sender copy a
-// request's header before they change it.
+// state. Nothing writes to it: net/http and the sender copy a request's
+// header before they change it.
 var noHeader = http.Header{}
 
 // fieldsRoom holds the fields of a request with one secret, ids and event

@@ -112,7 +112,8 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// MeterProvider gives the meter of the engine's metrics (deliveries by
 	// outcome, attempts by status class, attempt durations, queue depth, dead
-	// letters, disabled webhooks); nil means the global provider.
+	// letters, disabled webhooks), and of the HTTP client metrics unless
+	// Sender.MeterProvider is set; nil means the global provider.
 	MeterProvider metric.MeterProvider
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -247,6 +248,9 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 	}
 	if cfg.Sender.TracerProvider == nil {
 		cfg.Sender.TracerProvider = cfg.TracerProvider
+	}
+	if cfg.Sender.MeterProvider == nil {
+		cfg.Sender.MeterProvider = cfg.MeterProvider
 	}
 	if cfg.Sender.Now == nil {
 		cfg.Sender.Now = cfg.Now

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -31,8 +32,9 @@ type Target struct {
 	// of their names.
 	staticFields []byte
 	staticCuts   [len(signedFields)]int
-	validUntil   time.Time // when a previous secret expires and the signer must be rebuilt
-	spanName     string    // "deliver <webhook name>"
+	validUntil   time.Time                   // when a previous secret expires and the signer must be rebuilt
+	spanName     string                      // "deliver <webhook name>"
+	dest         atomic.Pointer[destination] // the attributes of url's spans and metrics, once made
 }
 
 // NewTarget prepares w for sending at time now: the current secret and every

@@ -7,43 +7,57 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/httpconv"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // attemptTransport runs one HTTP attempt on base, which bounds it with the
-// per-attempt timeout, and gives it a client span through otelhttp when the
-// delivery is traced.
+// per-attempt timeout, and observes it as otelhttp's Transport would: a
+// client span per attempt when the delivery is traced, with the attributes
+// and status of the HTTP semantic conventions otelhttp gives it, and the
+// http.client.request.duration and http.client.request.body.size metrics
+// when the meter provider records them (clientspan.go). It does so without
+// otelhttp's copy of every request and its header, its wrappers of the
+// request and response bodies (the first would cost h1 its single write of
+// head and payload) and its metric attributes built whether or not a meter
+// records them.
 //
 // When the deliver span is not recording (no SDK installed, or the trace was
-// sampled out) otelhttp is skipped: it would make no span, yet it wraps the
-// request body, which costs net/http a separate write for the body. The
-// trace context, if any, is still injected, so receivers see a sampled-out
-// traceparent as they should.
+// sampled out) there is no client span; the trace context, if any, is still
+// injected, so receivers see a sampled-out traceparent as they should.
 //
 // It has no CloseIdleConnections method on purpose: retryablehttp closes
 // every idle connection whenever a request fails for good, and one failing
 // receiver must not cost the others their warm connections.
 type attemptTransport struct {
-	base   http.RoundTripper
-	traced http.RoundTripper
-	prop   propagation.TextMapPropagator
+	base     http.RoundTripper
+	tracer   trace.Tracer
+	prop     propagation.TextMapPropagator
+	duration httpconv.ClientRequestDuration
+	bodySize httpconv.ClientRequestBodySize
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx := r.Context()
-	rt := t.base
-	switch sc := trace.SpanContextFromContext(ctx); {
-	case trace.SpanFromContext(ctx).IsRecording():
-		rt = t.traced
-	case sc.IsValid():
-		// RoundTrip must not change the caller's request: a shallow copy
-		// gets its own header with the trace context.
-		r = r.WithContext(ctx)
-		r.Header = r.Header.Clone()
-		t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	traced := trace.SpanFromContext(ctx).IsRecording()
+	if traced || t.duration.Enabled(ctx) || t.bodySize.Enabled(ctx) {
+		return t.observe(r, traced)
 	}
-	return rt.RoundTrip(r)
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		r = t.inject(ctx, r)
+	}
+	return t.base.RoundTrip(r)
+}
+
+// inject returns a shallow copy of r with ctx and a header of its own that
+// carries the trace context of ctx: RoundTrip must not change the caller's
+// request.
+func (t *attemptTransport) inject(ctx context.Context, r *http.Request) *http.Request {
+	r = r.WithContext(ctx)
+	r.Header = r.Header.Clone()
+	t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	return r
 }
 
 // deadlineTransport is net/http's Transport (SenderConfig.HTTP2) with the
