@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,15 +30,11 @@ import (
 // clientSpanOptions starts the client span of an attempt.
 var clientSpanOptions = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
-// clientDurationBuckets are otelhttp's boundaries of
-// http.client.request.duration, in seconds.
-var clientDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
-
 // newClientMetrics makes the HTTP client instruments of the semantic
-// conventions from mp.
+// conventions from mp, with their buckets (otelhttp asks for the same).
 func newClientMetrics(mp metric.MeterProvider) (httpconv.ClientRequestDuration, httpconv.ClientRequestBodySize, error) {
 	meter := mp.Meter(instrumentationName)
-	d, err := httpconv.NewClientRequestDuration(meter, metric.WithExplicitBucketBoundaries(clientDurationBuckets...))
+	d, err := httpconv.NewClientRequestDuration(meter)
 	if err != nil {
 		return d, httpconv.ClientRequestBodySize{}, err
 	}
@@ -85,7 +82,7 @@ func (t *attemptTransport) observe(r *http.Request, traced bool) (*http.Response
 
 	dest := destinationOf(ctx, r.URL)
 	if metered {
-		t.record(ctx, r, res, err, elapsed, dest, bodyRead(r, counted))
+		t.record(ctx, r, res, err, elapsed, dest, counted)
 	}
 	if !traced {
 		return res, err
@@ -116,11 +113,9 @@ func (t *attemptTransport) observe(r *http.Request, traced bool) (*http.Response
 	case code >= 400:
 		span.SetStatus(codes.Error, "")
 	}
-	if res.Body == http.NoBody {
-		span.End()
-	} else {
-		res.Body = &spanBody{ReadCloser: res.Body, span: span}
-	}
+	// Ended when the body is closed, empty or not: after the sender has
+	// judged the attempt and recorded it.
+	res.Body = &spanBody{ReadCloser: res.Body, span: span}
 	return res, nil
 }
 
@@ -133,8 +128,10 @@ func cmpProto(resp, req string) string {
 	return req
 }
 
-// record records the client metrics of an attempt.
-func (t *attemptTransport) record(ctx context.Context, r *http.Request, res *http.Response, err error, elapsed time.Duration, dest destination, body int64) {
+// record records the client metrics of an attempt: at once if the request
+// body is a payloadReader, which h1 is done with when it returns, else once
+// counted, the body, is closed.
+func (t *attemptTransport) record(ctx context.Context, r *http.Request, res *http.Response, err error, elapsed time.Duration, dest destination, counted *countingBody) {
 	attrs := make([]attribute.KeyValue, 0, 8)
 	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(standardMethod(r.Method)))
 	attrs = append(attrs, dest.metric...)
@@ -160,33 +157,60 @@ func (t *attemptTransport) record(ctx context.Context, r *http.Request, res *htt
 		attrs = append(attrs, semconv.ErrorTypeKey.String(metricErrorType(err)))
 	}
 	set := metric.WithAttributeSet(attribute.NewSet(attrs...))
-	t.bodySize.Inst().Record(ctx, body, set)
 	t.duration.Inst().Record(ctx, float64(elapsed)/float64(time.Second), set)
-}
-
-// bodyRead is how much of r's body the attempt read, as otelhttp counts it:
-// h1 is done with a payloadReader when it returns, so its position tells;
-// other bodies are counted as they are read.
-func bodyRead(r *http.Request, counted *countingBody) int64 {
-	if p, ok := r.Body.(*payloadReader); ok {
-		return p.Size() - int64(p.Len())
-	}
 	if counted != nil {
-		return counted.n.Load()
+		counted.onClose(func(n int64) { t.bodySize.Inst().Record(ctx, n, set) })
+		return
 	}
-	return 0
+	var n int64
+	if p, ok := r.Body.(*payloadReader); ok {
+		n = p.Size() - int64(p.Len())
+	}
+	t.bodySize.Inst().Record(ctx, n, set)
 }
 
-// countingBody counts what is read of a request body.
+// countingBody counts what is read of a request body that net/http's
+// Transport may go on reading, in a goroutine of its own, after RoundTrip
+// has returned (to a receiver that answered early), and tells the count
+// once the body is closed, as otelhttp does.
 type countingBody struct {
 	io.ReadCloser
-	n atomic.Int64
+	n      atomic.Int64
+	mu     sync.Mutex
+	closed bool
+	then   func(n int64) // set by onClose before Close
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
 	return n, err
+}
+
+// Close implements io.Closer.
+func (b *countingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.mu.Lock()
+	b.closed = true
+	then := b.then
+	b.then = nil
+	b.mu.Unlock()
+	if then != nil {
+		then(b.n.Load())
+	}
+	return err
+}
+
+// onClose calls f with the count once the body is closed: now, if it is.
+func (b *countingBody) onClose(f func(n int64)) {
+	b.mu.Lock()
+	if !b.closed {
+		b.then = f
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	f(b.n.Load())
 }
 
 // destination holds the attributes of an attempt's URL: those of its span

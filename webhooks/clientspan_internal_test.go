@@ -252,3 +252,108 @@ func TestClientTelemetryMatchesOtelhttp(t *testing.T) {
 		})
 	}
 }
+
+// TestClientSpanEndsWithItsBody checks that the client span of an attempt
+// whose answer has no body ends, as otelhttp's does, when that empty body is
+// closed, which the sender does after it has judged and recorded the
+// attempt. (A body the sender reads to its end ends the span there, in
+// both.)
+func TestClientSpanEndsWithItsBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/200" {
+			w.Header().Set("Content-Length", "0")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	secret, err := GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/204", "/200"} {
+		tm := newTelemetry()
+		s, err := NewSender(SenderConfig{AllowHTTP: true, AllowAddresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+			TracerProvider: tm.tp, MeterProvider: tm.mp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		target, err := NewTarget(Webhook{ID: "wh_1", URL: srv.URL + path, Secret: secret, EventType: MeetingStatusChangedEvent}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, parent := tm.tp.Tracer("test").Start(t.Context(), "deliver")
+		var judged time.Time
+		if _, err := s.Send(ctx, SendRequest{Target: target, EventID: "evt_1", Payload: []byte(`{}`),
+			OnAttempt: func(Attempt) { time.Sleep(10 * time.Millisecond); judged = time.Now() }}); err != nil {
+			t.Fatal(err)
+		}
+		parent.End()
+		s.Close()
+		var spans int
+		for _, sp := range tm.spans.Ended() {
+			if sp.SpanKind() == trace.SpanKindClient {
+				spans++
+				if sp.EndTime().Before(judged) {
+					t.Errorf("%s: the client span ended %v before the attempt was judged", path, judged.Sub(sp.EndTime()))
+				}
+			}
+		}
+		if spans != 1 {
+			t.Errorf("%s: %d client spans, want 1", path, spans)
+		}
+	}
+}
+
+// TestClientBodySizeOfAnEarlyAnswer checks that on net/http's Transport,
+// which goes on sending the body after a receiver has answered, the body
+// size is counted once the whole body has gone, as otelhttp counts it.
+func TestClientBodySizeOfAnEarlyAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.EnableFullDuplex()
+		_, _ = io.ReadFull(r.Body, make([]byte, 10))
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		_ = rc.Flush()
+		time.Sleep(20 * time.Millisecond)
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	payload := bytes.Repeat([]byte("x"), 8<<20)
+	tm := newTelemetry()
+	s, err := NewSender(SenderConfig{HTTP2: true, AllowHTTP: true, AllowAddresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		MaxRetries: -1, MaxPayloadBytes: len(payload), TracerProvider: tm.tp, MeterProvider: tm.mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	secret, err := GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := NewTarget(Webhook{ID: "wh_1", URL: srv.URL, Secret: secret, EventType: MeetingStatusChangedEvent}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Send(t.Context(), SendRequest{Target: target, EventID: "evt_1", Payload: payload}); err == nil {
+		t.Fatal("a 413 was taken for a success")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var size *clientPoint
+		points := tm.clientPoints(t)
+		for i := range points {
+			if strings.HasPrefix(points[i].metric, "http.client.request.body.size") {
+				size = &points[i]
+			}
+		}
+		if size != nil {
+			if size.count != 1 || size.sum != int64(len(payload)) {
+				t.Errorf("body size: %d recorded, summing %d; want 1 of %d", size.count, size.sum, len(payload))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no body size recorded 5 s after the attempt")
+		}
+	}
+}
