@@ -383,7 +383,7 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 	}
 	resp, err := client.Do(rreq)
 	if resp != nil {
-		drain(resp.Body)
+		drain(resp)
 	}
 	err = redactErr(err)
 	switch {
@@ -578,13 +578,14 @@ func peekBody(resp *http.Response) []byte {
 	return prefix
 }
 
-// drain reads a little of what is left so the connection can be reused, then
-// closes the body.
-func drain(body io.ReadCloser) {
-	if body != http.NoBody {
-		_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+// drain reads a little of what is left of the response's body, unless it
+// is known to be empty, so that the connection can be reused; then closes
+// the body (which ends the attempt's client span).
+func drain(resp *http.Response) {
+	if resp.Body != http.NoBody && resp.ContentLength != 0 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	}
-	_ = body.Close()
+	_ = resp.Body.Close()
 }
 
 // redactErr removes from the URL a *url.Error carries everything but scheme
