@@ -62,7 +62,7 @@ func (t *attemptTransport) observe(r *http.Request, traced bool) (*http.Response
 	}
 	copied := false // r is a copy of the caller's request, which RoundTrip must not change
 	if traced || trace.SpanContextFromContext(ctx).IsValid() {
-		r, copied = t.inject(ctx, r), true
+		r, copied = t.inject(ctx, r)
 	}
 	metered := t.duration.Enabled(ctx) || t.bodySize.Enabled(ctx)
 	var counted *countingBody

@@ -422,6 +422,9 @@ type sendState struct {
 	// signatures (many secrets) did not fit.
 	fields    []byte
 	fieldsBuf [fieldsRoom]byte
+	// injectFailed: a field of the attempt's trace context could not go
+	// among fields (fieldCarrier).
+	injectFailed bool
 }
 
 // noHeader is the header of requests whose fields are all in their send

@@ -1,14 +1,19 @@
 package webhooks
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/httpconv"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/hookbus/hookbus/internal/h1"
 )
 
 // attemptTransport runs one HTTP attempt on base, which bounds it with the
@@ -45,20 +50,115 @@ func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return t.observe(r, traced)
 	}
 	if trace.SpanContextFromContext(ctx).IsValid() {
-		r = t.inject(ctx, r)
+		r, _ = t.inject(ctx, r)
 	}
 	return t.base.RoundTrip(r)
 }
 
-// inject returns a shallow copy of r with ctx and a header of its own that
-// carries the trace context of ctx: RoundTrip must not change the caller's
-// request.
-func (t *attemptTransport) inject(ctx context.Context, r *http.Request) *http.Request {
+// inject gives the request the trace context of ctx. When h1 writes r's
+// fields from its send state, they go among those, in their place; else,
+// or if one of them could not be written so, r's copy is returned, with
+// ctx and a header of its own that carries them (whose fields replace any
+// of the same name among the state's): RoundTrip must not change the
+// caller's request.
+func (t *attemptTransport) inject(ctx context.Context, r *http.Request) (_ *http.Request, copied bool) {
+	if st, _ := r.Context().Value(h1.FieldsKey{}).(*sendState); st != nil {
+		st.injectFailed = false
+		t.prop.Inject(ctx, (*fieldCarrier)(st))
+		if !st.injectFailed {
+			return r, false
+		}
+	}
 	r = r.WithContext(ctx)
 	r.Header = r.Header.Clone()
 	t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
-	return r
+	return r, true
 }
+
+// fieldCarrier is a send state whose fields h1 writes, as the carrier of
+// the trace context of an attempt: Set puts a field among them in the
+// order of their names, replacing one of the same name, as Header.Set on
+// the request's header would (and the state's next attempt renders its
+// fields anew). A field that cannot be written as it is fails the state's
+// injection instead.
+type fieldCarrier sendState
+
+// Get implements propagation.TextMapCarrier; injection does not read.
+func (c *fieldCarrier) Get(string) string { return "" }
+
+// Keys implements propagation.TextMapCarrier; injection does not read.
+func (c *fieldCarrier) Keys() []string { return nil }
+
+// Set implements propagation.TextMapCarrier.
+func (c *fieldCarrier) Set(key, value string) {
+	st := (*sendState)(c)
+	var buf [64]byte
+	name, ok := canonicalFieldName(buf[:0], key)
+	if !ok || !plainFieldValue(value) {
+		st.injectFailed = true
+		return
+	}
+	st.fields = setField(st.fields, name, value)
+}
+
+// canonicalFieldName appends key's canonical form (http.CanonicalHeaderKey)
+// to dst, if key is a valid field name h1 takes among a request's Fields.
+func canonicalFieldName(dst []byte, key string) ([]byte, bool) {
+	if !httpguts.ValidHeaderFieldName(key) {
+		return dst, false
+	}
+	upper := true
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+		upper = c == '-'
+	}
+	switch string(dst) {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
+		return dst, false
+	}
+	return dst, true
+}
+
+// setField sets the field name to value among lines ("Name: value\r\n",
+// sorted by name), in place when lines has room.
+func setField(lines, name []byte, value string) []byte {
+	// [i, j) is the line replaced, or where the field goes if i == j.
+	i := 0
+	for i < len(lines) {
+		colon := bytes.IndexByte(lines[i:], ':')
+		if colon < 0 || string(lines[i:i+colon]) >= string(name) {
+			break
+		}
+		i += bytes.Index(lines[i:], crlf) + len(crlf)
+	}
+	j := i
+	if colon := bytes.IndexByte(lines[i:], ':'); colon >= 0 && string(lines[i:i+colon]) == string(name) {
+		j += bytes.Index(lines[i:], crlf) + len(crlf)
+	}
+	n := len(name) + len(": ") + len(value) + len(crlf)
+	old := len(lines)
+	if delta := n - (j - i); delta > 0 {
+		lines = slices.Grow(lines, delta)[:old+delta]
+		copy(lines[j+delta:], lines[j:old])
+	} else if delta < 0 {
+		copy(lines[j+delta:], lines[j:old])
+		lines = lines[:old+delta]
+	}
+	k := i + copy(lines[i:], name)
+	k += copy(lines[k:], ": ")
+	k += copy(lines[k:], value)
+	copy(lines[k:], crlf)
+	return lines
+}
+
+var crlf = []byte("\r\n")
 
 // deadlineTransport is net/http's Transport (SenderConfig.HTTP2) with the
 // per-attempt timeout as a context deadline, released when the response
