@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -360,4 +361,101 @@ func countField(fields []string, name string) int {
 		}
 	}
 	return n
+}
+
+// fixedPropagator injects fixed fields, in order, and, if keys is set,
+// one more field listing the carrier's keys; with keep, it sets Tracestate
+// only if the carrier has none (a propagator may read what it writes to).
+type fixedPropagator struct {
+	fields     [][2]string
+	keep, keys bool
+}
+
+func (p fixedPropagator) Inject(_ context.Context, c propagation.TextMapCarrier) {
+	for _, kv := range p.fields {
+		c.Set(kv[0], kv[1])
+	}
+	if p.keep && c.Get("tracestate") == "" {
+		c.Set("tracestate", "ours=1")
+	}
+	if p.keys {
+		keys := c.Keys()
+		slices.Sort(keys)
+		c.Set("x-keys", strings.Join(keys, ","))
+	}
+}
+
+func (fixedPropagator) Extract(ctx context.Context, _ propagation.TextMapCarrier) context.Context {
+	return ctx
+}
+
+func (fixedPropagator) Fields() []string { return nil }
+
+// TestPropagatedFieldsOnTheWire checks, on the wire, that whatever fields
+// a propagator sets (several, odd names, long values, values net/http
+// trims, names it refuses, names of other fields, the same name twice) go
+// out as they would from a header holding every field, attempt after
+// attempt, and that a propagator reading the carrier sees every field.
+func TestPropagatedFieldsOnTheWire(t *testing.T) {
+	rcv := newRawReceiver(t)
+	base := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
+	secret := mustSecret(t)
+	long := strings.Repeat("k=v,", 300) + "z=1" // beyond the room the fields are rendered in
+	for _, tc := range []struct {
+		name     string
+		headers  map[string]string
+		prop     fixedPropagator
+		statuses []int
+	}{
+		{name: "B3, several fields", prop: fixedPropagator{fields: [][2]string{{"x-b3-traceid", "1"}, {"x-b3-spanid", "2"}, {"x-b3-sampled", "1"}}}},
+		{name: "Jaeger, digits and underscores", prop: fixedPropagator{fields: [][2]string{{"uber-trace-id", "a:b:0:1"}, {"uberctx-k_1", "v"}, {"x-9a_b", "w"}}}},
+		{name: "a custom header of the name, in other cases", headers: map[string]string{"uber-trace-id": "mine"}, prop: fixedPropagator{fields: [][2]string{{"Uber-Trace-ID", "theirs"}}}},
+		{name: "long baggage, retried", prop: fixedPropagator{fields: [][2]string{{"baggage", long}, {"traceparent", "00-x"}}}, statuses: []int{503, 503}},
+		{name: "a value net/http trims", prop: fixedPropagator{fields: [][2]string{{"traceparent", "00-x"}, {"tracestate", " a=b "}}}},
+		{name: "a name net/http refuses, after a valid one", headers: map[string]string{"Baggage": "mine"}, prop: fixedPropagator{fields: [][2]string{{"baggage", "theirs"}, {"bad key", "v"}}}},
+		{name: "a reserved name", prop: fixedPropagator{fields: [][2]string{{"traceparent", "00-x"}, {"content-length", "5"}}}},
+		{name: "the same name twice", prop: fixedPropagator{fields: [][2]string{{"traceparent", "1"}, {"Traceparent", "2"}}}},
+		{name: "an empty value", prop: fixedPropagator{fields: [][2]string{{"x-e", ""}}}},
+		{name: "a signed field's name", prop: fixedPropagator{fields: [][2]string{{"webhook-id", "spoof"}}}},
+		{name: "Content-Type", prop: fixedPropagator{fields: [][2]string{{"content-type", "text/plain"}}}},
+		{name: "reading the carrier", headers: map[string]string{"Tracestate": "vendor=mine"}, prop: fixedPropagator{keep: true, keys: true}},
+		{name: "reading what it set", prop: fixedPropagator{fields: [][2]string{{"tracestate", "set=1"}}, keep: true, keys: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg, err := webhooks.NewTarget(webhooks.Webhook{ID: "wh_1", URL: rcv.url(), Secret: secret, EventType: webhooks.MeetingStatusChangedEvent, Headers: tc.headers}, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			send := func(viaMap bool) ([]rawRequest, error) {
+				tick := 0
+				rec := tracetest.NewSpanRecorder()
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+				s, err := webhooks.NewSender(webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: 2,
+					RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond, Propagator: tc.prop, TracerProvider: tp,
+					Now: func() time.Time { tick++; return base.Add(time.Duration(tick) * time.Second) }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				ctx := trace.ContextWithSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}}))
+				req := webhooks.SendRequest{Target: tg, EventID: "evt_1", Payload: []byte(`{}`)}
+				if viaMap {
+					req.OnRequest = func(*http.Request) {}
+				}
+				rcv.script(tc.statuses...)
+				_, err = s.Send(ctx, req)
+				return rcv.recorded(), err
+			}
+			apart, errApart := send(false)
+			inMap, errMap := send(true)
+			if (errApart == nil) != (errMap == nil) || len(apart) != len(inMap) {
+				t.Fatalf("apart: %d requests, error %v; in a map: %d requests, error %v", len(apart), errApart, len(inMap), errMap)
+			}
+			for i := range apart {
+				if !slices.Equal(apart[i].fields, inMap[i].fields) {
+					t.Errorf("request %d:\napart    %q\nin a map %q", i+1, apart[i].fields, inMap[i].fields)
+				}
+			}
+		})
+	}
 }

@@ -76,18 +76,42 @@ func (t *attemptTransport) inject(ctx context.Context, r *http.Request) (_ *http
 }
 
 // fieldCarrier is a send state whose fields h1 writes, as the carrier of
-// the trace context of an attempt: Set puts a field among them in the
-// order of their names, replacing one of the same name, as Header.Set on
-// the request's header would (and the state's next attempt renders its
-// fields anew). A field that cannot be written as it is fails the state's
-// injection instead.
+// the trace context of an attempt, which reads and writes the fields as a
+// propagation.HeaderCarrier would a header holding them all: Set puts a
+// field among them in the order of their names, replacing one of the same
+// name (the state's next attempt renders its fields anew). A field that
+// cannot be written as it is fails the state's injection instead.
 type fieldCarrier sendState
 
-// Get implements propagation.TextMapCarrier; injection does not read.
-func (c *fieldCarrier) Get(string) string { return "" }
+// Get implements propagation.TextMapCarrier: the value of the field key
+// names, as Header.Get would find it in a header holding every field.
+func (c *fieldCarrier) Get(key string) string {
+	name := http.CanonicalHeaderKey(key)
+	if name == "User-Agent" {
+		return (*sendState)(c).UserAgent()
+	}
+	for lines := c.fields; len(lines) > 0; {
+		line, rest, _ := bytes.Cut(lines, crlf)
+		if n, v, _ := bytes.Cut(line, []byte(": ")); string(n) == name {
+			return string(v)
+		}
+		lines = rest
+	}
+	return ""
+}
 
-// Keys implements propagation.TextMapCarrier; injection does not read.
-func (c *fieldCarrier) Keys() []string { return nil }
+// Keys implements propagation.TextMapCarrier: the names of the fields, as
+// the keys of a header holding them all.
+func (c *fieldCarrier) Keys() []string {
+	keys := []string{"User-Agent"}
+	for lines := c.fields; len(lines) > 0; {
+		line, rest, _ := bytes.Cut(lines, crlf)
+		n, _, _ := bytes.Cut(line, []byte(": "))
+		keys = append(keys, string(n))
+		lines = rest
+	}
+	return keys
+}
 
 // Set implements propagation.TextMapCarrier.
 func (c *fieldCarrier) Set(key, value string) {

@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/hookbus/hookbus/internal/h1"
 )
@@ -97,9 +98,59 @@ func TestTraceContextAmongFields(t *testing.T) {
 		t.Errorf("h1 does not see the trace context among the fields")
 	}
 
+	// After an injection that could not go among the fields, the next
+	// attempt's can.
+	bad := &attemptTransport{prop: setPropagator{"tracestate": " padded "}}
+	if _, copied := bad.inject(ctx, r); !copied {
+		t.Error("a value net/http would trim went among the fields")
+	}
+	if _, copied := at.inject(ctx, r); copied {
+		t.Error("an injection after a failed one copied the request")
+	}
+
 	plain := (&http.Request{Header: http.Header{}}).WithContext(&sendState{Context: context.Background()})
 	got, copied = at.inject(ctx, plain)
 	if !copied || got == plain || len(plain.Header) != 0 || got.Header.Get("Traceparent") == "" {
 		t.Errorf("without fields in the state: copied %t, caller's header %v, copy's %v", copied, plain.Header, got.Header)
 	}
 }
+
+// TestCanonicalFieldNameMatchesNetHTTP checks canonicalFieldName against
+// http.CanonicalHeaderKey on random names, and that it refuses the names
+// h1 does not take among a request's fields.
+func TestCanonicalFieldNameMatchesNetHTTP(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "aZ-_09.!~*'|^`#$%&+ :\x80"
+	reserved := []string{"Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer", "Connection"}
+	keys := []string{"content-length", "TRANSFER-ENCODING", "trailer", "HOST", "user-agent", "connection", "x-b3-traceid", "uberctx-k_v", "a1b-2c"}
+	for range 100000 {
+		b := make([]byte, 1+rng.IntN(8))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		keys = append(keys, string(b))
+	}
+	for _, key := range keys {
+		got, ok := canonicalFieldName(nil, key)
+		want := http.CanonicalHeaderKey(key)
+		valid := httpguts.ValidHeaderFieldName(key) && !slices.Contains(reserved, want)
+		if ok != valid || ok && string(got) != want {
+			t.Fatalf("canonicalFieldName(%q) = %q, %t; want %q, %t", key, got, ok, want, valid)
+		}
+	}
+}
+
+// setPropagator injects its fields.
+type setPropagator map[string]string
+
+func (p setPropagator) Inject(_ context.Context, c propagation.TextMapCarrier) {
+	for k, v := range p {
+		c.Set(k, v)
+	}
+}
+
+func (setPropagator) Extract(ctx context.Context, _ propagation.TextMapCarrier) context.Context {
+	return ctx
+}
+
+func (setPropagator) Fields() []string { return nil }
