@@ -57,6 +57,18 @@ func newRawReceiver(t *testing.T) *rawReceiver {
 	return r
 }
 
+// send sends req through s, with an OnRequest hook if viaMap (so that its
+// fields go in a header map rather than apart), to the receiver answering
+// with statuses, and returns the requests it recorded.
+func (r *rawReceiver) send(ctx context.Context, s *webhooks.Sender, req webhooks.SendRequest, viaMap bool, statuses ...int) ([]rawRequest, error) {
+	if viaMap {
+		req.OnRequest = func(*http.Request) {}
+	}
+	r.script(statuses...)
+	_, err := s.Send(ctx, req)
+	return r.recorded(), err
+}
+
 func (r *rawReceiver) url() string { return "http://" + r.ln.Addr().String() + "/hook?x=1" }
 
 // script sets the statuses of the next requests and forgets those recorded.
@@ -230,12 +242,7 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 					ctx = c
 				}
 				req := webhooks.SendRequest{Target: tg, EventID: eventID, DeliveryID: "dlv_1", Payload: []byte(tc.payload)}
-				if viaMap {
-					req.OnRequest = func(*http.Request) {}
-				}
-				rcv.script(tc.statuses...)
-				_, err = s.Send(ctx, req)
-				return rcv.recorded(), err
+				return rcv.send(ctx, s, req, viaMap, tc.statuses...)
 			}
 			apart, errApart := send(false)
 			inMap, errMap := send(true)
@@ -439,12 +446,7 @@ func TestPropagatedFieldsOnTheWire(t *testing.T) {
 				defer s.Close()
 				ctx := trace.ContextWithSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}}))
 				req := webhooks.SendRequest{Target: tg, EventID: "evt_1", Payload: []byte(`{}`)}
-				if viaMap {
-					req.OnRequest = func(*http.Request) {}
-				}
-				rcv.script(tc.statuses...)
-				_, err = s.Send(ctx, req)
-				return rcv.recorded(), err
+				return rcv.send(ctx, s, req, viaMap, tc.statuses...)
 			}
 			apart, errApart := send(false)
 			inMap, errMap := send(true)
