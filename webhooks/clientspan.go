@@ -75,7 +75,10 @@ func (t *attemptTransport) observe(r *http.Request, traced bool) (*http.Response
 		r.Body = counted
 	}
 	res, err := t.base.RoundTrip(r)
-	if err == nil && res.Body == nil {
+	switch {
+	case err == nil && res == nil:
+		err = fmt.Errorf("http: RoundTripper implementation (%T) returned a nil *Response with a nil error", t.base)
+	case err == nil && res.Body == nil:
 		res.Body = http.NoBody
 	}
 	elapsed := time.Since(start)
