@@ -52,8 +52,8 @@ func clientSpanName(r *http.Request) string {
 }
 
 // observe runs r on the base transport with a client span if traced, and
-// records the client metrics if they are enabled.
-func (t *attemptTransport) observe(r *http.Request, traced bool) (*http.Response, error) {
+// records the client metrics if metered.
+func (t *attemptTransport) observe(r *http.Request, traced, metered bool) (*http.Response, error) {
 	ctx := r.Context()
 	start := time.Now()
 	var span trace.Span
@@ -64,7 +64,6 @@ func (t *attemptTransport) observe(r *http.Request, traced bool) (*http.Response
 	if traced || trace.SpanContextFromContext(ctx).IsValid() {
 		r, copied = t.inject(ctx, r)
 	}
-	metered := t.duration.Enabled(ctx) || t.bodySize.Enabled(ctx)
 	var counted *countingBody
 	if _, ok := r.Body.(*payloadReader); metered && !ok && r.Body != nil && r.Body != http.NoBody {
 		// net/http's Transport may read the body in a goroutine of its own.
@@ -100,15 +99,13 @@ func (t *attemptTransport) observe(r *http.Request, traced bool) (*http.Response
 		span.End()
 		return res, err
 	}
-	// The response's protocol, which the transport may have negotiated,
-	// replaces the request's.
 	if res.StatusCode > 0 {
 		attrs = append(attrs, semconv.HTTPResponseStatusCode(res.StatusCode))
 	}
 	if res.StatusCode >= 400 || res.StatusCode < 100 {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(res.StatusCode)))
 	}
-	attrs = appendProtocol(attrs, cmpProto(res.Proto, r.Proto))
+	attrs = appendProtocol(attrs, attemptProto(r, res))
 	span.SetAttributes(attrs...)
 	switch code := res.StatusCode; {
 	case code < 100 || code >= 600:
@@ -122,13 +119,14 @@ func (t *attemptTransport) observe(r *http.Request, traced bool) (*http.Response
 	return res, nil
 }
 
-// cmpProto is the response's protocol, or the request's if the response
-// names none; the request's protocol version stays on the span then.
-func cmpProto(resp, req string) string {
-	if resp != "" {
-		return resp
+// attemptProto is the attempt's protocol: the response's, which the
+// transport may have negotiated, or the request's without a response or
+// when the response names none.
+func attemptProto(r *http.Request, res *http.Response) string {
+	if res != nil && res.Proto != "" {
+		return res.Proto
 	}
-	return req
+	return r.Proto
 }
 
 // record records the client metrics of an attempt: at once if the request
@@ -138,11 +136,7 @@ func (t *attemptTransport) record(ctx context.Context, r *http.Request, res *htt
 	attrs := make([]attribute.KeyValue, 0, 8)
 	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(standardMethod(r.Method)))
 	attrs = append(attrs, dest.metric...)
-	proto := r.Proto
-	if res != nil && res.Proto != "" {
-		proto = res.Proto
-	}
-	name, version := netProtocol(proto)
+	name, version := netProtocol(attemptProto(r, res))
 	if name != "" {
 		attrs = append(attrs, semconv.NetworkProtocolName(name))
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/hookbus/hookbus/internal/h1"
 )
 
 // Target is a webhook prepared for sending: its parsed URL, a signer holding
@@ -98,8 +100,10 @@ func renderStatic(header http.Header) ([]byte, [len(signedFields)]int) {
 		switch k {
 		case "User-Agent":
 			continue
-		case canonicalID, canonicalTimestamp, canonicalSignature, canonicalVendorSignature, canonicalEvent,
-			"Host", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
+		case canonicalID, canonicalTimestamp, canonicalSignature, canonicalVendorSignature, canonicalEvent:
+			return nil, cuts
+		}
+		if h1.ReservedField(k) {
 			return nil, cuts
 		}
 		if !httpguts.ValidHeaderFieldName(k) {

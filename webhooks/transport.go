@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"iter"
 	"net/http"
 	"slices"
 	"time"
@@ -46,8 +47,9 @@ type attemptTransport struct {
 func (t *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx := r.Context()
 	traced := trace.SpanFromContext(ctx).IsRecording()
-	if traced || t.duration.Enabled(ctx) || t.bodySize.Enabled(ctx) {
-		return t.observe(r, traced)
+	metered := t.duration.Enabled(ctx) || t.bodySize.Enabled(ctx)
+	if traced || metered {
+		return t.observe(r, traced, metered)
 	}
 	if trace.SpanContextFromContext(ctx).IsValid() {
 		r, _ = t.inject(ctx, r)
@@ -90,12 +92,10 @@ func (c *fieldCarrier) Get(key string) string {
 	if name == "User-Agent" {
 		return (*sendState)(c).UserAgent()
 	}
-	for lines := c.fields; len(lines) > 0; {
-		line, rest, _ := bytes.Cut(lines, crlf)
-		if n, v, _ := bytes.Cut(line, []byte(": ")); string(n) == name {
+	for n, v := range fieldLines(c.fields) {
+		if string(n) == name {
 			return string(v)
 		}
-		lines = rest
 	}
 	return ""
 }
@@ -104,13 +104,24 @@ func (c *fieldCarrier) Get(key string) string {
 // the keys of a header holding them all.
 func (c *fieldCarrier) Keys() []string {
 	keys := []string{"User-Agent"}
-	for lines := c.fields; len(lines) > 0; {
-		line, rest, _ := bytes.Cut(lines, crlf)
-		n, _, _ := bytes.Cut(line, []byte(": "))
+	for n := range fieldLines(c.fields) {
 		keys = append(keys, string(n))
-		lines = rest
 	}
 	return keys
+}
+
+// fieldLines yields the name and value of each of lines ("Name: value\r\n").
+func fieldLines(lines []byte) iter.Seq2[[]byte, []byte] {
+	return func(yield func([]byte, []byte) bool) {
+		for len(lines) > 0 {
+			line, rest, _ := bytes.Cut(lines, crlf)
+			n, v, _ := bytes.Cut(line, []byte(": "))
+			if !yield(n, v) {
+				return
+			}
+			lines = rest
+		}
+	}
 }
 
 // Set implements propagation.TextMapCarrier.
@@ -143,11 +154,7 @@ func canonicalFieldName(dst []byte, key string) ([]byte, bool) {
 		dst = append(dst, c)
 		upper = c == '-'
 	}
-	switch string(dst) {
-	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
-		return dst, false
-	}
-	return dst, true
+	return dst, !h1.ReservedField(string(dst))
 }
 
 // setField sets the field name to value among lines ("Name: value\r\n",

@@ -24,13 +24,25 @@ type Fields interface {
 	// name (Go's string order), names canonical (http.CanonicalHeaderKey)
 	// and valid (httpguts.ValidHeaderFieldName), values valid
 	// (httpguts.ValidHeaderFieldValue) without spaces or tabs around them.
-	// No name may be Host, User-Agent, Content-Length, Transfer-Encoding,
-	// Trailer or Connection. A field named as one of the Header's is not
-	// written: the Header's values replace it, as Header.Set would have
-	// (trace propagation sets fields on a copy of the Header, say).
+	// No name may be one ReservedField reports. A field named as one of
+	// the Header's is not written: the Header's values replace it, as
+	// Header.Set would have (trace propagation sets fields on a copy of
+	// the Header, say).
 	// Transport does not check them; it neither modifies nor keeps the
 	// slice.
 	Lines() []byte
+}
+
+// ReservedField reports whether a canonical field name is one Transport
+// writes itself or from the request's own fields (Host, User-Agent,
+// Content-Length, Transfer-Encoding, Trailer, Connection), and so cannot be
+// among a request's Fields.
+func ReservedField(name string) bool {
+	switch name {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
+		return true
+	}
+	return false
 }
 
 // fieldsOf returns the Fields of r's context, or nil.
