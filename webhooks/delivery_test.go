@@ -747,6 +747,84 @@ func TestSendTestEvent(t *testing.T) {
 	}
 }
 
+type testSendResult struct {
+	res webhooks.SendResult
+	err error
+}
+
+// startTestSend calls SendTestEvent in a goroutine and waits until its
+// request has reached the receiver, which has closed arrived.
+func startTestSend(t *testing.T, s *webhooks.Service, id string, arrived <-chan struct{}) <-chan testSendResult {
+	t.Helper()
+	sent := make(chan testSendResult, 1)
+	go func() {
+		res, err := s.SendTestEvent(context.Background(), id)
+		sent <- testSendResult{res, err}
+	}()
+	select {
+	case <-arrived:
+	case r := <-sent:
+		t.Fatalf("SendTestEvent = %+v, %v before its request arrived", r.res, r.err)
+	}
+	return sent
+}
+
+func TestShutdownWaitsForSendTestEvent(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv, _ := engServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		close(arrived)
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	w := engCreate(t, s, "slow", srv.URL, webhooks.CommercialSignalDetectedEvent)
+	sent := startTestSend(t, s, w.ID, arrived)
+
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	select {
+	case err := <-shut:
+		close(release)
+		t.Fatalf("Shutdown = %v while a test send was in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := s.SendTestEvent(context.Background(), w.ID); !errors.Is(err, webhooks.ErrClosed) {
+		t.Errorf("SendTestEvent during Shutdown = %v, want ErrClosed", err)
+	}
+	close(release)
+	if r := <-sent; r.err != nil || r.res.StatusCode != http.StatusNoContent {
+		t.Errorf("SendTestEvent = %+v, %v, want its 204", r.res, r.err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown = %v", err)
+	}
+}
+
+func TestShutdownCancelsSendTestEvent(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	arrived := make(chan struct{})
+	srv, _ := engServer(t, func(_ http.ResponseWriter, r *http.Request, _ int) {
+		close(arrived)
+		<-r.Context().Done()
+	})
+	w := engCreate(t, s, "hanging", srv.URL, webhooks.CommercialSignalDetectedEvent)
+	sent := startTestSend(t, s, w.ID, arrived)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown = %v; a test send cut off loses no delivery", err)
+	}
+	select {
+	case r := <-sent:
+		if !errors.Is(r.err, context.Canceled) {
+			t.Errorf("SendTestEvent = %+v, %v, want it cancelled", r.res, r.err)
+		}
+	default:
+		t.Fatal("SendTestEvent still running after Shutdown returned")
+	}
+}
+
 // engRecorded is a host's own domain event, translated into webhook events.
 type engRecorded struct {
 	MeetingID string `json:"meetingId"`

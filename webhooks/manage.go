@@ -168,11 +168,17 @@ func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webho
 // without retries, and returns the result, as a settings page's "Test"
 // button wants. It works on disabled webhooks too. Its attempt is recorded in
 // the log under a delivery id starting with "dlv_test_"; it counts neither as
-// a delivery nor toward disabling the webhook.
+// a delivery nor toward disabling the webhook. Shutdown waits for it as for
+// a delivery in flight, and cancels it when its own context ends first.
 func (s *Service) SendTestEvent(ctx context.Context, id string) (SendResult, error) {
 	if s.closed.Load() {
 		return SendResult{}, ErrClosed
 	}
+	ctx, end, err := s.sched.beginTest(ctx)
+	if err != nil {
+		return SendResult{}, err
+	}
+	defer end()
 	w, err := s.store.Get(ctx, id)
 	if err != nil {
 		return SendResult{}, err

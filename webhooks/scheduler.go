@@ -22,10 +22,11 @@ type scheduler struct {
 	mu       sync.Mutex
 	work     sync.Cond // signalled when a queue becomes ready or on stop
 	space    sync.Cond // broadcast when a full queue loses an item
-	idle     sync.Cond // broadcast when nothing is queued or in flight
+	idle     sync.Cond // broadcast when nothing is queued, in flight or being tested
 	ready    ring      // FIFO of queues with work and spare concurrency
 	queued   int       // deliveries waiting in queues
 	inflight int       // deliveries being run
+	tests    int       // test sends running (beginTest)
 	waiting  int       // enqueuers blocked on a full queue
 	closed   bool      // no more enqueues
 	started  bool      // workers running
@@ -185,10 +186,41 @@ func (s *scheduler) worker() {
 		s.inflight--
 		s.makeReady(q)
 
-		if s.queued == 0 && s.inflight == 0 {
-			s.idle.Broadcast()
-		}
+		s.signalIdle()
 	}
+}
+
+// signalIdle wakes drain when nothing is left to wait for. The caller holds
+// s.mu.
+func (s *scheduler) signalIdle() {
+	if s.queued == 0 && s.inflight == 0 && s.tests == 0 {
+		s.idle.Broadcast()
+	}
+}
+
+// beginTest counts a test send (Service.SendTestEvent), which drain waits
+// for like a delivery in flight and stop cancels: it returns the context
+// the send runs with and the function that ends it. It fails with ErrClosed
+// once the scheduler no longer takes work.
+func (s *scheduler) beginTest(ctx context.Context) (context.Context, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, ErrClosed
+	}
+	s.tests++
+	s.wg.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	unhook := context.AfterFunc(s.ctx, cancel)
+	return ctx, func() {
+		unhook()
+		cancel()
+		s.mu.Lock()
+		s.tests--
+		s.signalIdle()
+		s.mu.Unlock()
+		s.wg.Done()
+	}, nil
 }
 
 // recheck wakes enqueuers waiting on full queues so that they ask their
@@ -202,9 +234,9 @@ func (s *scheduler) recheck() {
 	s.mu.Unlock()
 }
 
-// drain stops intake and waits until every queued delivery has run or ctx
-// ends. It returns the number of deliveries still in flight then: none when
-// everything ran.
+// drain stops intake and waits until every queued delivery and every test
+// send has run or ctx ends. It returns the number of deliveries still in
+// flight then: none when everything ran.
 func (s *scheduler) drain(ctx context.Context) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,14 +248,15 @@ func (s *scheduler) drain(ctx context.Context) int {
 		s.mu.Unlock()
 	})
 	defer stop()
-	for (s.queued > 0 || s.inflight > 0) && ctx.Err() == nil {
+	for (s.queued > 0 || s.inflight > 0 || s.tests > 0) && ctx.Err() == nil {
 		s.idle.Wait()
 	}
 	return s.inflight
 }
 
-// stop cancels deliveries in flight, waits for the workers to return and
-// hands back whatever was still queued, in queue order per webhook.
+// stop cancels deliveries and test sends in flight, waits for the workers
+// and the test sends to return and hands back whatever was still queued, in
+// queue order per webhook.
 func (s *scheduler) stop() []*delivery {
 	// Stopped before cancelled: no worker may pick up another delivery only
 	// to run it with a dead context.

@@ -365,10 +365,11 @@ func (s *Service) Run(ctx context.Context) error {
 
 const drainTimeout = 30 * time.Second
 
-// Shutdown stops intake, lets queued and in-flight deliveries finish until
-// ctx ends, and records every delivery still without an outcome as
-// OutcomeUndelivered (so it can be redelivered). It shuts the bus down first,
-// so events already published are dispatched. It is safe to call more than
+// Shutdown stops intake, lets queued and in-flight deliveries and
+// SendTestEvent calls finish until ctx ends, cancels those still running
+// then, and records every delivery still without an outcome as
+// OutcomeUndelivered (so it can be redelivered). It shuts the bus down
+// first, so events already published are dispatched. It is safe to call more than
 // once; later calls return the first result. Afterwards, methods that
 // deliver return ErrClosed.
 func (s *Service) Shutdown(ctx context.Context) error {
