@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -513,7 +514,7 @@ func DecodeEvent(t EventType, body []byte) (Event, error) {
 	case CommercialSignalDetectedEvent:
 		var w struct {
 			code, description, contactID, companyID, category, activityType, activityID, changeType string
-			evidence                                                                                []string
+			evidence                                                                                stringArray
 		}
 		fields := map[string]any{
 			"code": &w.code, "description": &w.description, "contactId": &w.contactID, "companyId": &w.companyID,
@@ -529,7 +530,7 @@ func DecodeEvent(t EventType, body []byte) (Event, error) {
 				Category:     signals.Category(w.category),
 				ActivityType: signals.ActivityType(w.activityType),
 				ActivityID:   w.activityID,
-				Evidence:     w.evidence,
+				Evidence:     []string(w.evidence),
 				ChangeType:   signals.ChangeType(w.changeType),
 			}
 		})
@@ -622,6 +623,30 @@ func decodeFields(body []byte, fields map[string]any) (problems []error, err err
 		}
 	}
 	return problems, nil
+}
+
+// stringArray is a JSON array of strings that refuses a null element, which
+// encoding/json would decode as "", with the *json.UnmarshalTypeError of a
+// value of the wrong type.
+type stringArray []string
+
+func (a *stringArray) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // a null member: left as it is, as for the other fields
+	}
+	var elems []*string
+	if err := json.Unmarshal(b, &elems); err != nil {
+		return err
+	}
+	out := make([]string, len(elems))
+	for i, e := range elems {
+		if e == nil {
+			return &json.UnmarshalTypeError{Value: "null", Type: reflect.TypeFor[string](), Field: strconv.Itoa(i)}
+		}
+		out[i] = *e
+	}
+	*a = out
+	return nil
 }
 
 // bodyField is the Field of a FieldError about the whole body.

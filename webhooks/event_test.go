@@ -293,6 +293,21 @@ func TestEventValidate(t *testing.T) {
 	}
 }
 
+func TestDecodeEventEvidence(t *testing.T) {
+	for body, want := range map[string][]string{
+		`["x","y \"z\"",""]`: {"x", `y "z"`, ""},
+		`[]`:                 {},
+	} {
+		e, err := webhooks.DecodeEvent(webhooks.CommercialSignalDetectedEvent, []byte(`{"code":"pilot_success","category":"positive","activityType":"meeting","activityId":"a","changeType":"new","evidence":`+body+`}`))
+		if err != nil {
+			t.Fatalf("DecodeEvent(evidence %s) = %v", body, err)
+		}
+		if got := e.(webhooks.CommercialSignalDetected).Evidence; !slices.Equal(got, want) || got == nil {
+			t.Errorf("evidence %s decoded as %q, want %q", body, got, want)
+		}
+	}
+}
+
 func TestDecodeEvent(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -305,6 +320,8 @@ func TestDecodeEvent(t *testing.T) {
 			`{"meetingId":"m","status":"meeting_deleted","occurredAt":"2025-01-01T00:00:00Z","extra":{"a":[1]}}`, nil, ""},
 		{"evidence omitted", webhooks.CommercialSignalDetectedEvent,
 			`{"code":"pilot_success","category":"positive","activityType":"meeting","activityId":"a","changeType":"new"}`, nil, ""},
+		{"evidence", webhooks.CommercialSignalDetectedEvent,
+			`{"code":"pilot_success","category":"positive","activityType":"meeting","activityId":"a","changeType":"new","evidence":["x","y \"z\""]}`, nil, ""},
 		{"evidence null", webhooks.CommercialSignalDetectedEvent,
 			`{"code":"pilot_success","category":"positive","activityType":"meeting","activityId":"a","changeType":"new","evidence":null}`, nil, ""},
 		{"empty body", webhooks.MeetingStatusChangedEvent, ``, []error{webhooks.ErrInvalidPayload}, ""},
@@ -323,6 +340,12 @@ func TestDecodeEvent(t *testing.T) {
 		{"string for evidence", webhooks.CommercialSignalDetectedEvent,
 			`{"code":"pilot_success","category":"positive","activityType":"meeting","activityId":"a","changeType":"new","evidence":"x"}`,
 			[]error{webhooks.ErrInvalidPayload}, "evidence"},
+		{"null in evidence", webhooks.CommercialSignalDetectedEvent,
+			`{"code":"pilot_success","category":"positive","activityType":"meeting","activityId":"a","changeType":"new","evidence":["x",null]}`,
+			[]error{webhooks.ErrInvalidPayload, webhooks.ErrFieldType}, "evidence"},
+		{"number in evidence", webhooks.CommercialSignalDetectedEvent,
+			`{"code":"pilot_success","category":"positive","activityType":"meeting","activityId":"a","changeType":"new","evidence":[1]}`,
+			[]error{webhooks.ErrInvalidPayload, webhooks.ErrFieldType}, "evidence"},
 		{"missing meetingNoteId", webhooks.MeetingNoteStatusChangedEvent, `{"meetingId":"m","status":"meeting_note_created"}`,
 			[]error{webhooks.ErrInvalidPayload, webhooks.ErrMissingField}, "meetingNoteId"},
 		{"unknown status", webhooks.MeetingStatusChangedEvent, `{"meetingId":"m","status":"meeting_started"}`,
