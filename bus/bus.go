@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
@@ -219,11 +222,14 @@ func (b *Bus) Publish(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
+	id, occurred, err := b.identify(e)
+	if err != nil {
+		return err
+	}
 	units, spanName, err := b.route(name)
 	if err != nil {
 		return err
 	}
-	id, occurred := b.identify(e)
 	ctx, span := b.startPublishSpan(ctx, spanName, name, id)
 	defer span.End()
 	if b.direct {
@@ -260,7 +266,10 @@ func (b *Bus) NewMessage(ctx context.Context, e Event) (*message.Message, error)
 	if err != nil {
 		return nil, err
 	}
-	id, occurred := b.identify(e)
+	id, occurred, err := b.identify(e)
+	if err != nil {
+		return nil, err
+	}
 	ctx, span := b.startPublishSpan(ctx, "publish "+name, name, id)
 	defer span.End()
 	return b.newMessage(ctx, id, name, payload, occurred), nil
@@ -294,8 +303,10 @@ func (b *Bus) PublishMessage(ctx context.Context, msg *message.Message) error {
 	case b.dlTopic:
 		return fmt.Errorf("%w: %q is the dead-letter topic", ErrInvalidEvent, name)
 	}
-	if msg.Metadata[MetadataEventID] == "" {
+	if id := msg.Metadata[MetadataEventID]; id == "" {
 		return fmt.Errorf("%w: message %s has no %s metadata", ErrInvalidEvent, msg.UUID, MetadataEventID)
+	} else if err := CheckEventID(id); err != nil {
+		return fmt.Errorf("%w: message %s: %w", ErrInvalidEvent, msg.UUID, err)
 	}
 	units, _, err := b.route(name)
 	if err != nil {
@@ -497,14 +508,17 @@ func (b *Bus) reserve(ctx context.Context, units int64, inHandler bool) error {
 }
 
 // identify returns the event's id and time: its own when it has them, else a
-// new UUIDv7 and Config.Now().
-func (b *Bus) identify(e Event) (string, time.Time) {
+// new UUIDv7 and Config.Now(). An id of its own that CheckEventID refuses is
+// an error wrapping ErrInvalidEvent.
+func (b *Bus) identify(e Event) (string, time.Time, error) {
 	var id string
 	if ie, ok := e.(identifiedEvent); ok {
 		id = ie.EventID()
 	}
 	if id == "" {
 		id = hbid.New("")
+	} else if err := CheckEventID(id); err != nil {
+		return "", time.Time{}, fmt.Errorf("%w: %s: %w", ErrInvalidEvent, e.EventName(), err)
 	}
 	var occurred time.Time
 	if te, ok := e.(timedEvent); ok {
@@ -513,7 +527,27 @@ func (b *Bus) identify(e Event) (string, time.Time) {
 	if occurred.IsZero() {
 		occurred = b.now()
 	}
-	return id, occurred
+	return id, occurred, nil
+}
+
+// CheckEventID reports why id cannot be an event id, or nil if it can: an
+// event id is valid UTF-8 with no control characters and no spaces around
+// it, so that it travels unchanged as a message id, in header fields (a
+// webhook's webhook-id, which its signature covers) and in text columns.
+// Publish, NewMessage and PublishMessage refuse an event whose id it
+// refuses.
+func CheckEventID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty event id")
+	case !utf8.ValidString(id):
+		return fmt.Errorf("event id %q is not valid UTF-8", id)
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		return fmt.Errorf("event id %q holds a control character", id)
+	case strings.TrimSpace(id) != id:
+		return fmt.Errorf("event id %q has spaces around it", id)
+	}
+	return nil
 }
 
 func recordError(span trace.Span, err error) {

@@ -37,7 +37,8 @@ var (
 
 	// ErrInvalidEvent is wrapped by the errors Publish returns for an event it
 	// refuses before publishing anything: a nil event, an empty or reserved event
-	// name, a failed Validate or a payload that cannot be marshalled to JSON.
+	// name, an id CheckEventID refuses, a failed Validate or a payload that
+	// cannot be marshalled to JSON.
 	ErrInvalidEvent = errors.New("bus: invalid event")
 
 	// ErrInlineHandler is wrapped by the error Publish returns when an Inline

@@ -15,7 +15,7 @@ import (
 // An event may also implement any of:
 //
 //	Validate() error       // called by Publish first; an error refuses the event
-//	EventID() string       // the event id; a new UUIDv7 when absent or empty
+//	EventID() string       // the event id (see CheckEventID); a new UUIDv7 when absent or empty
 //	EventTime() time.Time  // when the event occurred; Config.Now() when absent or zero
 //	MarshalJSON() ([]byte, error) // the payload, used as is: it must be valid, compact JSON
 type Event interface {

@@ -125,6 +125,8 @@ func TestNewMessageRefusesInvalidEvents(t *testing.T) {
 		{"dead-letter topic", namedEvent{name: bus.DefaultDeadLetterTopic}, bus.ErrInvalidEvent},
 		{"failed Validate", checkedNote{}, errEmptyNote},
 		{"unmarshalable", namedEvent{name: "x", Payload: make(chan int)}, bus.ErrInvalidEvent},
+		{"id with a space after it", stampedNote{id: "evt-1 "}, bus.ErrInvalidEvent},
+		{"id with a line feed", stampedNote{id: "evt\n1"}, bus.ErrInvalidEvent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +135,52 @@ func TestNewMessageRefusesInvalidEvents(t *testing.T) {
 				t.Errorf("NewMessage = %v, %v; want nil and an error matching %v and ErrInvalidEvent", msg, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestCheckEventID(t *testing.T) {
+	valid := []string{"evt-1", "0192f8e4-7c3a-7000-8000-000000000000", "order 42", "événement-1", "a"}
+	invalid := []string{"", " evt", "evt ", "evt\t", "\tevt", "ev\nt", "ev\rt", "ev\x00t", "ev\x7ft", "ev\u0085t", "evt\u00a0", "\u3000evt", "ev\xfft"}
+	for _, id := range valid {
+		if err := bus.CheckEventID(id); err != nil {
+			t.Errorf("CheckEventID(%q) = %v, want nil", id, err)
+		}
+	}
+	for _, id := range invalid {
+		if err := bus.CheckEventID(id); err == nil {
+			t.Errorf("CheckEventID(%q) = nil, want an error", id)
+		}
+	}
+}
+
+func TestPublishRefusesAnInvalidEventID(t *testing.T) {
+	b := newBus(t, bus.Config{})
+	got := bustest.NewRecorder[string]()
+	err := bus.Handle(b, "stamped", func(_ context.Context, e stampedNote) error {
+		got.Record(e.Note)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"evt-1 ", "evt\n1"} {
+		if err := b.Publish(t.Context(), stampedNote{Note: id, id: id}); !errors.Is(err, bus.ErrInvalidEvent) {
+			t.Errorf("Publish with id %q = %v, want ErrInvalidEvent", id, err)
+		}
+	}
+	if err := b.Publish(t.Context(), stampedNote{Note: "ok", id: "evt-1"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := got.Wait(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if notes := got.All(); len(notes) != 1 || notes[0] != "ok" {
+		t.Errorf("handled %q, want only the valid event", notes)
 	}
 }
 
@@ -167,6 +215,12 @@ func TestPublishMessageRules(t *testing.T) {
 		}, nil},
 		{"nil message", func(t *testing.T) error {
 			return started(t, bus.Config{}).PublishMessage(t.Context(), nil)
+		}, bus.ErrInvalidEvent},
+		{"id with a control character", func(t *testing.T) error {
+			b := started(t, bus.Config{})
+			msg := valid(t, b)
+			msg.Metadata[bus.MetadataEventID] = "evt\r1"
+			return b.PublishMessage(t.Context(), msg)
 		}, bus.ErrInvalidEvent},
 		{"no event name", func(t *testing.T) error {
 			b := started(t, bus.Config{})

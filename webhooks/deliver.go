@@ -87,7 +87,7 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		switch {
 		case ctx.Err() != nil:
 			outcome = OutcomeUndelivered
-		case errors.Is(err, ErrPayloadTooLarge), errors.Is(err, ErrHTTPSRequired):
+		case errors.Is(err, ErrPayloadTooLarge), errors.Is(err, ErrHTTPSRequired), errors.Is(err, ErrInvalidEventID):
 			outcome = OutcomeRefused
 		default:
 			outcome = OutcomeDeadLettered

@@ -499,6 +499,56 @@ func TestDeliveryReservedHeadersRefused(t *testing.T) {
 	}
 }
 
+// paddedIDEvent is a meeting event whose host gave it an id of its own.
+type paddedIDEvent struct {
+	webhooks.MeetingStatusChanged
+	id string
+}
+
+func (e paddedIDEvent) EventID() string { return e.id }
+
+// An event id that would not reach the receiver as it was signed (trimmed,
+// or refused by the transport) is refused before anything is sent.
+func TestInvalidEventIDRefused(t *testing.T) {
+	bad := []string{"order-42 ", " order-42", "order\t42 ", "order\n42", "order\x7f42"}
+	s := engService(t, webhooks.Config{})
+	srv, hits := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "meetings", srv.URL, webhooks.MeetingStatusChangedEvent)
+	for _, id := range bad {
+		if err := s.Publish(t.Context(), paddedIDEvent{engEvent, id}); !errors.Is(err, bus.ErrInvalidEvent) {
+			t.Errorf("Publish with id %q = %v, want bus.ErrInvalidEvent", id, err)
+		}
+	}
+	for _, http2 := range []bool{false, true} {
+		sender, err := webhooks.NewSender(webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, HTTP2: http2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg, err := webhooks.NewTarget(w, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range append(bad, "") {
+			_, err := sender.Send(t.Context(), webhooks.SendRequest{Target: tg, EventID: id, Payload: []byte("{}")})
+			var de *webhooks.DeliveryError
+			if !errors.Is(err, webhooks.ErrInvalidEventID) || !errors.As(err, &de) || de.Attempts != 0 {
+				t.Errorf("HTTP2 %t: Send with id %q = %v, want a DeliveryError with no attempt wrapping ErrInvalidEventID", http2, id, err)
+			}
+		}
+		_ = sender.Close()
+	}
+	if n := len(hits.all()); n != 0 {
+		t.Errorf("the receiver got %d requests, want none", n)
+	}
+	// The same id without the space is delivered, and verifies.
+	if err := s.Publish(t.Context(), paddedIDEvent{engEvent, "order-42"}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)[0]; rec.Outcome != webhooks.OutcomeDelivered || rec.EventID != "order-42" {
+		t.Errorf("record = %s of %q, want delivered order-42", rec.Outcome, rec.EventID)
+	}
+}
+
 func TestDeliveryPayloadLimit(t *testing.T) {
 	const limit = 300
 	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxPayloadBytes: limit}})

@@ -22,7 +22,8 @@ const (
 	// retryable. The delivery can be redelivered.
 	OutcomeDeadLettered Outcome = "dead_lettered"
 	// OutcomeRefused: the request was never sent because the payload was over
-	// the size limit or invalid.
+	// the size limit or invalid, or the event id could not be sent
+	// (ErrInvalidEventID).
 	OutcomeRefused Outcome = "refused"
 	// OutcomeSkipped: the webhook was disabled. The delivery can be
 	// redelivered.

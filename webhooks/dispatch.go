@@ -16,7 +16,9 @@ import (
 )
 
 // Publish validates e, refuses it with ErrPayloadTooLarge when its body is
-// over the limit, and publishes it on the bus. The event is encoded once: the
+// over the limit (and, as the bus does, with an error wrapping
+// bus.ErrInvalidEvent when it has an id bus.CheckEventID refuses), and
+// publishes it on the bus. The event is encoded once: the
 // bytes measured are the bytes sent. Publishing with the bus directly works
 // too; an oversized event is then refused at dispatch and recorded as
 // OutcomeRefused.

@@ -204,7 +204,7 @@ func TestSignedFieldsOnTheWire(t *testing.T) {
 				return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}}))
 			}},
 		{name: "custom Authorization and credentials in the URL", webhook: webhooks.Webhook{Headers: map[string]string{"Authorization": "Bearer tok"}}, payload: `{}`, userinfo: true},
-		{name: "id with a space around it", eventID: " evt_1 ", payload: `{}`},
+		{name: "id with a space around it", eventID: " evt_1 ", payload: `{}`, wantErr: true},
 		{name: "id with a line break", eventID: "evt\r\nX-Injected: 1", payload: `{}`, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

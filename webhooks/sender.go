@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/hookbus/hookbus/bus"
 	"github.com/hookbus/hookbus/internal/h1"
 	"github.com/hookbus/hookbus/internal/ssrf"
 )
@@ -47,6 +48,10 @@ const (
 var (
 	// ErrPayloadTooLarge: the body exceeds the configured maximum; nothing was sent.
 	ErrPayloadTooLarge = errors.New("webhooks: payload too large")
+	// ErrInvalidEventID: the event id is one bus.CheckEventID refuses (empty,
+	// not UTF-8, with a control character or spaces around it), which could
+	// not be sent as the webhook-id its signature covers; nothing was sent.
+	ErrInvalidEventID = errors.New("webhooks: invalid event id")
 	// ErrGone: the receiver answered 410 Gone; the webhook should be disabled.
 	ErrGone = errors.New("webhooks: receiver answered 410 Gone")
 	// ErrRedirect: the receiver answered 3xx; redirects are never followed.
@@ -156,7 +161,8 @@ type SendRequest struct {
 	// Target is the prepared webhook; required.
 	Target *Target
 	// EventID is sent as webhook-id; it must stay the same across retries and
-	// redeliveries so that receivers can dedupe.
+	// redeliveries so that receivers can dedupe. Required, and it must pass
+	// bus.CheckEventID (ErrInvalidEventID).
 	EventID string
 	// EventType is sent as X-Webhook-Event; empty means the target webhook's
 	// type.
@@ -319,6 +325,9 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 	}
 	if len(req.Payload) > s.cfg.MaxPayloadBytes {
 		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(req.Payload), s.cfg.MaxPayloadBytes)}
+	}
+	if err := bus.CheckEventID(req.EventID); err != nil {
+		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: %w", ErrInvalidEventID, err)}
 	}
 	if t.url.Scheme != "https" && !(t.url.Scheme == "http" && s.cfg.AllowHTTP) {
 		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: scheme %q", ErrHTTPSRequired, t.url.Scheme)}
