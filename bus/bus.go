@@ -579,6 +579,9 @@ func (g *gate) leave() {
 	}
 }
 
+// inProgress returns the number of calls in progress.
+func (g *gate) inProgress() int64 { return g.state.Load() &^ gateClosed }
+
 func (g *gate) close() {
 	if old := g.state.Or(gateClosed); old == 0 {
 		g.once.Do(func() { close(g.drained) })

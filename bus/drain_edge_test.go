@@ -3,11 +3,13 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/hookbus/hookbus/bus"
@@ -206,5 +208,79 @@ func TestGoexitAfterHardStopIsLeftUnhandled(t *testing.T) {
 	}
 	if dead.Load() != 0 {
 		t.Fatalf("an event left unhandled by the hard stop (Shutdown = %v) was also dead-lettered", err)
+	}
+}
+
+// blockingPublish is a GoChannel whose Publish waits for release, and which
+// notes whether it was closed while a Publish was in progress.
+type blockingPublish struct {
+	*gochannel.GoChannel
+	entered, release chan struct{}
+	inFlight         atomic.Int32
+	closedInFlight   atomic.Bool
+}
+
+func (p *blockingPublish) Publish(topic string, msgs ...*message.Message) error {
+	p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	p.entered <- struct{}{}
+	<-p.release
+	return p.GoChannel.Publish(topic, msgs...)
+}
+
+func (p *blockingPublish) Close() error {
+	if p.inFlight.Load() > 0 {
+		p.closedInFlight.Store(true)
+	}
+	return p.GoChannel.Close()
+}
+
+// A bus that only publishes (never started) lets the Publish calls in
+// progress finish before it closes the publisher, until ctx ends.
+func TestShutdownBeforeStartWaitsForPublish(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		t.Run(fmt.Sprintf("context ends: %t", expire), func(t *testing.T) {
+			pub := &blockingPublish{GoChannel: gochannel.NewGoChannel(gochannel.Config{}, nil), entered: make(chan struct{}, 1), release: make(chan struct{})}
+			b, err := bus.New(bus.Config{Publisher: pub, Subscriber: pub})
+			if err != nil {
+				t.Fatal(err)
+			}
+			published := make(chan error, 1)
+			go func() { published <- b.Publish(context.Background(), drainFollow{N: 1}) }()
+			<-pub.entered
+			ctx, cancel := context.WithCancel(context.Background())
+			if expire {
+				ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+			}
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- b.Shutdown(ctx) }()
+			if expire {
+				err := <-done
+				var de *bus.DrainError
+				if !errors.As(err, &de) || de.Left != 1 || !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Shutdown = %v, want a DrainError with the Publish in progress left", err)
+				}
+				close(pub.release)
+				<-published
+				return
+			}
+			select {
+			case err := <-done:
+				close(pub.release)
+				t.Fatalf("Shutdown = %v while a Publish was in progress (which then returned %v)", err, <-published)
+			case <-time.After(200 * time.Millisecond):
+			}
+			close(pub.release)
+			if err := <-published; err != nil {
+				t.Errorf("Publish = %v", err)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("Shutdown = %v", err)
+			}
+			if pub.closedInFlight.Load() {
+				t.Error("the publisher was closed under a Publish in progress")
+			}
+		})
 	}
 }

@@ -114,6 +114,8 @@ func (b *Bus) Run(ctx context.Context) error {
 // records the part of a batch it handled; after a second, or once ctx ends,
 // the subscriptions end too. Called from a
 // handler, Shutdown waits for that handler: it cannot drain before ctx ends.
+// A bus that was never started (one that only publishes to a broker) waits
+// for the Publish calls in progress before it closes the publisher.
 //
 // Handler contexts stay alive while Shutdown drains. If ctx ends first,
 // Shutdown cancels them, stops waiting for handlers and returns a *DrainError
@@ -168,7 +170,10 @@ func (b *Bus) Close() error {
 // errors.Is; get it with errors.As to read Left.
 type DrainError struct {
 	// Left is how many (event, handler) pairs were pending when Shutdown gave
-	// up: queued, being handled, or (in memory) still in the transport.
+	// up: queued, being handled, or (in memory) still in the transport. On a
+	// bus that was never started (one that only publishes to a broker), it is
+	// the Publish calls still in progress, which the closed transport then
+	// fails.
 	Left int64
 	// Err is the context's error.
 	Err error
@@ -190,8 +195,16 @@ func (b *Bus) shutdown(ctx context.Context, started bool) error {
 		b.pending.close() // fails Publish calls waiting for room
 	}
 	if !started {
+		// A bus that only publishes (to a broker): the Publish calls in
+		// progress finish before the transport closes under them.
+		var err error
+		select {
+		case <-b.publishing.drained:
+		case <-ctx.Done():
+			err = &DrainError{Left: b.publishing.inProgress(), Err: ctx.Err()}
+		}
 		b.hardStop()
-		return b.closeTransport()
+		return errors.Join(err, b.closeTransport())
 	}
 	b.log.DebugContext(ctx, "bus: draining")
 	err := b.drain(ctx)
