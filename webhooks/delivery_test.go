@@ -819,6 +819,33 @@ func startTestSend(t *testing.T, s *webhooks.Service, id string, arrived <-chan 
 	return sent
 }
 
+// A Start that failed (here, its context had ended) can be tried again.
+func TestStartAgainAfterAFailure(t *testing.T) {
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Shutdown(context.Background()) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Start(ctx); err == nil {
+		t.Fatal("Start with an ended context = nil, want its error")
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatalf("Start again = %v", err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatalf("Start once started = %v", err)
+	}
+	if err := s.Publish(t.Context(), engEvent); err != nil {
+		t.Errorf("Publish after the second Start = %v", err)
+	}
+}
+
 func TestShutdownWaitsForSendTestEvent(t *testing.T) {
 	s := engService(t, webhooks.Config{})
 	arrived, release := make(chan struct{}), make(chan struct{})

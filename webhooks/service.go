@@ -181,12 +181,12 @@ type Service struct {
 	// that concurrent changes do not undo each other. Striped by id.
 	webhookLocks [32]sync.Mutex
 
-	startOnce sync.Once
-	startErr  error
-	closed    atomic.Bool
-	shutOnce  sync.Once
-	shutErr   error
-	shutDone  chan struct{} // closed when Shutdown has finished
+	startMu  sync.Mutex
+	started  bool // Start succeeded
+	closed   atomic.Bool
+	shutOnce sync.Once
+	shutErr  error
+	shutDone chan struct{} // closed when Shutdown has finished
 }
 
 // endpoint is the engine's state for one webhook.
@@ -331,19 +331,24 @@ func asOutcomeRecorder(l DeliveryLog) OutcomeRecorder {
 	return r
 }
 
-// Start starts the bus (if nobody has) and returns once it is ready;
-// calling it again does nothing. Starting the bus directly works too:
-// deliveries are queued from the first event on.
+// Start starts the bus (if nobody has) and returns once it is ready; once
+// it has succeeded, calling it again does nothing, and after a failure (a
+// broker unreachable, ctx ended) it tries again. Starting the bus directly
+// works too: deliveries are queued from the first event on.
 func (s *Service) Start(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	s.startOnce.Do(func() {
-		if err := s.bus.Start(ctx); err != nil && !errors.Is(err, bus.ErrStarted) {
-			s.startErr = fmt.Errorf("webhooks: start bus: %w", err)
-		}
-	})
-	return s.startErr
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.started {
+		return nil
+	}
+	if err := s.bus.Start(ctx); err != nil && !errors.Is(err, bus.ErrStarted) {
+		return fmt.Errorf("webhooks: start bus: %w", err)
+	}
+	s.started = true
+	return nil
 }
 
 // Run starts the service and blocks until ctx ends, then shuts it down,
