@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -47,6 +48,105 @@ func (o *Outbox) newSubscriber() (*wsql.Subscriber, error) {
 		return nil, fmt.Errorf("outbox: new subscriber: %w", err)
 	}
 	return sub, nil
+}
+
+// drainingSubscriber reads the outbox for the forwarder and lets the rows
+// being forwarded finish when it stops. Watermill's router, when it closes
+// or its context ends, closes its subscriber and cancels the subscription
+// while a forward may still be publishing: the SQL subscriber then rolls
+// back the transaction that would have deleted the row, although the bus
+// has taken the event, which is forwarded again. This subscriber reads with
+// a context of its own; once stopped it hands the router no more rows,
+// waits (at most forwardDeadline) until every row handed over is
+// acknowledged or refused, closes the SQL subscriber, which commits what was
+// acknowledged first, and only then cancels its reads.
+type drainingSubscriber struct {
+	sub     *wsql.Subscriber
+	ctx     context.Context // the SQL subscriber's reads and acknowledgements
+	cancel  context.CancelFunc
+	stopped chan struct{} // closed by stop: no more rows for the router
+	once    sync.Once
+	feeders sync.WaitGroup // goroutines handing rows to the router
+	// inflight counts the rows handed to the router and not yet
+	// acknowledged or refused. Added to only by feeders, before they exit.
+	inflight  sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ message.Subscriber = (*drainingSubscriber)(nil)
+
+func newDrainingSubscriber(sub *wsql.Subscriber) *drainingSubscriber {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &drainingSubscriber{sub: sub, ctx: ctx, cancel: cancel, stopped: make(chan struct{})}
+}
+
+// Subscribe implements message.Subscriber; the router's context is not the
+// one the rows are read with (see drainingSubscriber).
+func (d *drainingSubscriber) Subscribe(_ context.Context, topic string) (<-chan *message.Message, error) {
+	in, err := d.sub.Subscribe(d.ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *message.Message)
+	d.feeders.Go(func() {
+		defer close(out)
+		for {
+			var m *message.Message
+			select {
+			case <-d.stopped:
+				return
+			case msg, ok := <-in:
+				if !ok {
+					return
+				}
+				m = msg
+			}
+			d.inflight.Add(1)
+			select {
+			case out <- m:
+				go func() {
+					defer d.inflight.Done()
+					select {
+					case <-m.Acked():
+					case <-m.Nacked():
+					case <-d.ctx.Done():
+					}
+				}()
+			case <-d.stopped:
+				d.inflight.Done() // never handed over: its transaction rolls back
+				return
+			}
+		}
+	})
+	return out, nil
+}
+
+// stop hands the router no more rows; the router's handler then ends.
+func (d *drainingSubscriber) stop() { d.once.Do(func() { close(d.stopped) }) }
+
+// Close implements message.Subscriber: stop, then wait for the rows being
+// forwarded (at most forwardDeadline), then close the SQL subscriber and
+// cancel its reads. It is safe to call more than once.
+func (d *drainingSubscriber) Close() error {
+	d.closeOnce.Do(func() {
+		d.stop()
+		d.feeders.Wait()
+		done := make(chan struct{})
+		go func() {
+			d.inflight.Wait()
+			close(done)
+		}()
+		t := time.NewTimer(forwardDeadline)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		d.closeErr = d.sub.Close()
+		d.cancel()
+	})
+	return d.closeErr
 }
 
 // retryLater wraps the forwarder's handler: when the bus refuses an event,

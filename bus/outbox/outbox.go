@@ -223,7 +223,8 @@ func (o *Outbox) publish(ctx context.Context, tx wsql.ContextExecutor, e bus.Eve
 }
 
 // Run forwards the committed events to the bus with Watermill's forwarder,
-// until ctx ends or Close is called; then it returns nil. It creates the
+// until ctx ends or Close is called; then it lets the event being forwarded
+// finish (at most a minute) and returns nil. It creates the
 // table if needed. Several processes may run it on one outbox: they share
 // the events, each skipping the rows another is forwarding. An error means it could not start.
 //
@@ -248,11 +249,12 @@ func (o *Outbox) Run(ctx context.Context) error {
 		o.mu.Unlock()
 		return ErrRunning
 	}
-	sub, err := o.newSubscriber()
+	raw, err := o.newSubscriber()
 	if err != nil {
 		o.mu.Unlock()
 		return err
 	}
+	sub := newDrainingSubscriber(raw)
 	fwd, err := forwarder.NewForwarder(sub, busPublisher{o.bus}, o.wlog, forwarder.Config{
 		ForwarderTopic:      o.cfg.Topic,
 		Middlewares:         []message.HandlerMiddleware{o.retryLater},
@@ -267,7 +269,11 @@ func (o *Outbox) Run(ctx context.Context) error {
 	o.stopped = make(chan struct{})
 	o.mu.Unlock()
 
+	// The end of ctx stops the reads, and the router once its handler ends;
+	// the rows being forwarded finish first (drainingSubscriber).
+	unhook := context.AfterFunc(ctx, sub.stop)
 	err = fwd.Run(ctx)
+	unhook()
 	_ = fwd.Close()
 	_ = sub.Close()
 	o.mu.Lock()
@@ -280,7 +286,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops Run, waiting for the event being forwarded, and makes Publish,
+// Close stops Run, waiting (at most a minute) for the event being forwarded
+// and the removal of its row, so that an event the bus took is not
+// forwarded again, and makes Publish,
 // PublishPgx and Run return ErrClosed from then on. It does not close the bus
 // nor the database. It is safe to call more than once.
 func (o *Outbox) Close() error {

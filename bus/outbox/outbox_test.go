@@ -831,3 +831,65 @@ func TestInlineHandlerErrorIsRetriedNotDropped(t *testing.T) {
 	}
 	f.waitRows(t, 0)
 }
+
+// An event the bus has taken while the forwarder stops (Close, or the end of
+// Run's context) is removed from the outbox: it is not forwarded again.
+func TestStopDuringAForwardForwardsItOnce(t *testing.T) {
+	for _, how := range []string{"Close", "context"} {
+		t.Run(how, func(t *testing.T) {
+			var calls atomic.Int32
+			entered, release := make(chan struct{}, 4), make(chan struct{})
+			f := newFixture(t, bus.Config{}, false)
+			// An Inline handler runs inside the forward's PublishMessage,
+			// which it holds until release.
+			err := bus.HandleRaw(f.bus, "slow", "order_placed", func(context.Context, bus.Message) error {
+				calls.Add(1)
+				entered <- struct{}{}
+				<-release
+				return nil
+			}, bus.Inline())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.bus.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			f.commit(t, orderPlaced{ID: "o-1"})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ran := make(chan error, 1)
+			go func() { ran <- f.ob.Run(ctx) }()
+			<-entered
+			stopped := make(chan error, 1)
+			go func() {
+				if how == "Close" {
+					stopped <- f.ob.Close()
+					return
+				}
+				cancel()
+				stopped <- nil
+			}()
+			time.Sleep(200 * time.Millisecond)
+			close(release)
+			if err := <-stopped; err != nil {
+				t.Fatalf("Close = %v", err)
+			}
+			if err := <-ran; err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			if rows := f.rows(t); len(rows) != 0 {
+				t.Fatalf("%d rows left in the outbox after the bus took the event, want 0", len(rows))
+			}
+			// Another forwarder finds nothing to forward again.
+			stop := run(t, f.newOutbox(t))
+			time.Sleep(300 * time.Millisecond)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if n := calls.Load(); n != 1 {
+				t.Errorf("the event was forwarded %d times, want once", n)
+			}
+			f.got.waitFor(t, "o-1")
+		})
+	}
+}
