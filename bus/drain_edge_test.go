@@ -284,3 +284,36 @@ func TestShutdownBeforeStartWaitsForPublish(t *testing.T) {
 		})
 	}
 }
+
+// An Inline handler that ends the publishing goroutine (runtime.Goexit)
+// gives back the pending units Publish took for the queued handlers: the
+// bus still takes MaxPending events, and drains.
+func TestInlineGoexitReleasesPendingUnits(t *testing.T) {
+	b := newBus(t, bus.Config{MaxPending: 2, Overflow: bus.OverflowFail})
+	err := bus.Handle(b, "inline", func(_ context.Context, e drainFollow) error {
+		if e.N == 0 {
+			runtime.Goexit()
+		}
+		return nil
+	}, bus.Inline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	startWith(t, b, func(context.Context, drainFollow) error { return nil })
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		_ = b.Publish(context.Background(), drainFollow{N: 0})
+	}()
+	<-exited
+	for i := 1; i <= 2; i++ {
+		if err := b.Publish(t.Context(), drainFollow{N: i}); err != nil {
+			t.Errorf("Publish %d = %v", i, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown = %v", err)
+	}
+}
