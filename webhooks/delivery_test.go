@@ -846,6 +846,19 @@ func TestStartAgainAfterAFailure(t *testing.T) {
 	}
 }
 
+// Publish on a bus that has been shut down (by the host, or by a Shutdown
+// that began after Publish checked) reports the service's ErrClosed too.
+func TestPublishOnAClosedBus(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	if err := s.Bus().Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Publish(t.Context(), engEvent)
+	if !errors.Is(err, webhooks.ErrClosed) || !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("Publish = %v, want webhooks.ErrClosed and bus.ErrClosed", err)
+	}
+}
+
 func TestShutdownWaitsForSendTestEvent(t *testing.T) {
 	s := engService(t, webhooks.Config{})
 	arrived, release := make(chan struct{}), make(chan struct{})

@@ -53,6 +53,10 @@ func (s *Service) Publish(ctx context.Context, e Event) error {
 	err = s.bus.Publish(ctx, x)
 	*x = encodedEvent{}
 	encodedEvents.Put(x)
+	if errors.Is(err, bus.ErrClosed) {
+		// Shut down since the check above: the service's error, as then.
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
 	return err
 }
 
