@@ -91,8 +91,9 @@ type Config struct {
 	DeadLetterTopic string
 
 	// OnDeadLetter, when set, is called for every dead letter after the bus tried
-	// to publish it, whether or not that succeeded. It runs in the handler's
-	// worker, so it should be quick; a panic in it is recovered and logged.
+	// to publish it, whether or not that succeeded. The handler's worker waits
+	// for it, so it should be quick; a panic in it is recovered and logged, and
+	// a runtime.Goexit ends only its own call.
 	OnDeadLetter func(DeadLetterParams)
 
 	// DrainTimeout bounds the drain of Run (after its context ends) and of Close.

@@ -110,10 +110,18 @@ func (b *Bus) notifyDeadLetter(p DeadLetterParams) {
 	if b.onDeadLetter == nil {
 		return
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			b.log.Error("bus: OnDeadLetter panicked", "handler", p.DeadLetter.Handler, "event_id", p.DeadLetter.Message.ID, "panic", r)
-		}
+	// On a goroutine of its own, waited for: a hook that panics or ends its
+	// goroutine (runtime.Goexit, which t.FailNow calls) ends only its own
+	// call, not the worker giving the event up, which would give it up again.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if r := recover(); r != nil {
+				b.log.Error("bus: OnDeadLetter panicked", "handler", p.DeadLetter.Handler, "event_id", p.DeadLetter.Message.ID, "panic", r)
+			}
+		}()
+		b.onDeadLetter(p)
 	}()
-	b.onDeadLetter(p)
+	<-done
 }

@@ -317,3 +317,33 @@ func TestInlineGoexitReleasesPendingUnits(t *testing.T) {
 		t.Errorf("Shutdown = %v", err)
 	}
 }
+
+// An OnDeadLetter hook that ends its goroutine (runtime.Goexit, which
+// t.FailNow calls) ends only its own call: the event is dead-lettered once.
+func TestOnDeadLetterGoexitDeadLettersOnce(t *testing.T) {
+	var hookCalls atomic.Int64
+	b := newBus(t, bus.Config{Workers: 1, Retry: bus.RetryPolicy{MaxRetries: bus.NoRetries},
+		OnDeadLetter: func(bus.DeadLetterParams) {
+			hookCalls.Add(1)
+			runtime.Goexit()
+		}})
+	var dls atomic.Int64
+	if err := bus.HandleDeadLetters(b, "dl", func(context.Context, bus.DeadLetter) error {
+		dls.Add(1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	startWith(t, b, func(context.Context, drainFollow) error { return errors.New("fail") })
+	if err := b.Publish(t.Context(), drainFollow{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if n, calls := dls.Load(), hookCalls.Load(); n != 1 || calls != 1 {
+		t.Errorf("one failed event gave %d dead letters and %d OnDeadLetter calls, want 1 and 1", n, calls)
+	}
+}
