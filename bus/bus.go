@@ -405,8 +405,10 @@ func (b *Bus) metadata(ctx context.Context, id, name string, occurred time.Time)
 
 // sendDirect takes the event's pending units and puts it in the queue of
 // each of its handlers (the in-process transport), each with its own copy
-// of the metadata. A queue is closed only once the bus has stopped hard; an
-// event refused then is not handled by the remaining handlers either.
+// of the metadata. A queue is closed once Shutdown's drain has stopped
+// intake (every event accepted before was handled) or the bus has stopped
+// hard; an event a closed queue refuses is not handled by the remaining
+// handlers either, and Publish returns ErrClosed.
 func (b *Bus) sendDirect(ctx context.Context, name string, it item, units int64, inHandler bool) error {
 	t := b.topics[name]
 	if units > 0 {
