@@ -347,3 +347,19 @@ func TestOnDeadLetterGoexitDeadLettersOnce(t *testing.T) {
 		t.Errorf("one failed event gave %d dead letters and %d OnDeadLetter calls, want 1 and 1", n, calls)
 	}
 }
+
+// A bus never started, with no Publish in progress, shuts down cleanly even
+// with a context already done.
+func TestShutdownBeforeStartIdleWithEndedContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 100 {
+		b, err := bus.New(bus.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown = %v", err)
+		}
+	}
+}

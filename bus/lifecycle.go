@@ -201,7 +201,9 @@ func (b *Bus) shutdown(ctx context.Context, started bool) error {
 		select {
 		case <-b.publishing.drained:
 		case <-ctx.Done():
-			err = &DrainError{Left: b.publishing.inProgress(), Err: ctx.Err()}
+			if left := b.publishing.inProgress(); left > 0 {
+				err = &DrainError{Left: left, Err: ctx.Err()}
+			}
 		}
 		b.hardStop()
 		return errors.Join(err, b.closeTransport())

@@ -859,6 +859,40 @@ func TestPublishOnAClosedBus(t *testing.T) {
 	}
 }
 
+// An Inline handler's error that wraps bus.ErrClosed (a bus of its own,
+// closed) is the handler's: the service is not closed.
+func TestPublishInlineErrorIsNotErrClosed(t *testing.T) {
+	other, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bus.HandleRaw(b, "audit", string(webhooks.MeetingStatusChangedEvent), func(ctx context.Context, _ bus.Message) error {
+		return other.Publish(ctx, engEvent)
+	}, bus.Inline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Shutdown(context.Background()) }()
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Publish(t.Context(), engEvent)
+	if !errors.Is(err, bus.ErrInlineHandler) || errors.Is(err, webhooks.ErrClosed) {
+		t.Errorf("Publish = %v, want the Inline handler's error, not webhooks.ErrClosed", err)
+	}
+}
+
 func TestShutdownWaitsForSendTestEvent(t *testing.T) {
 	s := engService(t, webhooks.Config{})
 	arrived, release := make(chan struct{}), make(chan struct{})

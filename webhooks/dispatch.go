@@ -53,8 +53,9 @@ func (s *Service) Publish(ctx context.Context, e Event) error {
 	err = s.bus.Publish(ctx, x)
 	*x = encodedEvent{}
 	encodedEvents.Put(x)
-	if errors.Is(err, bus.ErrClosed) {
-		// Shut down since the check above: the service's error, as then.
+	if errors.Is(err, bus.ErrClosed) && !errors.Is(err, bus.ErrInlineHandler) {
+		// Shut down since the check above: the service's error, as then. (An
+		// Inline handler's error is the handler's, whatever it wraps.)
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	return err

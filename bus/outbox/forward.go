@@ -59,7 +59,9 @@ func (o *Outbox) newSubscriber() (*wsql.Subscriber, error) {
 // a context of its own; once stopped it hands the router no more rows,
 // waits (at most forwardDeadline) until every row handed over is
 // acknowledged or refused, closes the SQL subscriber, which commits what was
-// acknowledged first, and only then cancels its reads.
+// acknowledged first, and then cancels its reads: at once when the SQL
+// subscriber has closed, else after closeGrace (a read waiting for a
+// connection or a lock, say), which rolls back what it holds.
 type drainingSubscriber struct {
 	sub     *wsql.Subscriber
 	ctx     context.Context // the SQL subscriber's reads and acknowledgements
@@ -143,11 +145,24 @@ func (d *drainingSubscriber) Close() error {
 		case <-t.C:
 		}
 		t.Stop()
-		d.closeErr = d.sub.Close()
-		d.cancel()
+		closed := make(chan error, 1)
+		go func() { closed <- d.sub.Close() }()
+		grace := time.NewTimer(closeGrace)
+		select {
+		case d.closeErr = <-closed:
+			d.cancel()
+		case <-grace.C:
+			d.cancel()
+			d.closeErr = <-closed
+		}
+		grace.Stop()
 	})
 	return d.closeErr
 }
+
+// closeGrace is how long a stopping forwarder lets the SQL subscriber finish
+// what it is doing (committing an acknowledged row) before it cancels it.
+const closeGrace = time.Second
 
 // retryLater wraps the forwarder's handler: when the bus refuses an event,
 // it puts the row back into the outbox, due after a backoff, within the

@@ -259,6 +259,8 @@ func (o *Outbox) Run(ctx context.Context) error {
 		ForwarderTopic:      o.cfg.Topic,
 		Middlewares:         []message.HandlerMiddleware{o.retryLater},
 		AckWhenCannotUnwrap: true,
+		// Longer than a forward may take, which Close waits for.
+		CloseTimeout: forwardDeadline + 2*closeGrace,
 	})
 	if err != nil {
 		o.mu.Unlock()

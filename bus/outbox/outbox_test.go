@@ -893,3 +893,102 @@ func TestStopDuringAForwardForwardsItOnce(t *testing.T) {
 		})
 	}
 }
+
+// A forwarder whose read waits (for a connection of a pool the host has
+// taken, or for a lock on the table) stops at once all the same, when Run's
+// context ends or Close is called.
+func TestStopWhileAReadWaits(t *testing.T) {
+	for _, tc := range []struct{ how, wait string }{{"context", "pool"}, {"Close", "pool"}, {"context", "lock"}} {
+		t.Run(tc.how+" "+tc.wait, func(t *testing.T) {
+			f := newFixture(t, bus.Config{}, true)
+			db, ob := f.db, f.ob
+			if tc.wait == "pool" {
+				var err error
+				if db, err = sql.Open("pgx", testURL(t)); err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				db.SetMaxOpenConns(1)
+				if ob, err = outbox.New(f.bus, db, f.cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ran := make(chan error, 1)
+			go func() { ran <- ob.Run(ctx) }()
+			time.Sleep(300 * time.Millisecond) // polling
+			if tc.wait == "pool" {
+				conn, err := db.Conn(context.Background()) // the only connection
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+			} else {
+				tx, err := db.BeginTx(context.Background(), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer func() { _ = tx.Rollback() }()
+				if _, err := tx.Exec(`LOCK TABLE ` + f.cfg.Table() + ` IN ACCESS EXCLUSIVE MODE`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(100 * time.Millisecond) // the read now waits
+			closed := make(chan error, 1)
+			if tc.how == "context" {
+				cancel()
+				closed <- nil
+			} else {
+				go func() { closed <- ob.Close() }()
+			}
+			select {
+			case err := <-ran:
+				if err != nil {
+					t.Errorf("Run = %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run still running 10 s after the forwarder was stopped")
+			}
+			if err := <-closed; err != nil {
+				t.Errorf("Close = %v", err)
+			}
+		})
+	}
+}
+
+// Close waits for a forward longer than Watermill's router waits by default
+// (30 s), and reports no error for it.
+func TestCloseDuringALongForward(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a 31 s forward")
+	}
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	f := newFixture(t, bus.Config{}, false)
+	err := bus.HandleRaw(f.bus, "slow", "order_placed", func(context.Context, bus.Message) error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	}, bus.Inline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bus.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.commit(t, orderPlaced{ID: "o-1"})
+	ran := make(chan error, 1)
+	go func() { ran <- f.ob.Run(context.Background()) }()
+	<-entered
+	time.AfterFunc(31*time.Second, func() { close(release) })
+	if err := f.ob.Close(); err != nil {
+		t.Errorf("Close = %v after a forward that finished", err)
+	}
+	if err := <-ran; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if rows := f.rows(t); len(rows) != 0 {
+		t.Errorf("%d rows left, want 0", len(rows))
+	}
+	f.got.waitFor(t, "o-1")
+}
