@@ -13,6 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookbus/hookbus/bus"
@@ -235,6 +236,19 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// forwarderConfig is the configuration of Watermill's forwarder.
+func (o *Outbox) forwarderConfig() forwarder.Config {
+	return forwarder.Config{
+		ForwarderTopic:      o.cfg.Topic,
+		Middlewares:         []message.HandlerMiddleware{o.retryLater},
+		AckWhenCannotUnwrap: true,
+		// Longer than a forward may take, which Close waits for: the
+		// router's default (30 s) would report a forward that finished as a
+		// close timeout.
+		CloseTimeout: forwardDeadline + 2*closeGrace,
+	}
 }
 
 // busPublisher publishes the forwarder's messages through the bus, under its

@@ -13,7 +13,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookbus/hookbus/bus"
@@ -255,13 +254,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 		return err
 	}
 	sub := newDrainingSubscriber(raw)
-	fwd, err := forwarder.NewForwarder(sub, busPublisher{o.bus}, o.wlog, forwarder.Config{
-		ForwarderTopic:      o.cfg.Topic,
-		Middlewares:         []message.HandlerMiddleware{o.retryLater},
-		AckWhenCannotUnwrap: true,
-		// Longer than a forward may take, which Close waits for.
-		CloseTimeout: forwardDeadline + 2*closeGrace,
-	})
+	fwd, err := forwarder.NewForwarder(sub, busPublisher{o.bus}, o.wlog, o.forwarderConfig())
 	if err != nil {
 		o.mu.Unlock()
 		_ = sub.Close()

@@ -956,39 +956,3 @@ func TestStopWhileAReadWaits(t *testing.T) {
 		})
 	}
 }
-
-// Close waits for a forward longer than Watermill's router waits by default
-// (30 s), and reports no error for it.
-func TestCloseDuringALongForward(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping a 31 s forward")
-	}
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	f := newFixture(t, bus.Config{}, false)
-	err := bus.HandleRaw(f.bus, "slow", "order_placed", func(context.Context, bus.Message) error {
-		entered <- struct{}{}
-		<-release
-		return nil
-	}, bus.Inline())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.bus.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	f.commit(t, orderPlaced{ID: "o-1"})
-	ran := make(chan error, 1)
-	go func() { ran <- f.ob.Run(context.Background()) }()
-	<-entered
-	time.AfterFunc(31*time.Second, func() { close(release) })
-	if err := f.ob.Close(); err != nil {
-		t.Errorf("Close = %v after a forward that finished", err)
-	}
-	if err := <-ran; err != nil {
-		t.Errorf("Run = %v", err)
-	}
-	if rows := f.rows(t); len(rows) != 0 {
-		t.Errorf("%d rows left, want 0", len(rows))
-	}
-	f.got.waitFor(t, "o-1")
-}
