@@ -70,5 +70,8 @@
 // handler runs for a minute, no subscriber of the database sees messages
 // published during that minute, on any topic. Handlers on PostgreSQL should
 // be short: hand long work (such as webhook deliveries with retries) to
-// rows or messages of their own and acknowledge the event at once.
+// rows or messages of their own and acknowledge the event at once. The same
+// holds for any transaction of the database that has written or locked rows,
+// the host's included: while one stays open, subscribers see nothing
+// published after it began.
 package buspg
