@@ -819,8 +819,9 @@ func startTestSend(t *testing.T, s *webhooks.Service, id string, arrived <-chan 
 	return sent
 }
 
-// A Start that failed (here, its context had ended) can be tried again.
-func TestStartAgainAfterAFailure(t *testing.T) {
+// engUnstarted returns a service, not started, on a new in-memory bus.
+func engUnstarted(t *testing.T) *webhooks.Service {
+	t.Helper()
 	b, err := bus.New(bus.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -829,6 +830,12 @@ func TestStartAgainAfterAFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// A Start that failed (here, its context had ended) can be tried again.
+func TestStartAgainAfterAFailure(t *testing.T) {
+	s := engUnstarted(t)
 	defer func() { _ = s.Shutdown(context.Background()) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -1361,14 +1368,7 @@ func TestDeliveryThroughScriptedRecorder(t *testing.T) {
 }
 
 func TestRunReturnsAfterShutdownElsewhere(t *testing.T) {
-	b, err := bus.New(bus.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := webhooks.New(b, webhooks.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := engUnstarted(t)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(context.Background()) }()
 	if err := s.Start(t.Context()); err != nil { // the same start as Run's: Start runs once
