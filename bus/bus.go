@@ -416,12 +416,13 @@ func (b *Bus) sendDirect(ctx context.Context, name string, it item, units int64,
 			return fmt.Errorf("bus: publish %s: %w", name, err)
 		}
 	}
-	inlineReturned := false
+	inlineDone := false
 	if units > 0 && len(t.inline) > 0 {
 		defer func() {
-			if !inlineReturned {
-				// An Inline handler ended the publishing goroutine
-				// (runtime.Goexit): the queued handlers never get the event.
+			if !inlineDone {
+				// An Inline handler failed, or ended the publishing
+				// goroutine (runtime.Goexit): the queued handlers never get
+				// the event.
 				b.pending.release(units)
 			}
 		}()
@@ -432,14 +433,10 @@ func (b *Bus) sendDirect(ctx context.Context, name string, it item, units int64,
 			x.metadata = maps.Clone(it.metadata)
 		}
 		if err := b.callInline(ctx, h, x); err != nil {
-			inlineReturned = true
-			if units > 0 {
-				b.pending.release(units)
-			}
 			return fmt.Errorf("bus: publish %s: %w: handler %q: %w", name, ErrInlineHandler, h.name, err)
 		}
 	}
-	inlineReturned = true
+	inlineDone = true
 	if units > 0 && !b.push(t.queued, it) {
 		return fmt.Errorf("bus: publish %s: %w", name, ErrClosed)
 	}

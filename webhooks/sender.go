@@ -334,7 +334,8 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 	}
 	st.eventType = cmp.Or(req.EventType, t.webhook.EventType)
 	var header http.Header
-	if s.fieldsApart && req.OnRequest == nil && t.staticFields != nil && plainFieldValue(req.EventID) && plainFieldValue(string(st.eventType)) {
+	// The event id, which bus.CheckEventID passed, can be written as it is.
+	if s.fieldsApart && req.OnRequest == nil && t.staticFields != nil && plainFieldValue(string(st.eventType)) {
 		// h1 writes every field from st (h1.Fields): the request's header
 		// is empty, and shared. Nothing outside the sender sees the
 		// request: OnRequest, a RetryPolicy or a Backoff of the caller's

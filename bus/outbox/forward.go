@@ -151,12 +151,12 @@ func (d *drainingSubscriber) Close() error {
 		grace := time.NewTimer(closeGrace)
 		select {
 		case d.closeErr = <-closed:
-			d.cancel()
 		case <-grace.C:
-			d.cancel()
+			d.cancel() // ends the read it waits for
 			d.closeErr = <-closed
 		}
 		grace.Stop()
+		d.cancel()
 	})
 	return d.closeErr
 }
