@@ -190,10 +190,14 @@ func (s *scheduler) worker() {
 	}
 }
 
+// idleNow reports whether nothing is queued, in flight or being tested. The
+// caller holds s.mu.
+func (s *scheduler) idleNow() bool { return s.queued == 0 && s.inflight == 0 && s.tests == 0 }
+
 // signalIdle wakes drain when nothing is left to wait for. The caller holds
 // s.mu.
 func (s *scheduler) signalIdle() {
-	if s.queued == 0 && s.inflight == 0 && s.tests == 0 {
+	if s.idleNow() {
 		s.idle.Broadcast()
 	}
 }
@@ -248,7 +252,7 @@ func (s *scheduler) drain(ctx context.Context) int {
 		s.mu.Unlock()
 	})
 	defer stop()
-	for (s.queued > 0 || s.inflight > 0 || s.tests > 0) && ctx.Err() == nil {
+	for !s.idleNow() && ctx.Err() == nil {
 		s.idle.Wait()
 	}
 	return s.inflight
