@@ -211,7 +211,10 @@ func (s *Service) SendTestEvent(ctx context.Context, id string) (SendResult, err
 
 // Redeliver queues a new delivery of a dead-lettered, skipped or undelivered
 // delivery, with the same event id and body, and returns the new delivery's
-// id. The webhook must be enabled.
+// id. The webhook must be enabled, and be the one the delivery was made
+// for: a delivery made before the webhook now under its id was created
+// (for a deleted one) is refused with ErrNotRedeliverable, as is one of an
+// event type it no longer takes.
 func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, error) {
 	rec, err := s.log.Delivery(ctx, deliveryID)
 	if err != nil {
@@ -223,7 +226,8 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, err
 // RedeliverFailed redelivers, once per event, every event of a webhook whose
 // latest delivery completed at or after since ended dead-lettered, skipped
 // or undelivered and that has not been delivered since, and returns the new
-// delivery ids. Events whose redelivery is still running have no outcome
+// delivery ids. Deliveries Redeliver would refuse with ErrNotRedeliverable
+// are passed over. Events whose redelivery is still running have no outcome
 // yet: calling it again before those finish sends them again.
 func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since time.Time) ([]string, error) {
 	recs, err := s.log.Deliveries(ctx, DeliveryQuery{WebhookID: webhookID, Since: since})
@@ -250,7 +254,7 @@ func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since t
 		}
 		id, err := s.redeliver(ctx, rec)
 		if errors.Is(err, ErrNotRedeliverable) {
-			continue // an event of a type the webhook no longer takes
+			continue // for a deleted webhook, or of a type the webhook no longer takes
 		}
 		if err != nil {
 			return ids, err
@@ -275,6 +279,11 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 	}
 	if w.Disabled {
 		return "", fmt.Errorf("%w: %s", ErrWebhookDisabled, w.ID)
+	}
+	if !rec.CreatedAt.IsZero() && rec.CreatedAt.Before(w.CreatedAt) {
+		// Made for a webhook deleted since, whose id this one took: its
+		// receiver never had the event.
+		return "", fmt.Errorf("%w: delivery %s was made before webhook %s was created", ErrNotRedeliverable, rec.ID, w.ID)
 	}
 	if w.EventType != rec.EventType {
 		// The webhook was changed, or re-created under its id, for
@@ -303,6 +312,9 @@ func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, rea
 		return Webhook{}, false, err
 	}
 	if w.Disabled == disabled && (!disabled || w.DisabledReason == reason) {
+		// Changed already, by another replica, say: this engine may not
+		// know yet, and its queued deliveries must see the stored version.
+		s.refresh(ctx, w, false)
 		return w, false, nil
 	}
 	w.Disabled, w.DisabledReason = disabled, reason
