@@ -11,7 +11,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Create validates w and saves it. An empty ID is assigned; an empty Secret
+// Create validates w and saves it. An empty ID is assigned; one given must
+// be valid UTF-8 without control characters or spaces around it (a
+// *FieldError wrapping ErrIDInvalid otherwise). An empty Secret
 // is generated with crypto/rand; CreatedAt and UpdatedAt are set. It returns
 // the saved webhook, secret included, so it can be shown to the customer.
 // The ID of a deleted webhook may be used again: the new webhook gets the
@@ -21,6 +23,8 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	w = w.Clone()
 	if w.ID == "" {
 		w.ID = newID("wh_")
+	} else if err := validateID(w.ID); err != nil {
+		return Webhook{}, err
 	}
 	if w.Secret == "" {
 		secret, err := GenerateSecret()

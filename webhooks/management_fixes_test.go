@@ -244,3 +244,22 @@ func TestRotationKeepsTheRunOfDeadLetters(t *testing.T) {
 		t.Errorf("Get = disabled %v, %v; want disabled", got.Disabled, err)
 	}
 }
+
+// An ID given to Create is text every store can keep: not valid UTF-8, a
+// control character or spaces around it are refused as a field error.
+func TestCreateRefusesAnIDNotEveryStoreCanKeep(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	for _, id := range []string{"wh-\xff", "wh-\x00", "wh-\n1", " wh-1", "wh-1 "} {
+		_, err := s.Create(t.Context(), webhooks.Webhook{ID: id, Name: "n", URL: "https://example.com/in", EventType: webhooks.MeetingStatusChangedEvent})
+		var fe *webhooks.FieldError
+		if !errors.Is(err, webhooks.ErrIDInvalid) || !errors.As(err, &fe) || fe.Field != "ID" {
+			t.Errorf("Create(ID %q) = %v, want a FieldError for ID wrapping ErrIDInvalid", id, err)
+		}
+	}
+	if _, err := s.Get(t.Context(), "wh-\xff"); !errors.Is(err, webhooks.ErrNotFound) {
+		t.Errorf("Get of a refused id = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh-élan_1", Name: "n", URL: "https://example.com/in", EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
+		t.Errorf("Create(ID %q) = %v", "wh-élan_1", err)
+	}
+}

@@ -93,6 +93,11 @@ var (
 	// in case: HTTP header names are case-insensitive, so one would
 	// silently replace the other.
 	ErrDuplicateHeader = errors.New("webhooks: duplicate header")
+
+	// ErrIDInvalid reports an ID given to Create that is not valid UTF-8,
+	// holds a control character or has spaces around it: not every store
+	// could keep it.
+	ErrIDInvalid = errors.New("webhooks: id is not valid text")
 )
 
 // Webhook is the configuration of one webhook: where to POST which event
@@ -235,6 +240,14 @@ func (w Webhook) Clone() Webhook {
 	return w
 }
 
+// validateID checks an ID given to Create.
+func validateID(id string) error {
+	if !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl) || strings.TrimSpace(id) != id {
+		return &FieldError{Field: "ID", Err: ErrIDInvalid}
+	}
+	return nil
+}
+
 func validateName(name string) error {
 	if strings.TrimSpace(name) == "" {
 		return ErrNameRequired
@@ -282,6 +295,9 @@ func validateURL(raw string, opts ValidateOptions) error {
 	}
 	if strings.ContainsFunc(raw, unicode.IsSpace) {
 		return fmt.Errorf("%w: contains whitespace", ErrURLInvalid)
+	}
+	if !utf8.ValidString(raw) {
+		return fmt.Errorf("%w: not valid UTF-8", ErrURLInvalid)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -109,6 +109,7 @@ func TestWebhookValidateInvalid(t *testing.T) {
 		{"url with space", func(w *webhooks.Webhook) { w.URL = "https://example.com/a b" }, webhooks.ErrURLInvalid, "URL"},
 		{"url with fragment", func(w *webhooks.Webhook) { w.URL = "https://example.com/in#frag" }, webhooks.ErrURLInvalid, "URL"},
 		{"url with empty fragment", func(w *webhooks.Webhook) { w.URL = "https://example.com/in#" }, webhooks.ErrURLInvalid, "URL"},
+		{"url not utf-8", func(w *webhooks.Webhook) { w.URL = "https://example.com/caf\xe9" }, webhooks.ErrURLInvalid, "URL"},
 		{"url too long", func(w *webhooks.Webhook) {
 			w.URL = "https://example.com/" + strings.Repeat("a", webhooks.MaxURLLength)
 		}, webhooks.ErrURLInvalid, "URL"},

@@ -83,7 +83,7 @@ func (l *DeliveryLog) RecordAttempt(ctx context.Context, a webhooks.Attempt) err
 		return err
 	}
 	if _, err := l.db.ExecContext(ctx, l.q.insertAttempt,
-		a.DeliveryID, a.Number, a.EventID, a.WebhookID, dbTime(a.StartedAt), int64(a.Duration),
+		a.DeliveryID, a.Number, storableText(a.EventID), a.WebhookID, dbTime(a.StartedAt), int64(a.Duration),
 		a.StatusCode, storableText(a.Error), storedBody(a),
 	); err != nil {
 		return fmt.Errorf("postgres: record attempt %d of delivery %q: %w", a.Number, a.DeliveryID, err)
@@ -100,7 +100,7 @@ func (l *DeliveryLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRec
 		return err
 	}
 	res, err := l.db.ExecContext(ctx, l.q.insertDelivery,
-		d.ID, d.EventID, string(d.EventType), d.WebhookID, string(d.Outcome), d.Attempts, d.StatusCode,
+		d.ID, storableText(d.EventID), string(d.EventType), d.WebhookID, string(d.Outcome), d.Attempts, d.StatusCode,
 		storableText(d.Error), storedPayload(d), dbTime(d.OccurredAt), dbTime(d.CreatedAt), dbTime(d.CompletedAt), d.RedeliveryOf,
 	)
 	if err != nil {
@@ -125,9 +125,9 @@ func (l *DeliveryLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, 
 	}
 	var inserted int
 	err := l.db.QueryRowContext(ctx, l.q.insertOutcome,
-		d.ID, d.EventID, string(d.EventType), d.WebhookID, string(d.Outcome), d.Attempts, d.StatusCode,
+		d.ID, storableText(d.EventID), string(d.EventType), d.WebhookID, string(d.Outcome), d.Attempts, d.StatusCode,
 		storableText(d.Error), storedPayload(d), dbTime(d.OccurredAt), dbTime(d.CreatedAt), dbTime(d.CompletedAt), d.RedeliveryOf,
-		last.Number, last.EventID, last.WebhookID, dbTime(last.StartedAt), int64(last.Duration),
+		last.Number, storableText(last.EventID), last.WebhookID, dbTime(last.StartedAt), int64(last.Duration),
 		last.StatusCode, storableText(last.Error), storedBody(last),
 	).Scan(&inserted)
 	if err != nil {
@@ -386,7 +386,10 @@ func ceilMicrosecond(t time.Time) time.Time {
 }
 
 // storableText returns s as a PostgreSQL text value can hold it: valid UTF-8
-// without NUL bytes, each offending byte sequence replaced by U+FFFD.
+// without NUL bytes, each offending byte sequence replaced by U+FFFD. Error
+// texts go through it, and event ids: an event from a broker may carry an
+// id the sender refuses (ErrInvalidEventID), and its refusal must still go
+// on record.
 
 func storableText(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,39 @@ func TestDeliveryLogStoresAnyErrorText(t *testing.T) {
 	}
 	if got.Error != want {
 		t.Errorf("delivery Error = %q, want %q", got.Error, want)
+	}
+}
+
+// An event from a broker may carry an id the sender refuses as it is (not
+// UTF-8, or with a NUL): its refusal still goes on record, the id as a text
+// column can hold it.
+func TestDeliveryLogStoresAnyEventID(t *testing.T) {
+	t.Parallel()
+	l := newDeliveryLog(t, testDB(t), postgres.LogOptions{})
+	ctx := t.Context()
+	for i, tc := range []struct{ raw, want string }{{"evt-\xff", "evt-\uFFFD"}, {"evt-\x00", "evt-\uFFFD"}} {
+		id := fmt.Sprintf("dlv-%d", i)
+		a := attempt(id, 1, 0)
+		a.EventID = tc.raw
+		if err := l.RecordAttempt(ctx, a); err != nil {
+			t.Errorf("RecordAttempt(event id %q) = %v", tc.raw, err)
+		}
+		d := record(id, 0)
+		d.EventID, d.Outcome, d.Attempts, d.StatusCode = tc.raw, webhooks.OutcomeRefused, 0, 0
+		if err := l.RecordDelivery(ctx, d); err != nil {
+			t.Errorf("RecordDelivery(event id %q) = %v", tc.raw, err)
+			continue
+		}
+		got, err := l.Delivery(ctx, id)
+		if err != nil || got.EventID != tc.want {
+			t.Errorf("Delivery(%s) = event id %q, %v; want %q", id, got.EventID, err, tc.want)
+		}
+		d.ID, d.Outcome = id+"-outcome", webhooks.OutcomeDelivered
+		last := attempt(d.ID, 1, 0)
+		last.EventID = tc.raw
+		if err := l.RecordOutcome(ctx, last, d); err != nil {
+			t.Errorf("RecordOutcome(event id %q) = %v", tc.raw, err)
+		}
 	}
 }
 
