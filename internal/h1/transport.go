@@ -21,21 +21,20 @@
 // http.ReadResponse itself.
 //
 // What net/http's reader goroutine learns in the background, Transport
-// learns when it takes an idle connection from the pool: if the connection
-// has been idle for Config.CheckIdleAfter (5 ms) or more, it looks at the
-// socket without reading (MSG_PEEK, on Unix systems), and a connection the
-// server closed, or sent something nobody asked for (a 408 before closing,
-// or a second response to one request), is closed instead of used. Bytes
-// already read from the socket, into the connection's buffer or into a TLS
-// record's decrypted rest, are looked at every time. Busy connections, used
-// again within those milliseconds, are not looked at: a server that closes
-// one in that time can make a request fail (the retry policy sees it as the
-// failed attempt it is), and an unasked response that arrives in that time
-// is read as the next request's, as it would be by net/http if it arrived
-// just after that request was written. A request whose writing fails
-// on a reused connection (the server closed it in between) is sent once
-// more on a new connection, provided it can produce its body again
-// (GetBody); a request written whole is never sent twice by Transport.
+// learns when it takes an idle connection from the pool: it looks at the
+// socket without reading (MSG_PEEK, on Unix systems), one system call, and
+// a connection the server closed, or sent something nobody asked for (a 408
+// before closing, a second response to one request, a stray byte after a
+// body), is closed instead of used. Bytes already read from the socket, into
+// the connection's buffer or into a TLS record's decrypted rest, are looked
+// at too. Config.CheckIdleAfter can spare busy connections the look, at the
+// price of reading an unasked response that arrived meanwhile as the next
+// request's. An unasked response that arrives after the look is read as the
+// next request's, as it would be by net/http if it arrived just after that
+// request was written. A request whose writing fails on a reused connection
+// (the server closed it in between) is sent once more on a new connection,
+// provided it can produce its body again (GetBody); a request written whole
+// is never sent twice by Transport.
 //
 // Writing before reading has one cost: a server that answers early (413,
 // say) and then stops reading is only heard once the whole request is in
@@ -69,7 +68,6 @@ const (
 	DefaultTimeout             = 10 * time.Second
 	DefaultMaxIdleConnsPerHost = 256
 	DefaultIdleConnTimeout     = 90 * time.Second
-	DefaultCheckIdleAfter      = 5 * time.Millisecond
 )
 
 // Config configures a Transport. The zero value is usable.
@@ -92,11 +90,12 @@ type Config struct {
 	// IdleConnTimeout closes connections idle this long; zero means
 	// DefaultIdleConnTimeout.
 	IdleConnTimeout time.Duration
-	// CheckIdleAfter is how long a connection must have been idle for its
-	// socket to be looked at before it is used again; zero means
-	// DefaultCheckIdleAfter, a negative value every time. The look is a
-	// system call, which busy connections, used again at once, need not
-	// pay.
+	// CheckIdleAfter, when positive, is how long a connection must have
+	// been idle for its socket to be looked at before it is used again;
+	// zero or negative means every time. Skipping the look (a system call)
+	// on connections used again at once reads whatever a server sent
+	// meanwhile, a second response or a stray byte, as the next request's
+	// answer, and sends requests into connections the server has closed.
 	CheckIdleAfter time.Duration
 }
 
@@ -129,9 +128,6 @@ func New(cfg Config) *Transport {
 	}
 	if cfg.IdleConnTimeout <= 0 {
 		cfg.IdleConnTimeout = DefaultIdleConnTimeout
-	}
-	if cfg.CheckIdleAfter == 0 {
-		cfg.CheckIdleAfter = DefaultCheckIdleAfter
 	}
 	t := &Transport{cfg: cfg, dial: cfg.DialContext, idle: make(map[poolKey][]*conn)}
 	if t.dial == nil {
@@ -283,29 +279,31 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 		// briefly.
 		_ = c.SetReadDeadline(earliest(deadline, time.Now().Add(writeErrorWait)))
 	}
-	for n1xx := 0; ; n1xx++ {
+	// Informational responses and the final one's head share one budget
+	// of MaxResponseHeaderBytes, as in net/http: a server may send any
+	// number of them (102 Processing as a heartbeat, say), not without end.
+	c.io.limit = MaxResponseHeaderBytes
+	for {
 		// The first byte tells whether the server answered at all.
 		if _, err := c.br.Peek(1); err != nil {
+			c.io.limit = -1
 			if werr != nil {
 				return nil, t.fail(c, ctx, werr, false)
 			}
 			return nil, t.fail(c, ctx, err, true)
 		}
 		c.responded = true
-		c.io.limit = MaxResponseHeaderBytes
 		resp, err := readResponse(c.br, r)
-		c.io.limit = -1
 		if err != nil {
+			c.io.limit = -1
 			return nil, t.fail(c, ctx, err, true)
 		}
 		// 1xx responses (100 Continue, 103 Early Hints) precede the final
 		// one; 101 Switching Protocols was refused in check.
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
-			if n1xx == max1xx {
-				return nil, t.fail(c, ctx, errors.New("h1: too many 1xx informational responses"), true)
-			}
 			continue
 		}
+		c.io.limit = -1
 		if c.tls != nil {
 			resp.TLS = c.tls
 		}
@@ -333,9 +331,6 @@ var errHeadersTooLarge = errors.New("h1: response headers exceed 1 MB")
 
 // Limits of a round trip's response.
 const (
-	// max1xx is the number of informational responses accepted before the
-	// final one, as in net/http.
-	max1xx = 5
 	// writeErrorWait is how long a response is awaited after the request
 	// could not be written whole.
 	writeErrorWait = 500 * time.Millisecond
@@ -377,12 +372,16 @@ func (t *Transport) connect(ctx context.Context, key poolKey, deadline time.Time
 	if err != nil {
 		return nil, fmt.Errorf("h1: invalid host %q: %w", key.host, err)
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		port := "80"
+	// No port, or an empty one ("host:"), is the scheme's.
+	if host, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		if err != nil {
+			host = strings.Trim(addr, "[]")
+		}
+		port = "80"
 		if key.https {
 			port = "443"
 		}
-		addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
+		addr = net.JoinHostPort(host, port)
 	}
 	// An error after the round trip's own deadline, not the caller's
 	// context, is a timeout.

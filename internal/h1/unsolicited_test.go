@@ -17,7 +17,7 @@ import (
 
 // A second response that arrives after the first was read, while the
 // connection sits idle, is not taken for the next request's: with the
-// default CheckIdleAfter the connection is looked at and replaced.
+// CheckIdleAfter of 5 ms the connection is looked at and replaced.
 func TestLateUnsolicitedResponseDiscardsConnection(t *testing.T) {
 	leakCheck(t)
 	var accepted atomic.Int32
@@ -39,7 +39,7 @@ func TestLateUnsolicitedResponseDiscardsConnection(t *testing.T) {
 			return true
 		})
 	})
-	client := &http.Client{Transport: newTransport(t, h1.Config{CheckIdleAfter: h1.DefaultCheckIdleAfter})}
+	client := &http.Client{Transport: newTransport(t, h1.Config{CheckIdleAfter: 5 * time.Millisecond})}
 	if _, body := get(t, client, u); body != "ok" {
 		t.Fatalf("first body %q", body)
 	}
@@ -56,7 +56,7 @@ func TestLateUnsolicitedResponseDiscardsConnection(t *testing.T) {
 // out of sight of the socket; the connection is still not used again. A
 // connection with nothing pending is.
 func TestUnsolicitedBytesInTLSRecordDiscardConnection(t *testing.T) {
-	for _, check := range []time.Duration{-1, h1.DefaultCheckIdleAfter} {
+	for _, check := range []time.Duration{-1, 5 * time.Millisecond} {
 		t.Run(check.String(), func(t *testing.T) {
 			leakCheck(t)
 			ref := httptest.NewTLSServer(http.NotFoundHandler())
