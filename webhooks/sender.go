@@ -87,6 +87,9 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 
 // SenderConfig configures a Sender. The zero value means the spec's limits:
 // 10 s per attempt, 3 retries, 1 MB bodies, https only, public addresses only.
+// Requests go straight to the receiver, never through a proxy
+// (HTTP_PROXY and HTTPS_PROXY are not read): the address check must see the
+// receiver's own address.
 type SenderConfig struct {
 	// Timeout bounds each attempt; zero means DefaultTimeout.
 	Timeout time.Duration
