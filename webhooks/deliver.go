@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -190,12 +191,7 @@ func (s *Service) finishAfter(ctx context.Context, d *delivery, last *Attempt, o
 			rec.Error = err.Error()
 		}
 	}
-	var lerr error
-	if last != nil {
-		lerr = s.final.RecordOutcome(ctx, *last, rec)
-	} else {
-		lerr = s.log.RecordDelivery(ctx, rec)
-	}
+	lerr := s.recordOutcome(ctx, last, rec)
 	if lerr != nil {
 		s.logger.Error("webhooks: record delivery", "delivery", rec.ID, "error", lerr)
 	}
@@ -208,6 +204,43 @@ func (s *Service) finishAfter(ctx context.Context, d *delivery, last *Attempt, o
 		d.ep.failures.Store(0)
 	case OutcomeDeadLettered:
 		s.deadLettered(ctx, d, rec, status, err)
+	}
+}
+
+// recordRetries are the pauses before each new try of an outcome's write
+// that failed: a dropped connection or a database failing over should not
+// leave a delivery off the record, where nothing could redeliver it.
+var recordRetries = [...]time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}
+
+// recordOutcome writes rec, with its last attempt if not nil, trying again
+// after an error that may pass until ctx ends (Shutdown gives up). After a
+// hard stop, when ctx no longer ends, it tries once. ErrConflict on a new
+// try means an earlier one was written after all.
+func (s *Service) recordOutcome(ctx context.Context, last *Attempt, rec DeliveryRecord) error {
+	for try := 0; ; try++ {
+		var err error
+		if last != nil {
+			err = s.final.RecordOutcome(ctx, *last, rec)
+		} else {
+			err = s.log.RecordDelivery(ctx, rec)
+		}
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrConflict) && try > 0:
+			return nil
+		case errors.Is(err, ErrConflict), errors.Is(err, ErrInvalidLogEntry),
+			try == len(recordRetries), ctx.Done() == nil, ctx.Err() != nil:
+			return err
+		}
+		s.logger.Warn("webhooks: record delivery, trying again", "delivery", rec.ID, "error", err, "after", recordRetries[try])
+		t := time.NewTimer(recordRetries[try])
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
 	}
 }
 

@@ -18,40 +18,41 @@ import (
 )
 
 // outageLog is a MemoryLog whose first failures writes of outcomes fail, as
-// a database log's do while the database is down.
+// a database log's do while the database is down or its connection drops:
+// before writing or, when written is set, after.
 type outageLog struct {
 	*webhooks.MemoryLog
 	failures atomic.Int64 // writes still to fail
 	failed   atomic.Int64
+	tries    atomic.Int64
+	written  bool
 }
 
 var errOutage = errors.New("log storage unavailable")
 
-func (l *outageLog) fail() bool {
-	if l.failures.Add(-1) >= 0 {
-		l.failed.Add(1)
-		return true
+func (l *outageLog) write(write func() error) error {
+	l.tries.Add(1)
+	if l.failures.Add(-1) < 0 {
+		return write()
 	}
-	return false
+	l.failed.Add(1)
+	if l.written {
+		_ = write()
+	}
+	return errOutage
 }
 
 func (l *outageLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRecord) error {
-	if l.fail() {
-		return errOutage
-	}
-	return l.MemoryLog.RecordDelivery(ctx, d)
+	return l.write(func() error { return l.MemoryLog.RecordDelivery(ctx, d) })
 }
 
 func (l *outageLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, d webhooks.DeliveryRecord) error {
-	if l.fail() {
-		return errOutage
-	}
-	return l.MemoryLog.RecordOutcome(ctx, last, d)
+	return l.write(func() error { return l.MemoryLog.RecordOutcome(ctx, last, d) })
 }
 
 // On a broker an event is acknowledged only once its outcomes are on
-// record: an outcome the log failed to write sends the event back to the
-// bus, whose retry delivers it again and records it.
+// record: an outcome the log failed to write, on every try, sends the event
+// back to the bus, whose retry delivers it again and records it.
 func TestBrokerRedeliversEventWhoseOutcomeWasNotRecorded(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -69,7 +70,8 @@ func TestBrokerRedeliversEventWhoseOutcomeWasNotRecorded(t *testing.T) {
 				t.Fatal(err)
 			}
 			log := &outageLog{MemoryLog: webhooks.NewMemoryLog(0)}
-			log.failures.Store(1)
+			const tries = 4 // the write and its three new tries
+			log.failures.Store(tries)
 			s, err := webhooks.New(b, webhooks.Config{Log: log, Sender: webhooks.SenderConfig{
 				AllowHTTP: true, AllowAddresses: engLoopback, MaxRetries: -1,
 			}})
@@ -88,8 +90,8 @@ func TestBrokerRedeliversEventWhoseOutcomeWasNotRecorded(t *testing.T) {
 			if err := s.Publish(ctx, engEvent); err != nil {
 				t.Fatalf("Publish = %v", err)
 			}
-			if log.failed.Load() != 1 {
-				t.Fatalf("the log failed %d writes, want 1", log.failed.Load())
+			if log.failed.Load() != tries {
+				t.Fatalf("the log failed %d writes, want %d", log.failed.Load(), tries)
 			}
 			recs, err := log.Deliveries(t.Context(), webhooks.DeliveryQuery{})
 			if err != nil {

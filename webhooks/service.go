@@ -65,7 +65,10 @@ type Config struct {
 	// is an OutcomeRecorder (MemoryLog and the PostgreSQL log are), the
 	// successful attempt that ends a delivery is recorded with its outcome,
 	// in one step; a wrapper that hides RecordOutcome costs a second write
-	// per delivery.
+	// per delivery. A write of an outcome that fails is tried again three
+	// times, 0.1, 0.5 and 2 s apart, unless it failed with ErrConflict or
+	// ErrInvalidLogEntry: an ErrConflict on a new try means the failed one
+	// was written after all.
 	Log DeliveryLog
 	// Sender configures requests: timeout, retries, payload limit, SSRF
 	// allow-lists, plain http.
