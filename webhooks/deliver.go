@@ -33,27 +33,9 @@ var deliverSpanOptions = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKi
 // record every attempt and the outcome. ctx is cancelled only when Shutdown
 // gives up waiting.
 func (s *Service) deliver(ctx context.Context, d *delivery) {
-	t := d.ep.target.Load()
-	if !t.validUntil.IsZero() && !d.ep.deleted.Load() {
-		// A previous secret signs only until its grace period ends: a
-		// delivery queued before then gets a target without it. Its own
-		// endpoint is rebuilt, not whatever the id now maps to.
-		if now := s.cfg.Now(); !now.Before(t.validUntil) {
-			w := t.webhook
-			if d.ep.update(&w, now) == nil {
-				t = d.ep.target.Load()
-			}
-		}
-	}
-	if d.ep.disabled.Load() {
-		s.finish(recordContext(ctx), d, OutcomeSkipped, 0, 0, ErrWebhookDisabled)
-		return
-	}
-	if !t.webhook.CreatedAt.Equal(d.webhookCreatedAt) {
-		// Queued for a webhook that another one under its id has replaced
-		// (deleted and created again through another replica, say): not
-		// for the other one's receiver.
-		s.finish(recordContext(ctx), d, OutcomeSkipped, 0, 0, fmt.Errorf("%w: replaced by another webhook under its id", ErrWebhookDisabled))
+	t, err := s.currentTarget(d)
+	if err != nil {
+		s.finish(recordContext(ctx), d, OutcomeSkipped, 0, 0, err)
 		return
 	}
 	d.sentTo = t
@@ -90,6 +72,9 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 			outcome = OutcomeUndelivered
 		case errors.Is(err, ErrPayloadTooLarge), errors.Is(err, ErrHTTPSRequired), errors.Is(err, ErrInvalidEventID):
 			outcome = OutcomeRefused
+		case errors.Is(err, ErrWebhookDisabled):
+			// Disabled, deleted or changed between two attempts.
+			outcome = OutcomeSkipped
 		default:
 			outcome = OutcomeDeadLettered
 		}
@@ -115,6 +100,51 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		last = &run.final
 	}
 	s.finishAfter(recordContext(ctx), d, last, outcome, attempts, status, err)
+}
+
+// currentTarget returns the target d goes to now, its webhook's latest
+// version as this engine knows it, or an error wrapping ErrWebhookDisabled
+// when d is to be skipped: its webhook was disabled or deleted, replaced by
+// another one under its id, or changed to another event type. It is asked
+// before the first attempt and before every retry, so that a change that
+// has returned (a new URL, secret or header, Delete, Disable) holds for the
+// attempts made after it.
+func (s *Service) currentTarget(d *delivery) (*Target, error) {
+	t := d.ep.target.Load()
+	if !t.validUntil.IsZero() && !d.ep.deleted.Load() {
+		// A previous secret signs only until its grace period ends: a
+		// delivery queued before then gets a target without it. Its own
+		// endpoint is rebuilt, not whatever the id now maps to.
+		if now := s.cfg.Now(); !now.Before(t.validUntil) {
+			w := t.webhook
+			if d.ep.update(&w, now) == nil {
+				t = d.ep.target.Load()
+			}
+		}
+	}
+	switch {
+	case d.ep.disabled.Load():
+		return nil, ErrWebhookDisabled
+	case !t.webhook.CreatedAt.Equal(d.webhookCreatedAt):
+		// Queued for a webhook that another one under its id has replaced
+		// (deleted and created again through another replica, say): not
+		// for the other one's receiver.
+		return nil, fmt.Errorf("%w: replaced by another webhook under its id", ErrWebhookDisabled)
+	case t.webhook.EventType != d.eventType:
+		// Its receiver no longer expects the event, as Redeliver says.
+		return nil, fmt.Errorf("%w: the webhook now takes %s events, not %s", ErrWebhookDisabled, t.webhook.EventType, d.eventType)
+	}
+	return t, nil
+}
+
+// retarget implements retargeter: the delivery's current target, which
+// its next attempt goes to, or why there is none.
+func (r *deliveryRun) retarget() (*Target, error) {
+	t, err := r.s.currentTarget(r.d)
+	if err == nil {
+		r.d.sentTo = t
+	}
+	return t, err
 }
 
 // deliveryRun is one run of a delivery: the sender's state (whose context is

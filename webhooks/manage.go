@@ -67,8 +67,9 @@ func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.
 
 // Update validates w and replaces the stored webhook of the same ID. An empty
 // Secret keeps the current one (use RotateSecret to change it with a grace
-// period); CreatedAt is kept and UpdatedAt set. Deliveries already queued use
-// the new configuration.
+// period); CreatedAt is kept and UpdatedAt set. Deliveries already queued, or
+// waiting to retry, use the new configuration from their next attempt on;
+// those of an event type the webhook no longer takes are skipped.
 func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	defer s.lockWebhook(w.ID)()
 	old, err := s.store.Get(ctx, w.ID)
@@ -93,7 +94,8 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	return w, nil
 }
 
-// Delete removes a webhook. Its queued deliveries are recorded as skipped.
+// Delete removes a webhook. Its queued deliveries, and those waiting to
+// retry, are recorded as skipped.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	defer s.lockWebhook(id)()
 	w, err := s.store.Get(ctx, id)
@@ -123,8 +125,9 @@ func (s *Service) Enable(ctx context.Context, id string) (Webhook, error) {
 	return w, err
 }
 
-// Disable stops deliveries to a webhook: its events are recorded as skipped
-// until it is enabled again.
+// Disable stops deliveries to a webhook: its events, queued ones and those
+// waiting to retry included, are recorded as skipped until it is enabled
+// again.
 func (s *Service) Disable(ctx context.Context, id, reason string) (Webhook, error) {
 	w, _, err := s.setDisabled(ctx, id, true, reason)
 	return w, err

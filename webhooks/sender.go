@@ -478,6 +478,13 @@ type attemptObserver interface {
 	observeAttempt(Attempt)
 }
 
+// retargeter is an attemptObserver that knows, before each retry, the
+// target the delivery goes to now (its webhook may have been updated since
+// the last attempt), or an error that ends the delivery instead.
+type retargeter interface {
+	retarget() (*Target, error)
+}
+
 // Value implements context.Context. Under h1.FieldsKey it gives the
 // state itself when the signed fields are in it.
 func (st *sendState) Value(key any) any {
@@ -519,6 +526,15 @@ func (s *Sender) resign(r *http.Request) error {
 	if st == nil {
 		return nil
 	}
+	if rt, ok := st.observer.(retargeter); ok {
+		t, err := rt.retarget()
+		if err != nil {
+			return err
+		}
+		if t != st.req.Target {
+			return s.retarget(r, st, t)
+		}
+	}
 	if st.fields != nil {
 		// The previous attempt's write is over: RoundTrip has returned.
 		st.fields = st.req.Target.appendFields(st.fields[:0], st.eventType, st.req.EventID, s.cfg.Now(), st.req.Payload)
@@ -527,6 +543,23 @@ func (s *Sender) resign(r *http.Request) error {
 	h := r.Header.Clone()
 	st.req.Target.sign(h, st.req.EventID, s.cfg.Now(), st.req.Payload)
 	r.Header = h
+	return nil
+}
+
+// retarget points the next attempt of st at t, a newer version of its
+// webhook: its URL, and its fields or header rendered and signed anew.
+func (s *Sender) retarget(r *http.Request, st *sendState, t *Target) error {
+	if t.url.Scheme != "https" && !(t.url.Scheme == "http" && s.cfg.AllowHTTP) {
+		return fmt.Errorf("%w: scheme %q", ErrHTTPSRequired, t.url.Scheme)
+	}
+	st.req.Target = t
+	r.URL = t.url
+	if st.fields != nil && t.staticFields != nil {
+		st.fields = t.appendFields(st.fields[:0], st.eventType, st.req.EventID, s.cfg.Now(), st.req.Payload)
+		return nil
+	}
+	st.fields = nil // h1 then writes the request's header
+	r.Header = t.newHeader(st.eventType, st.req.EventID, s.cfg.Now(), st.req.Payload)
 	return nil
 }
 
