@@ -305,7 +305,7 @@ func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRec
 
 // disableFor disables a webhook on the engine's initiative and reports it.
 func (s *Service) disableFor(ctx context.Context, id, reason string, cause error) {
-	w, changed, err := s.setDisabled(ctx, id, true, reason)
+	w, changed, err := s.setDisabled(ctx, id, true, reason, true)
 	if err != nil {
 		s.logger.Error("webhooks: disable webhook", "webhook", id, "error", err)
 		return

@@ -90,7 +90,9 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	if err := s.store.Update(ctx, w); err != nil {
 		return Webhook{}, err
 	}
-	s.refresh(ctx, w, false)
+	// Enabled again through Update, as through Enable: a new run of dead
+	// letters starts.
+	s.refresh(ctx, w, old.Disabled && !w.Disabled)
 	return w, nil
 }
 
@@ -121,7 +123,7 @@ func (s *Service) lockWebhook(id string) func() {
 
 // Enable re-enables a disabled webhook and clears its failure count.
 func (s *Service) Enable(ctx context.Context, id string) (Webhook, error) {
-	w, _, err := s.setDisabled(ctx, id, false, "")
+	w, _, err := s.setDisabled(ctx, id, false, "", false)
 	return w, err
 }
 
@@ -129,7 +131,7 @@ func (s *Service) Enable(ctx context.Context, id string) (Webhook, error) {
 // waiting to retry included, are recorded as skipped until it is enabled
 // again.
 func (s *Service) Disable(ctx context.Context, id, reason string) (Webhook, error) {
-	w, _, err := s.setDisabled(ctx, id, true, reason)
+	w, _, err := s.setDisabled(ctx, id, true, reason, false)
 	return w, err
 }
 
@@ -311,14 +313,15 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 }
 
 // setDisabled flips a webhook's Disabled flag; changed reports whether it
-// was different before.
-func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, reason string) (Webhook, bool, error) {
+// was different before. The engine (engine set) only disables a webhook
+// that is enabled: one disabled already, by hand say, keeps its reason.
+func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, reason string, engine bool) (Webhook, bool, error) {
 	defer s.lockWebhook(id)()
 	w, err := s.store.Get(ctx, id)
 	if err != nil {
 		return Webhook{}, false, err
 	}
-	if w.Disabled == disabled && (!disabled || w.DisabledReason == reason) {
+	if w.Disabled == disabled && (!disabled || engine || w.DisabledReason == reason) {
 		// Changed already, by another replica, say: this engine may not
 		// know yet, and its queued deliveries must see the stored version.
 		s.refresh(ctx, w, false)

@@ -263,3 +263,60 @@ func TestCreateRefusesAnIDNotEveryStoreCanKeep(t *testing.T) {
 		t.Errorf("Create(ID %q) = %v", "wh-élan_1", err)
 	}
 }
+
+// A webhook the engine disabled after a run of dead letters and enabled
+// again through Update (Disabled false, as an edit form saves it) starts a
+// new run, as after Enable: one more dead letter does not disable it.
+func TestEnabledThroughUpdateStartsANewRun(t *testing.T) {
+	s := engService(t, webhooks.Config{DisableAfter: 3, Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	srv, _ := engServer(t, statusHandler(500))
+	w := engCreate(t, s, "flaky", srv.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, s, 3)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 3)
+	if !engEventually(func() bool { g, _ := s.Get(t.Context(), w.ID); return g.Disabled }) {
+		t.Fatal("not disabled after 3 dead letters")
+	}
+	cur, err := s.Get(t.Context(), w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Disabled, cur.DisabledReason, cur.Secret = false, "", ""
+	if _, err := s.Update(t.Context(), cur); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, s, 1)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 4)
+	time.Sleep(50 * time.Millisecond)
+	if g, _ := s.Get(t.Context(), w.ID); g.Disabled {
+		t.Errorf("enabled through Update, disabled again by one dead letter (%q)", g.DisabledReason)
+	}
+}
+
+// A webhook disabled by hand while a delivery was in flight keeps the
+// reason given: the delivery's dead letter neither disables it again for
+// the engine's reason nor reports it disabled.
+func TestDisabledByHandKeepsItsReason(t *testing.T) {
+	var onDisabled atomic.Int32
+	s := engService(t, webhooks.Config{DisableAfter: 1, OnDisabled: func(webhooks.DisabledParams) { onDisabled.Add(1) },
+		Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	release := make(chan struct{})
+	srv, hits := engServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		<-release
+		w.WriteHeader(500)
+	})
+	w := engCreate(t, s, "by hand", srv.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, s, 1)
+	for len(hits.all()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := s.Disable(t.Context(), w.ID, "maintenance window"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID}, 1)
+	time.Sleep(50 * time.Millisecond)
+	g, _ := s.Get(t.Context(), w.ID)
+	if g.DisabledReason != "maintenance window" || onDisabled.Load() != 0 {
+		t.Errorf("reason %q, OnDisabled called %d times; want the reason given kept and no report", g.DisabledReason, onDisabled.Load())
+	}
+}
