@@ -437,6 +437,7 @@ func TestDeliveryRetryAfter(t *testing.T) {
 	}{
 		{"honoured", func() string { return "1" }, 5 * time.Second, 900 * time.Millisecond, 3 * time.Second},
 		{"capped", func() string { return "3600" }, 300 * time.Millisecond, 250 * time.Millisecond, 2 * time.Second},
+		{"beyond int64, capped", func() string { return "99999999999999999999" }, 300 * time.Millisecond, 250 * time.Millisecond, 2 * time.Second},
 		{"http date", func() string { return time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat) }, 5 * time.Second, time.Second, 4 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ func (s *Service) Publish(ctx context.Context, e Event) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if isNil(e) {
+		return fmt.Errorf("%w: nil event", ErrInvalidPayload)
+	}
 	if err := e.Validate(); err != nil {
 		return err
 	}
@@ -65,6 +69,16 @@ var encodedEvents = sync.Pool{New: func() any { return new(encodedEvent) }}
 
 // encodeEvent returns e's JSON. A payload type's own MarshalJSON is called
 // directly: json.Marshal would re-scan its output.
+// isNil reports whether e is nil or a nil pointer, whose methods would
+// panic.
+func isNil(e Event) bool {
+	if e == nil {
+		return true
+	}
+	v := reflect.ValueOf(e)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
 func encodeEvent(e Event) ([]byte, error) {
 	if m, ok := e.(json.Marshaler); ok {
 		return m.MarshalJSON()

@@ -27,8 +27,15 @@ var reservedHeaders = map[string]struct{}{
 	"user-agent":        {},
 	"transfer-encoding": {},
 	"connection":        {},
-	"traceparent":       {},
-	"tracestate":        {},
+	// The other hop-by-hop headers: net/http does not send Trailer as a
+	// header, and HTTP/2 forbids the rest.
+	"keep-alive":       {},
+	"proxy-connection": {},
+	"te":               {},
+	"trailer":          {},
+	"upgrade":          {},
+	"traceparent":      {},
+	"tracestate":       {},
 }
 
 // reservedHeaderPrefixes cover whole families of headers hookbus owns.

@@ -320,3 +320,62 @@ func TestDisabledByHandKeepsItsReason(t *testing.T) {
 		t.Errorf("reason %q, OnDisabled called %d times; want the reason given kept and no report", g.DisabledReason, onDisabled.Load())
 	}
 }
+
+// Publish refuses a nil event, or a nil pointer to one, with an error.
+func TestPublishRefusesANilEvent(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	for name, e := range map[string]webhooks.Event{
+		"nil interface": nil,
+		"nil pointer":   (*webhooks.MeetingStatusChanged)(nil),
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("Publish(%s) panicked: %v", name, r)
+				}
+			}()
+			if err := s.Publish(t.Context(), e); !errors.Is(err, webhooks.ErrInvalidPayload) {
+				t.Errorf("Publish(%s) = %v, want ErrInvalidPayload", name, err)
+			}
+		}()
+	}
+}
+
+// Events the bus had not dispatched when Shutdown's context ended (still in
+// a translation) are reported as the service's ErrDrainIncomplete too.
+func TestShutdownCutInTranslationIsDrainIncomplete(t *testing.T) {
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	defer close(gate)
+	err = webhooks.Translate(s, "slow-translation", func(ctx context.Context, e engRecorded) ([]webhooks.Event, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return []webhooks.Event{engEvent}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := b.Publish(t.Context(), engRecorded{MeetingID: "m-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, webhooks.ErrDrainIncomplete) || !errors.Is(err, bus.ErrDrainIncomplete) {
+		t.Errorf("Shutdown = %v, want an error matching webhooks.ErrDrainIncomplete and bus.ErrDrainIncomplete", err)
+	}
+}

@@ -89,12 +89,15 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
+	const longest = 24 * time.Hour
 	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if secs < 0 {
 			return 0, false
 		}
 		// Clamp before multiplying so absurd values cannot overflow.
-		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second, true
+		return time.Duration(min(secs, int64(longest/time.Second))) * time.Second, true
+	} else if errors.Is(err, strconv.ErrRange) && v[0] != '-' {
+		return longest, true // more seconds than an int64 holds
 	}
 	if at, err := http.ParseTime(v); err == nil {
 		return max(at.Sub(now), 0), true

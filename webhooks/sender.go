@@ -96,8 +96,11 @@ type SenderConfig struct {
 	// MaxRetries is the number of retries after the first attempt; zero means
 	// DefaultMaxRetries, a negative value means none.
 	MaxRetries int
-	// RetryWaitMin and RetryWaitMax bound the backoff; zero means
-	// DefaultRetryWaitMin and DefaultRetryWaitMax.
+	// RetryWaitMin is the first backoff, doubled on each retry, and
+	// RetryWaitMax caps every wait, Retry-After included; zero means
+	// DefaultRetryWaitMin and DefaultRetryWaitMax. DefaultBackoff waits
+	// between half and all of the doubled value (equal jitter), so the
+	// first retry comes 0.5 to 1 RetryWaitMin after the first attempt.
 	RetryWaitMin, RetryWaitMax time.Duration
 	// RetryPolicy decides whether to retry; nil means DefaultRetryPolicy.
 	// A policy of the caller's sees each response's request, whose header

@@ -45,7 +45,9 @@ var (
 	// ErrNotRedeliverable: the delivery was delivered or refused, so there is
 	// nothing to redeliver, or its webhook now takes another event type.
 	ErrNotRedeliverable = errors.New("webhooks: delivery cannot be redelivered")
-	// ErrDrainIncomplete: Shutdown's context ended before every delivery had an outcome.
+	// ErrDrainIncomplete: Shutdown's context ended before every delivery had
+	// an outcome, or before the bus had dispatched every event published
+	// (the error then also matches bus.ErrDrainIncomplete).
 	ErrDrainIncomplete = errors.New("webhooks: shutdown left deliveries undelivered")
 	// ErrWebhookDisabled: the webhook is disabled (or deleted), so its
 	// delivery was skipped, or the operation needs an enabled webhook.
@@ -384,6 +386,11 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.shutOnce.Do(func() {
 		s.closed.Store(true)
 		busErr := s.bus.Shutdown(ctx)
+		if errors.Is(busErr, bus.ErrDrainIncomplete) {
+			// Events the bus had not dispatched when ctx ended: lost to
+			// the service too.
+			busErr = fmt.Errorf("%w: %w", ErrDrainIncomplete, busErr)
+		}
 		cut := s.sched.drain(ctx) // deliveries in flight when the drain gave up
 		rest := s.sched.stop()
 		left := len(rest)
