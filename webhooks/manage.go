@@ -72,28 +72,79 @@ func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.
 // those of an event type the webhook no longer takes are skipped.
 func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	defer s.lockWebhook(w.ID)()
-	old, err := s.store.Get(ctx, w.ID)
-	if err != nil {
-		return Webhook{}, err
-	}
 	w = w.Clone()
-	if w.Secret == "" {
-		w.Secret, w.PreviousSecrets = old.Secret, old.PreviousSecrets
-	}
-	// Expired secrets sign nothing; dropped, they do not count against
-	// MaxPreviousSecrets.
-	w.PreviousSecrets = unexpired(w.PreviousSecrets, s.cfg.Now())
-	w.CreatedAt, w.UpdatedAt = old.CreatedAt, s.laterThan(old.UpdatedAt)
-	if err := w.Validate(s.validateOptions()); err != nil {
-		return Webhook{}, err
-	}
-	if err := s.store.Update(ctx, w); err != nil {
+	var old Webhook
+	saved, _, err := s.change(ctx, w.ID, func(cur Webhook) (Webhook, bool, error) {
+		old = cur
+		u := w.Clone()
+		if u.Secret == "" {
+			u.Secret, u.PreviousSecrets = cur.Secret, cur.PreviousSecrets
+		}
+		// Expired secrets sign nothing; dropped, they do not count against
+		// MaxPreviousSecrets.
+		u.PreviousSecrets = unexpired(u.PreviousSecrets, s.cfg.Now())
+		u.CreatedAt, u.UpdatedAt = cur.CreatedAt, s.laterThan(cur.UpdatedAt)
+		if err := u.Validate(s.validateOptions()); err != nil {
+			return Webhook{}, false, err
+		}
+		return u, true, nil
+	})
+	if err != nil {
 		return Webhook{}, err
 	}
 	// Enabled again through Update, as through Enable: a new run of dead
 	// letters starts.
-	s.refresh(ctx, w, old.Disabled && !w.Disabled)
-	return w, nil
+	s.refresh(ctx, saved, old.Disabled && !saved.Disabled)
+	return saved, nil
+}
+
+// maxStaleTries bounds how many times change reads a webhook again after
+// another replica changed it between its read and its write.
+const maxStaleTries = 10
+
+// change reads webhook id, makes its new version with fn and saves it. With
+// a VersionedStore the save holds only if the webhook is still the version
+// read; if another replica saved a newer one meanwhile, change reads it and
+// calls fn again, so that neither change undoes the other. fn returns save
+// false to keep the stored version, which change then returns with changed
+// false. A webhook deleted and created again under its id meanwhile is
+// another webhook: the change, meant for the deleted one, fails with
+// ErrNotFound. The caller holds the webhook's lock.
+func (s *Service) change(ctx context.Context, id string, fn func(cur Webhook) (w Webhook, save bool, err error)) (Webhook, bool, error) {
+	var created time.Time
+	for try := 1; ; try++ {
+		cur, err := s.store.Get(ctx, id)
+		if err != nil {
+			return Webhook{}, false, err
+		}
+		if try == 1 {
+			created = cur.CreatedAt
+		} else if !cur.CreatedAt.Equal(created) {
+			return Webhook{}, false, fmt.Errorf("%w: webhook %s was deleted meanwhile", ErrNotFound, id)
+		}
+		w, save, err := fn(cur)
+		if err != nil || !save {
+			return w, false, err
+		}
+		err = s.save(ctx, w, cur)
+		if errors.Is(err, ErrStale) && try < maxStaleTries {
+			continue
+		}
+		if err != nil {
+			return Webhook{}, false, err
+		}
+		return w, true, nil
+	}
+}
+
+// save replaces the stored webhook by w, made from prev: with a
+// VersionedStore only if prev is still the stored version (ErrStale
+// otherwise), with another Store whatever is stored.
+func (s *Service) save(ctx context.Context, w, prev Webhook) error {
+	if vs, ok := s.store.(VersionedStore); ok {
+		return vs.UpdateVersion(ctx, w, prev.CreatedAt, prev.UpdatedAt)
+	}
+	return s.store.Update(ctx, w)
 }
 
 // Delete removes a webhook. Its queued deliveries, and those waiting to
@@ -143,11 +194,8 @@ func (s *Service) Disable(ctx context.Context, id, reason string) (Webhook, erro
 // and changes nothing.
 func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webhook, error) {
 	defer s.lockWebhook(id)()
-	w, err := s.store.Get(ctx, id)
-	if err != nil {
-		return Webhook{}, err
-	}
 	if newSecret == "" {
+		var err error
 		if newSecret, err = GenerateSecret(); err != nil {
 			return Webhook{}, err
 		}
@@ -155,18 +203,21 @@ func (s *Service) RotateSecret(ctx context.Context, id, newSecret string) (Webho
 	if _, err := ParseSecret(newSecret); err != nil {
 		return Webhook{}, err
 	}
-	now := s.cfg.Now()
-	kept := unexpired(w.PreviousSecrets, now)
-	if len(kept) >= MaxPreviousSecrets {
-		// Dropping a secret before it expires would break a receiver that
-		// still holds it; the caller decides (Update can drop it).
-		return Webhook{}, fmt.Errorf("webhooks: rotate secret of webhook %s: %w: %d still valid, the first expires at %s",
-			id, ErrTooManySecrets, len(kept), earliestExpiry(kept).Format(time.RFC3339))
-	}
-	w.PreviousSecrets = append(kept, PreviousSecret{Secret: w.Secret, ExpiresAt: now.Add(s.cfg.SecretGracePeriod)})
-	w.Secret = newSecret
-	w.UpdatedAt = s.laterThan(w.UpdatedAt)
-	if err := s.store.Update(ctx, w); err != nil {
+	w, _, err := s.change(ctx, id, func(w Webhook) (Webhook, bool, error) {
+		now := s.cfg.Now()
+		kept := unexpired(w.PreviousSecrets, now)
+		if len(kept) >= MaxPreviousSecrets {
+			// Dropping a secret before it expires would break a receiver
+			// that still holds it; the caller decides (Update can drop it).
+			return Webhook{}, false, fmt.Errorf("webhooks: rotate secret of webhook %s: %w: %d still valid, the first expires at %s",
+				id, ErrTooManySecrets, len(kept), earliestExpiry(kept).Format(time.RFC3339))
+		}
+		w.PreviousSecrets = append(kept, PreviousSecret{Secret: w.Secret, ExpiresAt: now.Add(s.cfg.SecretGracePeriod)})
+		w.Secret = newSecret
+		w.UpdatedAt = s.laterThan(w.UpdatedAt)
+		return w, true, nil
+	})
+	if err != nil {
 		return Webhook{}, err
 	}
 	s.refresh(ctx, w, false)
@@ -317,26 +368,27 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 // that is enabled: one disabled already, by hand say, keeps its reason.
 func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, reason string, engine bool) (Webhook, bool, error) {
 	defer s.lockWebhook(id)()
-	w, err := s.store.Get(ctx, id)
-	if err != nil {
+	w, changed, err := s.change(ctx, id, func(w Webhook) (Webhook, bool, error) {
+		if w.Disabled == disabled && (!disabled || engine || w.DisabledReason == reason) {
+			return w, false, nil
+		}
+		w.Disabled, w.DisabledReason = disabled, reason
+		if !disabled {
+			w.DisabledReason = ""
+		}
+		w.UpdatedAt = s.laterThan(w.UpdatedAt)
+		return w, true, nil
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return Webhook{}, false, err
-	}
-	if w.Disabled == disabled && (!disabled || engine || w.DisabledReason == reason) {
+	case err != nil:
+		return Webhook{}, false, fmt.Errorf("webhooks: save webhook %s: %w", id, err)
+	case !changed:
 		// Changed already, by another replica, say: this engine may not
 		// know yet, and its queued deliveries must see the stored version.
 		s.refresh(ctx, w, false)
 		return w, false, nil
-	}
-	w.Disabled, w.DisabledReason = disabled, reason
-	if !disabled {
-		w.DisabledReason = ""
-	}
-	w.UpdatedAt = s.laterThan(w.UpdatedAt)
-	if err := s.store.Update(ctx, w); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Webhook{}, false, err
-		}
-		return Webhook{}, false, fmt.Errorf("webhooks: save webhook %s: %w", id, err)
 	}
 	s.refresh(ctx, w, !disabled)
 	return w, true, nil

@@ -1,8 +1,11 @@
 package webhooks_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,4 +72,126 @@ func TestRedeliverRefusesDeadLetterOfDeletedWebhook(t *testing.T) {
 	if n := len(hits.all()); n != 0 {
 		t.Errorf("the webhook created under id wh_x received %d request(s) for an event dead-lettered before it existed", n)
 	}
+}
+
+// pausingStore is a VersionedStore that, once armed, stops after its next
+// Get until resumed: the change of the Service calling it then straddles
+// another replica's.
+type pausingStore struct {
+	webhooks.VersionedStore
+	armed  atomic.Bool
+	gotten chan struct{}
+	resume chan struct{}
+}
+
+func newPausingStore(s webhooks.VersionedStore) *pausingStore {
+	return &pausingStore{VersionedStore: s, gotten: make(chan struct{}), resume: make(chan struct{})}
+}
+
+func (p *pausingStore) Get(ctx context.Context, id string) (webhooks.Webhook, error) {
+	w, err := p.VersionedStore.Get(ctx, id)
+	if p.armed.CompareAndSwap(true, false) {
+		close(p.gotten)
+		<-p.resume
+	}
+	return w, err
+}
+
+// straddle runs change on replica A, which reads the webhook, then waits
+// while other runs on replica B, then goes on; it returns A's error.
+func straddle(t *testing.T, paused *pausingStore, change func() error, other func()) error {
+	t.Helper()
+	paused.armed.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- change() }()
+	<-paused.gotten
+	other()
+	close(paused.resume)
+	return <-done
+}
+
+// Replicas sharing a store do not undo each other's changes: a change made
+// from a version another replica has replaced since is made again to the
+// newer one.
+func TestReplicasDoNotUndoEachOthersChanges(t *testing.T) {
+	ctx := t.Context()
+	setup := func(t *testing.T) (store *webhooks.MemoryStore, paused *pausingStore, a, b *webhooks.Service, w webhooks.Webhook) {
+		store = webhooks.NewMemoryStore()
+		paused = newPausingStore(store)
+		a = engService(t, webhooks.Config{Store: paused})
+		b = engService(t, webhooks.Config{Store: store})
+		w = engCreate(t, b, "crm", "https://example.com/in", webhooks.MeetingStatusChangedEvent)
+		return store, paused, a, b, w
+	}
+
+	t.Run("two rotations", func(t *testing.T) {
+		store, paused, a, b, w := setup(t)
+		var ra, rb webhooks.Webhook
+		err := straddle(t, paused, func() (err error) {
+			ra, err = a.RotateSecret(ctx, w.ID, "")
+			return err
+		}, func() {
+			var err error
+			if rb, err = b.RotateSecret(ctx, w.ID, ""); err != nil {
+				t.Errorf("replica B's RotateSecret = %v", err)
+			}
+		})
+		if err != nil {
+			t.Fatalf("replica A's RotateSecret = %v", err)
+		}
+		got, _ := store.Get(ctx, w.ID)
+		signing := []string{got.Secret}
+		for _, p := range got.PreviousSecrets {
+			signing = append(signing, p.Secret)
+		}
+		for _, s := range []string{w.Secret, ra.Secret, rb.Secret} {
+			if !slices.Contains(signing, s) {
+				t.Errorf("a secret a rotation returned or replaced signs nothing now: %d secrets stored", len(signing))
+			}
+		}
+	})
+
+	t.Run("disable during a rotation", func(t *testing.T) {
+		store, paused, a, b, w := setup(t)
+		err := straddle(t, paused, func() error {
+			_, err := a.RotateSecret(ctx, w.ID, "")
+			return err
+		}, func() {
+			if _, err := b.Disable(ctx, w.ID, "paused by the customer"); err != nil {
+				t.Errorf("Disable = %v", err)
+			}
+		})
+		if err != nil {
+			t.Fatalf("RotateSecret = %v", err)
+		}
+		if got, _ := store.Get(ctx, w.ID); !got.Disabled || got.Secret == w.Secret {
+			t.Errorf("disabled %v, secret rotated %v; want both changes kept", got.Disabled, got.Secret != w.Secret)
+		}
+	})
+
+	t.Run("update during a delete and create", func(t *testing.T) {
+		store, paused, a, b, w := setup(t)
+		var created webhooks.Webhook
+		renamed := w
+		renamed.Name, renamed.Secret = "renamed", ""
+		err := straddle(t, paused, func() error {
+			_, err := a.Update(ctx, renamed)
+			return err
+		}, func() {
+			if err := b.Delete(ctx, w.ID); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			created, err = b.Create(ctx, webhooks.Webhook{ID: w.ID, Name: "new", URL: "https://new.example.com/in", EventType: w.EventType})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		if !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("Update of the deleted webhook = %v, want ErrNotFound", err)
+		}
+		if got, _ := store.Get(ctx, w.ID); got.URL != created.URL || got.Secret != created.Secret || got.Name != "new" {
+			t.Errorf("the webhook created under the id is now %q at %s; want it unchanged", got.Name, got.URL)
+		}
+	})
 }

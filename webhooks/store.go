@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Errors of a Store.
@@ -15,6 +16,9 @@ var (
 	ErrNotFound = errors.New("webhooks: webhook not found")
 	// ErrConflict reports a webhook id the store already holds.
 	ErrConflict = errors.New("webhooks: webhook already exists")
+	// ErrStale reports a webhook that another writer changed since it was
+	// read (VersionedStore.UpdateVersion).
+	ErrStale = errors.New("webhooks: webhook changed since it was read")
 )
 
 // Store persists webhooks.
@@ -27,7 +31,8 @@ var (
 // A Store neither validates webhooks nor generates ids: the layer above it
 // does both. Every method returns ctx.Err() (possibly wrapped) when ctx is
 // done before the operation completes. Errors other than ErrNotFound,
-// ErrConflict and context errors are failures of the backing storage.
+// ErrConflict, ErrStale and context errors are failures of the backing
+// storage.
 //
 // The package webhookstest provides a conformance suite for implementations.
 type Store interface {
@@ -54,6 +59,21 @@ type Store interface {
 	ListByEventType(ctx context.Context, t EventType) ([]Webhook, error)
 }
 
+// VersionedStore is a Store that replaces a webhook only if it is still the
+// version that was read. Replicas of a Service sharing one store then do not
+// undo each other's changes (two rotations of a secret at once, a Disable
+// and an Update): the Service reads the newer version and makes its change
+// to it. MemoryStore and the PostgreSQL store are VersionedStores; with a
+// Store that is not, the last write wins.
+type VersionedStore interface {
+	Store
+	// UpdateVersion replaces the stored webhook with w.ID by w, as Update
+	// does, if the stored one's CreatedAt and UpdatedAt are createdAt and
+	// updatedAt. It fails with ErrNotFound if there is none and with
+	// ErrStale if they differ.
+	UpdateVersion(ctx context.Context, w Webhook, createdAt, updatedAt time.Time) error
+}
+
 // MemoryStore is a Store that keeps webhooks in memory, for a single
 // process and for tests. Like a database column, it keeps the wall-clock part
 // of CreatedAt, UpdatedAt and PreviousSecrets' ExpiresAt and drops monotonic
@@ -74,7 +94,7 @@ type MemoryStore struct {
 	byType map[EventType][]Webhook
 }
 
-var _ Store = (*MemoryStore)(nil)
+var _ VersionedStore = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
@@ -124,6 +144,26 @@ func (s *MemoryStore) Update(ctx context.Context, w Webhook) error {
 	old, ok := s.byID[w.ID]
 	if !ok {
 		return fmt.Errorf("%w: id %q", ErrNotFound, w.ID)
+	}
+	s.remove(old)
+	s.insert(w)
+	return nil
+}
+
+// UpdateVersion implements VersionedStore.
+func (s *MemoryStore) UpdateVersion(ctx context.Context, w Webhook, createdAt, updatedAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w = storedCopy(w)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.byID[w.ID]
+	if !ok {
+		return fmt.Errorf("%w: id %q", ErrNotFound, w.ID)
+	}
+	if !old.CreatedAt.Equal(createdAt) || !old.UpdatedAt.Equal(updatedAt) {
+		return fmt.Errorf("%w: id %q", ErrStale, w.ID)
 	}
 	s.remove(old)
 	s.insert(w)

@@ -39,7 +39,7 @@ type Store struct {
 	q  storeQueries
 }
 
-var _ webhooks.Store = (*Store)(nil)
+var _ webhooks.VersionedStore = (*Store)(nil)
 
 // NewStore returns a Store on the tables of opts, which Migrate creates. It
 // does not touch the database. It fails with ErrNilDB or ErrInvalidOptions.
@@ -121,6 +121,41 @@ func (s *Store) Update(ctx context.Context, w webhooks.Webhook) error {
 	return nil
 }
 
+// UpdateVersion implements webhooks.VersionedStore, in one statement: the
+// row is replaced only if its created_at and updated_at are still those
+// given.
+func (s *Store) UpdateVersion(ctx context.Context, w webhooks.Webhook, createdAt, updatedAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if unstorable(w.ID) {
+		return fmt.Errorf("%w: id %q", webhooks.ErrNotFound, w.ID)
+	}
+	args, err := webhookArgs(w)
+	if err != nil {
+		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
+	}
+	res, err := s.db.ExecContext(ctx, s.q.updateVersion, append(args, dbTime(createdAt), dbTime(updatedAt))...)
+	if err != nil {
+		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var exists bool
+	if err := s.db.QueryRowContext(ctx, s.q.exists, w.ID).Scan(&exists); err != nil {
+		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
+	}
+	if exists {
+		return fmt.Errorf("%w: id %q", webhooks.ErrStale, w.ID)
+	}
+	return fmt.Errorf("%w: id %q", webhooks.ErrNotFound, w.ID)
+}
+
 // Delete implements webhooks.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
@@ -188,21 +223,24 @@ const webhookColumns = `id, name, url, event_type, headers, description, secret,
 // name. Their text never changes, so drivers that cache prepared statements
 // prepare each once per connection.
 type storeQueries struct {
-	insert, get, update, delete, list, listEnabled, listByEventType string
+	insert, get, update, updateVersion, exists, delete, list, listEnabled, listByEventType string
 }
 
 func newStoreQueries(n names) storeQueries {
 	const order = ` ORDER BY created_at, id`
 	selectAll := `SELECT ` + webhookColumns + ` FROM ` + n.webhooks
+	update := `UPDATE ` + n.webhooks + ` SET name = $2, url = $3, event_type = $4, headers = $5,
+	description = $6, secret = $7, previous_secrets = $8, disabled = $9, disabled_reason = $10,
+	created_at = $11, updated_at = $12
+	WHERE id = $1`
 	return storeQueries{
 		insert: `INSERT INTO ` + n.webhooks + ` (` + webhookColumns + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 	ON CONFLICT (id) DO NOTHING`,
-		get: selectAll + ` WHERE id = $1`,
-		update: `UPDATE ` + n.webhooks + ` SET name = $2, url = $3, event_type = $4, headers = $5,
-	description = $6, secret = $7, previous_secrets = $8, disabled = $9, disabled_reason = $10,
-	created_at = $11, updated_at = $12
-	WHERE id = $1`,
+		get:             selectAll + ` WHERE id = $1`,
+		update:          update,
+		updateVersion:   update + ` AND created_at = $13 AND updated_at = $14`,
+		exists:          `SELECT EXISTS (SELECT 1 FROM ` + n.webhooks + ` WHERE id = $1)`,
 		delete:          `DELETE FROM ` + n.webhooks + ` WHERE id = $1`,
 		list:            selectAll + order,
 		listEnabled:     selectAll + ` WHERE event_type = $1 AND NOT disabled` + order,

@@ -39,7 +39,7 @@ func NewWebhook(t webhooks.EventType, url string) webhooks.Webhook {
 // create/get round trip of every field, conflicts, not-found errors, update,
 // delete, the order of List, the filtering of ListEnabled and ListByEventType, isolation of the
 // values passed in and returned, concurrent use (run it with -race) and
-// cancelled contexts.
+// cancelled contexts; for a webhooks.VersionedStore, UpdateVersion too.
 //
 // A host keeping webhooks in its own database runs it from a test:
 //
@@ -71,6 +71,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) webhooks.Store) {
 		{"ReturnsCopies", testReturnsCopies},
 		{"Concurrent", testConcurrent},
 		{"CancelledContext", testCancelledContext},
+		{"UpdateVersion", testUpdateVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,6 +231,60 @@ func testUpdate(t *testing.T, s webhooks.Store) {
 		t.Fatalf("Get(%q) = %v", other.ID, err)
 	}
 	assertEqual(t, "untouched webhook", other, got)
+}
+
+// testUpdateVersion checks a VersionedStore's UpdateVersion: it replaces
+// the webhook only while its CreatedAt and UpdatedAt are those given, and
+// tells a stale version (ErrStale) from a missing webhook (ErrNotFound). A
+// Store that is not a VersionedStore passes.
+func testUpdateVersion(t *testing.T, s webhooks.Store) {
+	vs, ok := s.(webhooks.VersionedStore)
+	if !ok {
+		return
+	}
+	ctx := t.Context()
+	orig := fixture("wh-1", webhooks.MeetingStatusChangedEvent, 0)
+	mustCreate(t, s, orig)
+
+	next := orig.Clone()
+	next.Name, next.UpdatedAt = "renamed", fixtureTime(5)
+	if err := vs.UpdateVersion(ctx, next, orig.CreatedAt, orig.UpdatedAt); err != nil {
+		t.Fatalf("UpdateVersion of the version stored = %v", err)
+	}
+	// A writer that read orig, before next was stored, is refused.
+	late := orig.Clone()
+	late.Disabled, late.DisabledReason, late.UpdatedAt = true, "late", fixtureTime(6)
+	if err := vs.UpdateVersion(ctx, late, orig.CreatedAt, orig.UpdatedAt); !errors.Is(err, webhooks.ErrStale) {
+		t.Errorf("UpdateVersion of a version replaced since = %v, want ErrStale", err)
+	}
+	// Same UpdatedAt, another CreatedAt: another webhook under the id.
+	if err := vs.UpdateVersion(ctx, late, fixtureTime(1), next.UpdatedAt); !errors.Is(err, webhooks.ErrStale) {
+		t.Errorf("UpdateVersion with another CreatedAt = %v, want ErrStale", err)
+	}
+	got, err := s.Get(ctx, orig.ID)
+	if err != nil {
+		t.Fatalf("Get = %v", err)
+	}
+	assertEqual(t, "Get after refused UpdateVersion calls", next, got)
+
+	if err := vs.UpdateVersion(ctx, late, next.CreatedAt, next.UpdatedAt); err != nil {
+		t.Fatalf("UpdateVersion of the version now stored = %v", err)
+	}
+	if got, err = s.Get(ctx, orig.ID); err != nil {
+		t.Fatalf("Get = %v", err)
+	}
+	assertEqual(t, "Get after UpdateVersion", late, got)
+
+	missing := fixture("wh-missing", webhooks.MeetingStatusChangedEvent, 2)
+	if err := vs.UpdateVersion(ctx, missing, missing.CreatedAt, missing.UpdatedAt); !errors.Is(err, webhooks.ErrNotFound) {
+		t.Errorf("UpdateVersion of a missing webhook = %v, want ErrNotFound", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := vs.UpdateVersion(cancelled, next, late.CreatedAt, late.UpdatedAt); !errors.Is(err, context.Canceled) {
+		t.Errorf("UpdateVersion with a cancelled context = %v, want context.Canceled", err)
+	}
+	assertIDs(t, "List after UpdateVersion", mustList(t, s), "wh-1")
 }
 
 func testDelete(t *testing.T, s webhooks.Store) {
