@@ -33,7 +33,7 @@ var deliverSpanOptions = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKi
 // record every attempt and the outcome. ctx is cancelled only when Shutdown
 // gives up waiting.
 func (s *Service) deliver(ctx context.Context, d *delivery) {
-	t, err := s.currentTarget(d)
+	t, err := s.currentTarget(ctx, d)
 	if err != nil {
 		s.finish(recordContext(ctx), d, OutcomeSkipped, 0, 0, err)
 		return
@@ -109,7 +109,8 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 // before the first attempt and before every retry, so that a change that
 // has returned (a new URL, secret or header, Delete, Disable) holds for the
 // attempts made after it.
-func (s *Service) currentTarget(d *delivery) (*Target, error) {
+func (s *Service) currentTarget(ctx context.Context, d *delivery) (*Target, error) {
+	s.recheck(ctx, d.ep)
 	t := d.ep.target.Load()
 	if !t.validUntil.IsZero() && !d.ep.deleted.Load() {
 		// A previous secret signs only until its grace period ends: a
@@ -137,10 +138,30 @@ func (s *Service) currentTarget(d *delivery) (*Target, error) {
 	return t, nil
 }
 
+// recheck reads ep's webhook from the store again if this Service last
+// read it longer than RecheckAfter ago, and brings the engine to what the
+// store says (see arbitrate): a webhook deleted, disabled or changed through
+// another replica. One delivery of the webhook reads, the others go on with
+// what the engine knows; so do all if the store fails.
+func (s *Service) recheck(ctx context.Context, ep *endpoint) {
+	if s.cfg.RecheckAfter < 0 || ep.deleted.Load() {
+		return
+	}
+	now := s.cfg.Now()
+	last := ep.read.Load()
+	if now.UnixNano()-last < int64(s.cfg.RecheckAfter) || !ep.read.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	w := ep.target.Load().webhook
+	if _, err := s.arbitrate(ctx, &w, now); err != nil {
+		s.logger.Debug("webhooks: read webhook again", "webhook", w.ID, "error", err)
+	}
+}
+
 // retarget implements retargeter: the delivery's current target, which
 // its next attempt goes to, or why there is none.
 func (r *deliveryRun) retarget() (*Target, error) {
-	t, err := r.s.currentTarget(r.d)
+	t, err := r.s.currentTarget(r.Context, r.d)
 	if err == nil {
 		r.d.sentTo = t
 	}

@@ -441,6 +441,7 @@ func (s *Service) endpoint(ctx context.Context, w *Webhook, now time.Time) (*end
 	if t := ep.target.Load(); !t.webhook.CreatedAt.Equal(w.CreatedAt) {
 		return tombstone(w, now) // replaced meanwhile
 	}
+	ep.read.Store(now.UnixNano()) // w was read from the store just now
 	return ep, nil
 }
 
@@ -498,6 +499,7 @@ func (s *Service) arbitrate(ctx context.Context, w *Webhook, now time.Time) (*en
 		if err != nil {
 			return nil, err
 		}
+		ep.read.Store(now.UnixNano())
 		if !cur.CreatedAt.Equal(w.CreatedAt) {
 			return tombstone(w, now)
 		}

@@ -195,3 +195,47 @@ func TestReplicasDoNotUndoEachOthersChanges(t *testing.T) {
 		}
 	})
 }
+
+// A webhook deleted or disabled through another replica is read again from
+// the store before a delivery's next attempt, once RecheckAfter has passed:
+// the deliveries queued here are skipped, not sent.
+func TestChangeThroughAnotherReplicaReachesQueuedDeliveries(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(a *webhooks.Service, id string) error
+	}{
+		{"delete", func(a *webhooks.Service, id string) error { return a.Delete(t.Context(), id) }},
+		{"disable", func(a *webhooks.Service, id string) error {
+			_, err := a.Disable(t.Context(), id, "paused by the customer")
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := webhooks.NewMemoryStore()
+			a := engService(t, webhooks.Config{Store: store})
+			b := engService(t, webhooks.Config{Store: store, Workers: 1, MaxConcurrencyPerWebhook: 1, RecheckAfter: 50 * time.Millisecond})
+			release := make(chan struct{})
+			srv, hits := engServer(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+				if n == 1 {
+					<-release
+				}
+				w.WriteHeader(http.StatusNoContent)
+			})
+			w := engCreate(t, a, "changed elsewhere", srv.URL, webhooks.MeetingStatusChangedEvent)
+			publish(t, b, 5) // one in flight on B, four queued there
+			for len(hits.all()) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			if err := tc.change(a, w.ID); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond) // past B's RecheckAfter
+			close(release)
+			engWait(t, b, webhooks.DeliveryQuery{WebhookID: w.ID}, 5)
+			skipped, _ := b.Log().Deliveries(t.Context(), webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeSkipped})
+			if n := len(hits.all()); n != 1 || len(skipped) != 4 {
+				t.Errorf("after %s through replica A, replica B sent %d requests (want 1, in flight before) and skipped %d deliveries (want 4)", tc.name, n, len(skipped))
+			}
+		})
+	}
+}

@@ -31,6 +31,9 @@ const (
 	DefaultDisableAfter = 10
 	// DefaultSecretGracePeriod keeps a rotated-out secret valid.
 	DefaultSecretGracePeriod = 24 * time.Hour
+	// DefaultRecheckAfter is how long a delivery trusts its engine's
+	// version of its webhook before it reads the store again.
+	DefaultRecheckAfter = time.Second
 	// HandlerPrefix starts the bus handler names (consumer groups) of the
 	// dispatcher: one handler per event type, "hookbus.webhooks.<event type>".
 	HandlerPrefix = "hookbus.webhooks."
@@ -100,6 +103,13 @@ type Config struct {
 	// SecretGracePeriod keeps the previous secret valid after RotateSecret;
 	// zero means DefaultSecretGracePeriod.
 	SecretGracePeriod time.Duration
+	// RecheckAfter: before an attempt, a delivery whose webhook this
+	// Service last read from the store longer ago than this reads it again,
+	// so that a Delete, Disable or Update made through another replica
+	// (sharing the store) reaches deliveries queued or retrying here within
+	// about this time. Zero means DefaultRecheckAfter, a negative value
+	// never (a single Service, or a Store that is not shared).
+	RecheckAfter time.Duration
 	// OnDeadLetter is called after a delivery is dead-lettered. Hooks run
 	// on delivery workers, concurrently: they must be safe for concurrent use
 	// and quick. A panic in a hook is recovered and logged. Their parameters
@@ -202,6 +212,7 @@ type endpoint struct {
 	failing  atomic.Bool  // the last attempt failed
 	disabled atomic.Bool  // disabled or deleted since its deliveries were queued
 	deleted  atomic.Bool  // the webhook was deleted: the endpoint is a tombstone
+	read     atomic.Int64 // when the webhook was last read from the store, in Unix nanoseconds
 }
 
 // syncDisabled sets ep.disabled from the current target and the tombstone,
@@ -272,6 +283,7 @@ func New(b *bus.Bus, cfg Config) (*Service, error) {
 	cfg.QueueSize = cmp.Or(cfg.QueueSize, DefaultQueueSize)
 	cfg.DisableAfter = cmp.Or(cfg.DisableAfter, DefaultDisableAfter)
 	cfg.SecretGracePeriod = cmp.Or(cfg.SecretGracePeriod, DefaultSecretGracePeriod)
+	cfg.RecheckAfter = cmp.Or(cfg.RecheckAfter, DefaultRecheckAfter)
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
 	}
