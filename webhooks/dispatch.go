@@ -169,6 +169,8 @@ func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
 // an error: the bus retries the event, sending it again to every webhook of
 // its type (receivers dedupe on webhook-id), then dead-letters it.
 func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, payload []byte, occurredAt time.Time) error {
+	s.dispatching.begin()
+	defer s.dispatching.end()
 	hooks, err := s.webhooksOf(ctx, t)
 	if err != nil {
 		return fmt.Errorf("webhooks: list webhooks for %s: %w", t, err)

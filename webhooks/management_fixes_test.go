@@ -379,3 +379,65 @@ func TestShutdownCutInTranslationIsDrainIncomplete(t *testing.T) {
 		t.Errorf("Shutdown = %v, want an error matching webhooks.ErrDrainIncomplete and bus.ErrDrainIncomplete", err)
 	}
 }
+
+// slowLog is a MemoryLog that takes 300 ms, as a busy database might, to
+// write the delivery of an event whose body holds slow.
+type slowLog struct {
+	*webhooks.MemoryLog
+	slow string
+}
+
+func (l slowLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRecord) error {
+	if strings.Contains(string(d.Payload), l.slow) {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return l.MemoryLog.RecordDelivery(ctx, d)
+}
+
+// A Publish waiting for room in a full queue when Shutdown's drain gives up
+// has its delivery on record, as undelivered, when Shutdown returns.
+func TestShutdownWaitsForABlockedPublishsRecord(t *testing.T) {
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{Log: slowLog{webhooks.NewMemoryLog(0), "m-blocked"}, Workers: 1, MaxConcurrencyPerWebhook: 1, QueueSize: 1,
+		Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, Timeout: 5 * time.Second, MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	srv, _ := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	engCreate(t, s, "slow", srv.URL, webhooks.MeetingStatusChangedEvent)
+	for _, id := range []string{"m-a", "m-b"} { // one in flight, one queued
+		if err := s.Publish(t.Context(), webhooks.MeetingStatusChanged{MeetingID: id, Status: webhooks.MeetingCreated}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	published := make(chan error, 1)
+	go func() {
+		published <- s.Publish(context.Background(), webhooks.MeetingStatusChanged{MeetingID: "m-blocked", Status: webhooks.MeetingCreated})
+	}()
+	time.Sleep(100 * time.Millisecond) // Publish waits for room
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, webhooks.ErrDrainIncomplete) {
+		t.Errorf("Shutdown = %v, want ErrDrainIncomplete", err)
+	}
+	recs, _ := s.Log().Deliveries(context.Background(), webhooks.DeliveryQuery{})
+	if len(recs) != 3 {
+		t.Errorf("%d deliveries on record when Shutdown returned, want 3", len(recs))
+	}
+	if err := <-published; err == nil {
+		t.Error("the blocked Publish returned nil")
+	}
+}

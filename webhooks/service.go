@@ -202,6 +202,10 @@ type Service struct {
 	shutOnce sync.Once
 	shutErr  error
 	shutDone chan struct{} // closed when Shutdown has finished
+	// dispatching counts the dispatches in progress: one waiting for room
+	// in a full queue when Shutdown's drain gives up records its
+	// deliveries as undelivered, and Shutdown waits for that.
+	dispatching counter
 }
 
 // endpoint is the engine's state for one webhook.
@@ -387,11 +391,64 @@ func (s *Service) Run(ctx context.Context) error {
 
 const drainTimeout = 30 * time.Second
 
+// dispatchGrace is how long Shutdown waits, once its drain is over, for the
+// dispatches still running to record their deliveries.
+const dispatchGrace = 2 * time.Second
+
+// counter counts calls in progress and lets one caller wait for none.
+type counter struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to zero, if someone waits
+}
+
+func (c *counter) begin() {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *counter) end() {
+	c.mu.Lock()
+	c.n--
+	if c.n == 0 && c.idle != nil {
+		close(c.idle)
+		c.idle = nil
+	}
+	c.mu.Unlock()
+}
+
+// wait waits until no call is in progress, at most timeout, and returns
+// how many still are.
+func (c *counter) wait(timeout time.Duration) int {
+	c.mu.Lock()
+	if c.n == 0 {
+		c.mu.Unlock()
+		return 0
+	}
+	if c.idle == nil {
+		c.idle = make(chan struct{})
+	}
+	idle := c.idle
+	c.mu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
 // Shutdown stops intake, lets queued and in-flight deliveries and
 // SendTestEvent calls finish until ctx ends, cancels those still running
 // then, and records every delivery still without an outcome as
 // OutcomeUndelivered (so it can be redelivered). It shuts the bus down
-// first, so events already published are dispatched. It is safe to call more than
+// first, so events already published are dispatched. A Publish still
+// waiting for room in a full queue then records its deliveries as
+// undelivered, and Shutdown waits up to 2 s more for that. It is safe to call more than
 // once; later calls return the first result. Afterwards, methods that
 // deliver return ErrClosed.
 func (s *Service) Shutdown(ctx context.Context) error {
@@ -409,12 +466,18 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		for _, d := range rest {
 			s.finish(context.WithoutCancel(ctx), d, OutcomeUndelivered, 0, 0, ErrClosed)
 		}
+		// Dispatches the drain woke (Publish calls that waited for room)
+		// record their deliveries now: give them a moment to.
+		stuck := s.dispatching.wait(dispatchGrace)
 		_ = s.sender.Close()
 		_ = s.meters.reg.Unregister()
 		var err error
 		if left > 0 || cut > 0 {
 			err = fmt.Errorf("%w: %d queued deliveries recorded as %s, %d cut off in flight (recorded as %s unless their receiver had answered)",
 				ErrDrainIncomplete, left, OutcomeUndelivered, cut, OutcomeUndelivered)
+		}
+		if stuck > 0 {
+			err = errors.Join(err, fmt.Errorf("%w: %d dispatches still running, their deliveries perhaps not on record", ErrDrainIncomplete, stuck))
 		}
 		s.shutErr = errors.Join(busErr, err)
 		close(s.shutDone)
