@@ -481,7 +481,7 @@ func (s *Service) arbitrate(ctx context.Context, w *Webhook, now time.Time) (*en
 				delete(s.endpoints, w.ID)
 			}
 			if _, ok := s.deleted[w.ID]; !ok {
-				s.deleted[w.ID] = time.Time{}
+				s.noteDeleted(w.ID, time.Time{})
 			}
 			s.mu.Unlock()
 			retire(ep)
@@ -520,7 +520,7 @@ func (s *Service) forget(id string, createdAt time.Time) {
 	s.generations[id]++
 	ep := s.endpoints[id]
 	delete(s.endpoints, id)
-	s.deleted[id] = createdAt
+	s.noteDeleted(id, createdAt)
 	s.mu.Unlock()
 	retire(ep)
 }

@@ -190,6 +190,11 @@ type Service struct {
 	// the engine's webhook under the id, so that a late arbitrate reads
 	// again rather than undo a newer change.
 	generations map[string]uint64
+	// deletions lists the entries of deleted in the order they were made,
+	// so that those older than forgetDeletedAfter, whose ids nothing has
+	// happened to since, are dropped with their generations: a host that
+	// creates and deletes webhooks all day does not fill memory with them.
+	deletions []deletion
 
 	// webhookLocks serialise the read-modify-write changes of one webhook
 	// (Update, RotateSecret, Enable, Disable, the engine's disabling), so
@@ -394,6 +399,36 @@ const drainTimeout = 30 * time.Second
 // dispatchGrace is how long Shutdown waits, once its drain is over, for the
 // dispatches still running to record their deliveries.
 const dispatchGrace = 2 * time.Second
+
+// deletion is an entry of Service.deleted: the id, when, and the id's
+// generation then.
+type deletion struct {
+	id  string
+	at  time.Time
+	gen uint64
+}
+
+// forgetDeletedAfter is how long an id stays in Service.deleted: far longer
+// than a dispatch takes from its read of the store to its deliveries.
+const forgetDeletedAfter = 10 * time.Minute
+
+// noteDeleted records id in s.deleted, with the deleted webhook's
+// CreatedAt if known, and drops the entries that are old enough. s.mu is
+// held.
+func (s *Service) noteDeleted(id string, createdAt time.Time) {
+	now := s.cfg.Now()
+	s.deleted[id] = createdAt
+	s.deletions = append(s.deletions, deletion{id: id, at: now, gen: s.generations[id]})
+	for len(s.deletions) > 0 && now.Sub(s.deletions[0].at) > forgetDeletedAfter {
+		e := s.deletions[0]
+		s.deletions[0] = deletion{}
+		s.deletions = s.deletions[1:]
+		if s.generations[e.id] == e.gen && s.endpoints[e.id] == nil {
+			delete(s.deleted, e.id)
+			delete(s.generations, e.id)
+		}
+	}
+}
 
 // counter counts calls in progress and lets one caller wait for none.
 type counter struct {
