@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -52,5 +53,52 @@ func TestDeletedIDsAreForgotten(t *testing.T) {
 	}
 	if !kept {
 		t.Error("the id deleted last was forgotten at once")
+	}
+}
+
+// A queue's ring grows as deliveries queue up, keeps their order, holds at
+// most the queue size, and is let go once empty after growing.
+func TestQueueRingGrowsAndShrinks(t *testing.T) {
+	const size = 100
+	s := newScheduler(1, size, 1, nil) // no worker runs: it starts with enqueue
+	var q queue
+	next, out := 0, 0
+	push := func(n int) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for range n {
+			s.push(&q, &delivery{id: strconv.Itoa(next)})
+			next++
+		}
+	}
+	pop := func(n int) {
+		for range n {
+			if d := q.pop(); d.id != strconv.Itoa(out) {
+				t.Fatalf("popped %s, want %d", d.id, out)
+			}
+			out++
+		}
+	}
+	push(5)
+	pop(3)
+	if len(q.items) != minRing {
+		t.Errorf("ring of %d for 5 deliveries, want %d", len(q.items), minRing)
+	}
+	push(size - 2) // wraps around, then grows to the queue size
+	if len(q.items) != size || q.n != size {
+		t.Errorf("ring of %d holding %d, want %d full", len(q.items), q.n, size)
+	}
+	pop(size - 1)
+	if q.items == nil {
+		t.Error("ring let go while not empty")
+	}
+	pop(1)
+	if q.items != nil {
+		t.Errorf("empty ring of %d kept after growing", len(q.items))
+	}
+	push(3)
+	pop(3)
+	if len(q.items) != minRing {
+		t.Errorf("ring of %d after a small batch, want %d kept", len(q.items), minRing)
 	}
 }

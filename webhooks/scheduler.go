@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -40,7 +41,11 @@ type scheduler struct {
 // queue is one webhook's share of the scheduler; its fields are guarded by
 // the scheduler's mutex.
 type queue struct {
-	items    []*delivery // ring buffer of queueSize
+	// items is a ring buffer that grows as deliveries queue up, to at most
+	// queueSize, and is let go once it is empty again after growing: a
+	// webhook with little queued costs little memory, however many there
+	// are.
+	items    []*delivery
 	head, n  int
 	inflight int
 	inReady  bool
@@ -127,15 +132,40 @@ func (s *scheduler) enqueueAll(ds []*delivery) (shed []*delivery, err error) {
 	return shed, nil
 }
 
+// minRing is the length of a queue's ring buffer when it is first made.
+const minRing = 8
+
 // push appends d to q, which has room. The caller holds s.mu.
 func (s *scheduler) push(q *queue, d *delivery) {
-	if q.items == nil {
-		q.items = make([]*delivery, s.queueSize)
+	if q.n == len(q.items) {
+		q.grow(s.queueSize)
 	}
-	q.items[(q.head+q.n)%s.queueSize] = d
+	q.items[(q.head+q.n)%len(q.items)] = d
 	q.n++
 	s.queued++
 	s.makeReady(q)
+}
+
+// grow doubles q's ring buffer, or makes it, up to max entries.
+func (q *queue) grow(max int) {
+	items := make([]*delivery, min(max, cmp.Or(2*len(q.items), minRing)))
+	for i := range q.n {
+		items[i] = q.items[(q.head+i)%len(q.items)]
+	}
+	q.items, q.head = items, 0
+}
+
+// pop removes and returns q's first delivery; q is not empty. A ring that
+// grew is let go once empty.
+func (q *queue) pop() *delivery {
+	d := q.items[q.head]
+	q.items[q.head] = nil
+	q.head = (q.head + 1) % len(q.items)
+	q.n--
+	if q.n == 0 && len(q.items) > minRing {
+		q.items, q.head = nil, 0
+	}
+	return d
 }
 
 // makeReady puts q in the ready ring if it has work and spare concurrency.
@@ -166,10 +196,7 @@ func (s *scheduler) worker() {
 		}
 		q := s.ready.pop()
 		q.inReady = false
-		d := q.items[q.head]
-		q.items[q.head] = nil
-		q.head = (q.head + 1) % s.queueSize
-		q.n--
+		d := q.pop()
 		q.inflight++
 		s.queued--
 		s.inflight++
@@ -279,10 +306,7 @@ func (s *scheduler) stop() []*delivery {
 		q := s.ready.pop()
 		q.inReady = false
 		for q.n > 0 {
-			left = append(left, q.items[q.head])
-			q.items[q.head] = nil
-			q.head = (q.head + 1) % s.queueSize
-			q.n--
+			left = append(left, q.pop())
 			s.queued--
 		}
 	}
