@@ -290,27 +290,53 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, err
 // are passed over. Events whose redelivery is still running have no outcome
 // yet: calling it again before those finish sends them again.
 func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since time.Time) ([]string, error) {
-	recs, err := s.log.Deliveries(ctx, DeliveryQuery{WebhookID: webhookID, Since: since})
-	if err != nil {
-		return nil, err
+	// The log is read a page at a time, keeping of each event only the id
+	// and outcome of its latest delivery: a long outage's dead letters,
+	// each with its body, are never all in memory at once.
+	type latest struct {
+		id      string
+		outcome Outcome
 	}
-	latest := make(map[string]DeliveryRecord, len(recs))
+	last := make(map[string]latest)
 	delivered := make(map[string]bool)
 	var events []string
-	for _, r := range recs { // ordered by completion: the last one per event wins
-		if _, seen := latest[r.EventID]; !seen {
-			events = append(events, r.EventID)
+	at, after := since, "" // the last record read: its CompletedAt and ID
+	for limit := redeliverPage; ; {
+		recs, err := s.log.Deliveries(ctx, DeliveryQuery{WebhookID: webhookID, Since: at, Limit: limit})
+		if err != nil {
+			return nil, err
 		}
-		latest[r.EventID] = r
-		if r.Outcome == OutcomeDelivered {
-			delivered[r.EventID] = true
+		fresh := 0
+		for _, r := range recs { // ordered by completion: the last one per event wins
+			if after != "" && r.CompletedAt.Equal(at) && r.ID <= after {
+				continue // read with the previous page
+			}
+			fresh++
+			at, after = r.CompletedAt, r.ID
+			if _, seen := last[r.EventID]; !seen {
+				events = append(events, r.EventID)
+			}
+			last[r.EventID] = latest{r.ID, r.Outcome}
+			if r.Outcome == OutcomeDelivered {
+				delivered[r.EventID] = true
+			}
+		}
+		if len(recs) < limit {
+			break
+		}
+		if fresh == 0 {
+			limit *= 2 // a page's worth completed at one instant: read past it
 		}
 	}
 	var ids []string
 	for _, e := range events {
-		rec := latest[e]
-		if delivered[e] || !slices.Contains(redeliverable, rec.Outcome) {
+		l := last[e]
+		if delivered[e] || !slices.Contains(redeliverable, l.outcome) {
 			continue
+		}
+		rec, err := s.log.Delivery(ctx, l.id)
+		if err != nil {
+			return ids, err
 		}
 		id, err := s.redeliver(ctx, rec)
 		if errors.Is(err, ErrNotRedeliverable) {
@@ -323,6 +349,10 @@ func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since t
 	}
 	return ids, nil
 }
+
+// redeliverPage is how many deliveries RedeliverFailed reads from the log
+// at a time.
+const redeliverPage = 500
 
 var redeliverable = []Outcome{OutcomeDeadLettered, OutcomeSkipped, OutcomeUndelivered}
 

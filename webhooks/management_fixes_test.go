@@ -441,3 +441,56 @@ func TestShutdownWaitsForABlockedPublishsRecord(t *testing.T) {
 		t.Error("the blocked Publish returned nil")
 	}
 }
+
+// RedeliverFailed reads the log a page at a time and still redelivers every
+// dead letter once, those completed at one instant beyond a page included,
+// and not an event delivered since.
+func TestRedeliverFailedReadsTheLogInPages(t *testing.T) {
+	log := webhooks.NewMemoryLog(0)
+	s := engService(t, webhooks.Config{Log: log})
+	srv, hits := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "recovered", srv.URL, webhooks.MeetingStatusChangedEvent)
+	body, err := engEvent.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, completed := w.CreatedAt.Add(time.Second), w.CreatedAt.Add(time.Minute)
+	const n = 1300 // more than two pages, all completed at one instant
+	for i := range n {
+		rec := webhooks.DeliveryRecord{ID: fmt.Sprintf("dlv-%04d", i), EventID: fmt.Sprintf("evt-%04d", i), EventType: w.EventType,
+			WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered, Attempts: 4, StatusCode: 500, Error: "status 500",
+			Payload: body, OccurredAt: created, CreatedAt: created, CompletedAt: completed}
+		if i%10 == 0 {
+			rec.CompletedAt = completed.Add(time.Duration(i) * time.Millisecond) // some later, one by one
+		}
+		if err := log.RecordDelivery(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// evt-0001 was delivered later: not redelivered.
+	if err := log.RecordDelivery(t.Context(), webhooks.DeliveryRecord{ID: "dlv-later", EventID: "evt-0001", EventType: w.EventType,
+		WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered, Attempts: 1, StatusCode: 204, OccurredAt: created, CreatedAt: created,
+		CompletedAt: completed.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.RedeliverFailed(t.Context(), w.ID, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != n-1 {
+		t.Fatalf("RedeliverFailed queued %d redeliveries, want %d", len(ids), n-1)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, n)
+	seen := make(map[string]int)
+	for _, h := range hits.all() {
+		seen[h.header.Get("webhook-id")]++
+	}
+	if len(seen) != n-1 || seen["evt-0001"] != 0 {
+		t.Errorf("%d events redelivered (evt-0001 %d times), want %d, each once, evt-0001 not", len(seen), seen["evt-0001"], n-1)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("%s sent %d times", id, c)
+		}
+	}
+}
