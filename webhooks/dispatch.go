@@ -35,7 +35,11 @@ import (
 // Publish returns the context's error.
 func (s *Service) Publish(ctx context.Context, e Event) error {
 	if s.closed.Load() {
-		return ErrClosed
+		// Shutdown has begun. A bus handler's follow-up is still taken
+		// while the bus drains, as the bus takes its own: the bus decides.
+		if _, inHandler := bus.MessageFromContext(ctx); !inHandler {
+			return ErrClosed
+		}
 	}
 	if isNil(e) {
 		return fmt.Errorf("%w: nil event", ErrInvalidPayload)

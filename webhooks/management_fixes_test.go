@@ -494,3 +494,55 @@ func TestRedeliverFailedReadsTheLogInPages(t *testing.T) {
 		}
 	}
 }
+
+// A bus handler's webhook event published while Shutdown drains the bus is
+// taken and delivered, as the bus takes a handler's follow-up events then.
+func TestPublishFromAHandlerDuringShutdown(t *testing.T) {
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := webhooks.New(b, webhooks.Config{Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	published := make(chan error, 1)
+	err = bus.Handle(b, "host", func(ctx context.Context, e engRecorded) error {
+		<-gate
+		err := s.Publish(ctx, webhooks.MeetingStatusChanged{MeetingID: e.MeetingID, Status: webhooks.MeetingSummaryDone})
+		published <- err
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv, hits := engServer(t, statusHandler(204))
+	engCreate(t, s, "follow-up", srv.URL, webhooks.MeetingStatusChangedEvent)
+	if err := b.Publish(t.Context(), engRecorded{MeetingID: "m-1"}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	time.Sleep(50 * time.Millisecond) // Shutdown has begun, the bus drains
+	close(gate)
+	if err := <-published; err != nil {
+		t.Errorf("Publish from a bus handler during the drain = %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown = %v", err)
+	}
+	if n := len(hits.all()); n != 1 {
+		t.Errorf("%d requests, want the follow-up delivered", n)
+	}
+	if err := s.Publish(t.Context(), engEvent); !errors.Is(err, webhooks.ErrClosed) {
+		t.Errorf("Publish after Shutdown = %v, want ErrClosed", err)
+	}
+}
