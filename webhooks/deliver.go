@@ -81,6 +81,12 @@ func (s *Service) deliver(ctx context.Context, d *delivery) {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, string(outcome))
 	}
+	if d.sentTo != t {
+		// Sent to a newer version of the webhook (updated between two
+		// attempts): the span describes that one.
+		t = d.sentTo
+		span.SetName(t.spanName)
+	}
 	if span.IsRecording() {
 		// All attributes in one call: the SDK grows the span's attribute
 		// slice on every call, copying what the earlier ones set.
@@ -316,17 +322,28 @@ func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRec
 		// delivery was in flight: it says nothing of the new one.
 		gone = false
 	}
+	// Only the webhook the answers came from, as stored now: not one moved
+	// to another URL or created under the id since (by another replica,
+	// say), which this engine may not know of yet.
+	concerns := func(cur Webhook) bool {
+		if !cur.CreatedAt.Equal(d.webhookCreatedAt) {
+			return false
+		}
+		u, err := url.Parse(cur.URL)
+		return err == nil && d.sentTo != nil && sameAddress(u, d.sentTo.url)
+	}
 	switch {
 	case gone:
-		s.disableFor(ctx, rec.WebhookID, DisabledGone, err)
+		s.disableFor(ctx, rec.WebhookID, DisabledGone, err, concerns)
 	case s.cfg.DisableAfter > 0 && int(n) >= s.cfg.DisableAfter:
-		s.disableFor(ctx, rec.WebhookID, DisabledFailing, fmt.Errorf("%d consecutive dead letters: %w", n, err))
+		s.disableFor(ctx, rec.WebhookID, DisabledFailing, fmt.Errorf("%d consecutive dead letters: %w", n, err), concerns)
 	}
 }
 
-// disableFor disables a webhook on the engine's initiative and reports it.
-func (s *Service) disableFor(ctx context.Context, id, reason string, cause error) {
-	w, changed, err := s.setDisabled(ctx, id, true, reason, true)
+// disableFor disables a webhook on the engine's initiative, if concerns
+// says it is the one the answers were about, and reports it.
+func (s *Service) disableFor(ctx context.Context, id, reason string, cause error, concerns func(Webhook) bool) {
+	w, changed, err := s.setDisabled(ctx, id, true, reason, concerns)
 	if err != nil {
 		s.logger.Error("webhooks: disable webhook", "webhook", id, "error", err)
 		return

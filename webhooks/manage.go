@@ -67,7 +67,9 @@ func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.
 
 // Update validates w and replaces the stored webhook of the same ID. An empty
 // Secret keeps the current one (use RotateSecret to change it with a grace
-// period); CreatedAt is kept and UpdatedAt set. Deliveries already queued, or
+// period); CreatedAt is kept and UpdatedAt set. A w whose CreatedAt is set
+// (as read with Get) must be of the webhook stored under its ID: one
+// deleted since, whose ID another webhook took, is ErrNotFound. Deliveries already queued, or
 // waiting to retry, use the new configuration from their next attempt on;
 // those of an event type the webhook no longer takes are skipped.
 func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
@@ -75,6 +77,11 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	w = w.Clone()
 	var old Webhook
 	saved, _, err := s.change(ctx, w.ID, func(cur Webhook) (Webhook, bool, error) {
+		if !w.CreatedAt.IsZero() && !w.CreatedAt.Equal(cur.CreatedAt) {
+			// Read before its webhook was deleted and another created
+			// under the id: not an edit of that one.
+			return Webhook{}, false, fmt.Errorf("%w: webhook %s was deleted since it was read", ErrNotFound, w.ID)
+		}
 		old = cur
 		u := w.Clone()
 		if u.Secret == "" {
@@ -174,7 +181,7 @@ func (s *Service) lockWebhook(id string) func() {
 
 // Enable re-enables a disabled webhook and clears its failure count.
 func (s *Service) Enable(ctx context.Context, id string) (Webhook, error) {
-	w, _, err := s.setDisabled(ctx, id, false, "", false)
+	w, _, err := s.setDisabled(ctx, id, false, "", nil)
 	return w, err
 }
 
@@ -182,7 +189,7 @@ func (s *Service) Enable(ctx context.Context, id string) (Webhook, error) {
 // waiting to retry included, are recorded as skipped until it is enabled
 // again.
 func (s *Service) Disable(ctx context.Context, id, reason string) (Webhook, error) {
-	w, _, err := s.setDisabled(ctx, id, true, reason, false)
+	w, _, err := s.setDisabled(ctx, id, true, reason, nil)
 	return w, err
 }
 
@@ -272,9 +279,10 @@ func (s *Service) SendTestEvent(ctx context.Context, id string) (SendResult, err
 // Redeliver queues a new delivery of a dead-lettered, skipped or undelivered
 // delivery, with the same event id and body, and returns the new delivery's
 // id. The webhook must be enabled, and be the one the delivery was made
-// for: a delivery made before the webhook now under its id was created
-// (for a deleted one) is refused with ErrNotRedeliverable, as is one of an
-// event type it no longer takes.
+// for: a delivery made more than a minute (leeway for replicas' clocks)
+// before the webhook now under its id was created, so for a deleted one,
+// is refused with ErrNotRedeliverable, as is one of an event type it no
+// longer takes.
 func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, error) {
 	rec, err := s.log.Delivery(ctx, deliveryID)
 	if err != nil {
@@ -282,6 +290,10 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, err
 	}
 	return s.redeliver(ctx, rec)
 }
+
+// replicaClockSkew is how far apart two replicas' clocks may be, for
+// Redeliver's comparison of a delivery's CreatedAt with its webhook's.
+const replicaClockSkew = time.Minute
 
 // RedeliverFailed redelivers, once per event, every event of a webhook whose
 // latest delivery completed at or after since ended dead-lettered, skipped
@@ -370,9 +382,10 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 	if w.Disabled {
 		return "", fmt.Errorf("%w: %s", ErrWebhookDisabled, w.ID)
 	}
-	if !rec.CreatedAt.IsZero() && rec.CreatedAt.Before(w.CreatedAt) {
+	if !rec.CreatedAt.IsZero() && rec.CreatedAt.Add(replicaClockSkew).Before(w.CreatedAt) {
 		// Made for a webhook deleted since, whose id this one took: its
-		// receiver never had the event.
+		// receiver never had the event. The two times may come from two
+		// replicas' clocks: only a delivery made well before counts.
 		return "", fmt.Errorf("%w: delivery %s was made before webhook %s was created", ErrNotRedeliverable, rec.ID, w.ID)
 	}
 	if w.EventType != rec.EventType {
@@ -394,11 +407,18 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 }
 
 // setDisabled flips a webhook's Disabled flag; changed reports whether it
-// was different before. The engine (engine set) only disables a webhook
-// that is enabled: one disabled already, by hand say, keeps its reason.
-func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, reason string, engine bool) (Webhook, bool, error) {
+// was different before. The engine passes concerns, which says whether the
+// stored webhook is the one its deliveries' answers were about (not one
+// moved to another URL, or created under the id since): it only disables
+// that webhook, and only if enabled, so that one disabled already, by hand
+// say, keeps its reason.
+func (s *Service) setDisabled(ctx context.Context, id string, disabled bool, reason string, concerns func(Webhook) bool) (Webhook, bool, error) {
 	defer s.lockWebhook(id)()
+	engine := concerns != nil
 	w, changed, err := s.change(ctx, id, func(w Webhook) (Webhook, bool, error) {
+		if engine && !concerns(w) {
+			return w, false, nil
+		}
 		if w.Disabled == disabled && (!disabled || engine || w.DisabledReason == reason) {
 			return w, false, nil
 		}

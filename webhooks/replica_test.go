@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,7 +47,14 @@ func TestGoneAfterDisabledOnAnotherReplicaSkipsTheQueue(t *testing.T) {
 // A dead letter of a deleted webhook is not redelivered to another webhook
 // created later under the same id: that receiver never had the event.
 func TestRedeliverRefusesDeadLetterOfDeletedWebhook(t *testing.T) {
-	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	var mu sync.Mutex
+	skip := time.Duration(0)
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Now().Add(skip)
+	}
+	s := engService(t, webhooks.Config{Now: now, Sender: webhooks.SenderConfig{MaxRetries: -1}})
 	bad, _ := engServer(t, statusHandler(500))
 	other, hits := engServer(t, statusHandler(204))
 	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old customer", URL: bad.URL, EventType: webhooks.MeetingStatusChangedEvent})
@@ -58,6 +66,9 @@ func TestRedeliverRefusesDeadLetterOfDeletedWebhook(t *testing.T) {
 	if err := s.Delete(t.Context(), w.ID); err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
+	skip = 2 * time.Minute // past the leeway for replicas' clocks
+	mu.Unlock()
 	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "new customer", URL: other.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
 		t.Fatal(err)
 	}
@@ -237,5 +248,106 @@ func TestChangeThroughAnotherReplicaReachesQueuedDeliveries(t *testing.T) {
 				t.Errorf("after %s through replica A, replica B sent %d requests (want 1, in flight before) and skipped %d deliveries (want 4)", tc.name, n, len(skipped))
 			}
 		})
+	}
+}
+
+// Replica B's clock runs 2 s ahead of A's. B creates the webhook, A
+// dead-letters its event: the dead letter is of this very webhook, and
+// either replica redelivers it.
+func TestRedeliverWithReplicasClocksApart(t *testing.T) {
+	store := webhooks.NewMemoryStore()
+	log := webhooks.NewMemoryLog(0)
+	a := engService(t, webhooks.Config{Store: store, Log: log, Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	b := engService(t, webhooks.Config{Store: store, Log: log, Now: func() time.Time { return time.Now().Add(2 * time.Second) }})
+	srv, _ := engServer(t, statusHandler(500))
+	w := engCreate(t, b, "clocks apart", srv.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, a, 1)
+	dead := engWait(t, a, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
+	for _, s := range []*webhooks.Service{a, b} {
+		if _, err := s.Redeliver(t.Context(), dead[0].ID); err != nil {
+			t.Errorf("Redeliver of a dead letter of the current webhook = %v", err)
+		}
+	}
+}
+
+// An answer to a delivery in flight when another replica moved the webhook
+// to another URL, or deleted it and created another under its id, does not
+// disable the webhook stored now: 410 Gone, or the dead letter that
+// reaches DisableAfter, was about the old URL.
+func TestOldURLsAnswerDoesNotDisableTheWebhookNow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		cfg    webhooks.Config
+		change func(b *webhooks.Service, w webhooks.Webhook, url string) error
+	}{
+		{"gone, moved", http.StatusGone, webhooks.Config{}, func(b *webhooks.Service, w webhooks.Webhook, url string) error {
+			w.URL, w.Secret = url, ""
+			_, err := b.Update(t.Context(), w)
+			return err
+		}},
+		{"gone, created again", http.StatusGone, webhooks.Config{}, recreateAt},
+		{"failing, created again", 500, webhooks.Config{DisableAfter: 1}, recreateAt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := webhooks.NewMemoryStore()
+			tc.cfg.Store, tc.cfg.Sender = store, webhooks.SenderConfig{MaxRetries: -1}
+			a := engService(t, tc.cfg)
+			b := engService(t, webhooks.Config{Store: store})
+			release := make(chan struct{})
+			old, hits := engServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+				<-release
+				w.WriteHeader(tc.status)
+			})
+			fresh, _ := engServer(t, statusHandler(204))
+			w, err := a.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old", URL: old.URL, EventType: webhooks.MeetingStatusChangedEvent})
+			if err != nil {
+				t.Fatal(err)
+			}
+			publish(t, a, 1)
+			for len(hits.all()) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			if err := tc.change(b, w, fresh.URL); err != nil {
+				t.Fatal(err)
+			}
+			close(release)
+			engWait(t, a, webhooks.DeliveryQuery{WebhookID: "wh_x"}, 1)
+			time.Sleep(50 * time.Millisecond)
+			if got, _ := store.Get(t.Context(), "wh_x"); got.Disabled || got.URL != fresh.URL {
+				t.Errorf("the webhook now at %s is disabled %v (%q) for the old URL's answer", got.URL, got.Disabled, got.DisabledReason)
+			}
+		})
+	}
+}
+
+// recreateAt deletes w through b and creates another webhook under its id,
+// at url.
+func recreateAt(b *webhooks.Service, w webhooks.Webhook, url string) error {
+	if err := b.Delete(context.Background(), w.ID); err != nil {
+		return err
+	}
+	_, err := b.Create(context.Background(), webhooks.Webhook{ID: w.ID, Name: "new customer", URL: url, EventType: w.EventType})
+	return err
+}
+
+// An Update of a webhook read before it was deleted, whose id another
+// webhook has taken since, fails with ErrNotFound and leaves the other one
+// as it is.
+func TestUpdateOfAWebhookDeletedSinceItWasRead(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old", URL: "https://old.example.com/in", EventType: webhooks.MeetingStatusChangedEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recreateAt(s, w, "https://new.example.com/in"); err != nil {
+		t.Fatal(err)
+	}
+	w.Name, w.Secret = "renamed", ""
+	if _, err := s.Update(t.Context(), w); !errors.Is(err, webhooks.ErrNotFound) {
+		t.Errorf("Update = %v, want ErrNotFound", err)
+	}
+	if got, _ := s.Get(t.Context(), "wh_x"); got.Name != "new customer" || got.URL != "https://new.example.com/in" {
+		t.Errorf("the webhook under wh_x is now %q at %s", got.Name, got.URL)
 	}
 }

@@ -5,6 +5,10 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookbus/hookbus/webhooks"
 )
 
@@ -167,5 +171,42 @@ func TestQueuedDeliveriesOfAnotherTypeAreSkipped(t *testing.T) {
 	if n := len(hits.all()); n != 1 || len(skipped) != 2 {
 		t.Errorf("after the webhook moved to %s, its receiver got %d requests (want 1) and %d deliveries were skipped (want 2)",
 			webhooks.MeetingNoteStatusChangedEvent, n, len(skipped))
+	}
+}
+
+// The deliver span of a delivery that an Update sent to the webhook's new
+// version between two attempts is named after, and describes, that
+// version.
+func TestDeliverSpanDescribesTheWebhookDeliveredTo(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	s := engService(t, webhooks.Config{DisableAfter: -1, TracerProvider: tp, Sender: webhooks.SenderConfig{
+		RetryWaitMin: 300 * time.Millisecond, RetryWaitMax: 300 * time.Millisecond, MaxRetries: 2}})
+	old, oldHits := engServer(t, statusHandler(500))
+	fresh, _ := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "old name", old.URL, webhooks.MeetingStatusChangedEvent)
+	betweenAttempts(t, s, oldHits)
+	w.URL, w.Name, w.Secret = fresh.URL, "new name", ""
+	if _, err := s.Update(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
+	found := false
+	for _, sp := range rec.Ended() {
+		if sp.SpanKind() != trace.SpanKindInternal {
+			continue
+		}
+		found = true
+		if sp.Name() != "deliver new name" {
+			t.Errorf("deliver span named %q, want %q", sp.Name(), "deliver new name")
+		}
+		for _, a := range sp.Attributes() {
+			if a.Key == "hookbus.webhook.name" && a.Value.AsString() != "new name" {
+				t.Errorf("hookbus.webhook.name %q, want %q", a.Value.AsString(), "new name")
+			}
+		}
+	}
+	if !found {
+		t.Error("no deliver span ended")
 	}
 }
