@@ -430,41 +430,41 @@ func (s *Service) noteDeleted(id string, createdAt time.Time) {
 	}
 }
 
-// counter counts calls in progress and lets one caller wait for none.
+// counter counts calls in progress and lets one caller wait for none. A
+// call in progress costs two atomic additions; the lock is taken only while
+// someone waits.
 type counter struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n drops to zero, if someone waits
+	n       atomic.Int64
+	waiting atomic.Bool
+	mu      sync.Mutex
+	idle    chan struct{} // closed when n drops to zero while someone waits
 }
 
-func (c *counter) begin() {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-}
+func (c *counter) begin() { c.n.Add(1) }
 
 func (c *counter) end() {
-	c.mu.Lock()
-	c.n--
-	if c.n == 0 && c.idle != nil {
-		close(c.idle)
-		c.idle = nil
+	if c.n.Add(-1) == 0 && c.waiting.Load() {
+		c.mu.Lock()
+		if c.idle != nil && c.n.Load() == 0 {
+			close(c.idle)
+			c.idle = nil
+		}
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 }
 
 // wait waits until no call is in progress, at most timeout, and returns
 // how many still are.
 func (c *counter) wait(timeout time.Duration) int {
 	c.mu.Lock()
-	if c.n == 0 {
+	idle := make(chan struct{})
+	c.idle = idle
+	c.waiting.Store(true)
+	if c.n.Load() == 0 {
+		c.idle = nil
 		c.mu.Unlock()
 		return 0
 	}
-	if c.idle == nil {
-		c.idle = make(chan struct{})
-	}
-	idle := c.idle
 	c.mu.Unlock()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -472,9 +472,7 @@ func (c *counter) wait(timeout time.Duration) int {
 	case <-idle:
 	case <-t.C:
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
+	return int(c.n.Load())
 }
 
 // Shutdown stops intake, lets queued and in-flight deliveries and
