@@ -820,14 +820,15 @@ func startTestSend(t *testing.T, s *webhooks.Service, id string, arrived <-chan 
 	return sent
 }
 
-// engUnstarted returns a service, not started, on a new in-memory bus.
-func engUnstarted(t *testing.T) *webhooks.Service {
+// engUnstarted returns a service of cfg, not started, on a new in-memory
+// bus (s.Bus()).
+func engUnstarted(t *testing.T, cfg webhooks.Config) *webhooks.Service {
 	t.Helper()
 	b, err := bus.New(bus.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := webhooks.New(b, webhooks.Config{})
+	s, err := webhooks.New(b, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -836,7 +837,7 @@ func engUnstarted(t *testing.T) *webhooks.Service {
 
 // A Start that failed (here, its context had ended) can be tried again.
 func TestStartAgainAfterAFailure(t *testing.T) {
-	s := engUnstarted(t)
+	s := engUnstarted(t, webhooks.Config{})
 	defer func() { _ = s.Shutdown(context.Background()) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -1369,7 +1370,7 @@ func TestDeliveryThroughScriptedRecorder(t *testing.T) {
 }
 
 func TestRunReturnsAfterShutdownElsewhere(t *testing.T) {
-	s := engUnstarted(t)
+	s := engUnstarted(t, webhooks.Config{})
 	done := make(chan error, 1)
 	go func() { done <- s.Run(context.Background()) }()
 	if err := s.Start(t.Context()); err != nil { // the same start as Run's: Start runs once

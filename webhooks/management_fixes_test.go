@@ -344,17 +344,11 @@ func TestPublishRefusesANilEvent(t *testing.T) {
 // Events the bus had not dispatched when Shutdown's context ended (still in
 // a translation) are reported as the service's ErrDrainIncomplete too.
 func TestShutdownCutInTranslationIsDrainIncomplete(t *testing.T) {
-	b, err := bus.New(bus.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := webhooks.New(b, webhooks.Config{Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := engUnstarted(t, webhooks.Config{Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback}})
+	b := s.Bus()
 	gate := make(chan struct{})
 	defer close(gate)
-	err = webhooks.Translate(s, "slow-translation", func(ctx context.Context, e engRecorded) ([]webhooks.Event, error) {
+	err := webhooks.Translate(s, "slow-translation", func(ctx context.Context, e engRecorded) ([]webhooks.Event, error) {
 		select {
 		case <-gate:
 		case <-ctx.Done():
@@ -397,15 +391,8 @@ func (l slowLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRecord) 
 // A Publish waiting for room in a full queue when Shutdown's drain gives up
 // has its delivery on record, as undelivered, when Shutdown returns.
 func TestShutdownWaitsForABlockedPublishsRecord(t *testing.T) {
-	b, err := bus.New(bus.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := webhooks.New(b, webhooks.Config{Log: slowLog{webhooks.NewMemoryLog(0), "m-blocked"}, Workers: 1, MaxConcurrencyPerWebhook: 1, QueueSize: 1,
+	s := engUnstarted(t, webhooks.Config{Log: slowLog{webhooks.NewMemoryLog(0), "m-blocked"}, Workers: 1, MaxConcurrencyPerWebhook: 1, QueueSize: 1,
 		Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback, Timeout: 5 * time.Second, MaxRetries: -1}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -498,17 +485,11 @@ func TestRedeliverFailedReadsTheLogInPages(t *testing.T) {
 // A bus handler's webhook event published while Shutdown drains the bus is
 // taken and delivered, as the bus takes a handler's follow-up events then.
 func TestPublishFromAHandlerDuringShutdown(t *testing.T) {
-	b, err := bus.New(bus.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := webhooks.New(b, webhooks.Config{Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := engUnstarted(t, webhooks.Config{Sender: webhooks.SenderConfig{AllowHTTP: true, AllowAddresses: engLoopback}})
+	b := s.Bus()
 	gate := make(chan struct{})
 	published := make(chan error, 1)
-	err = bus.Handle(b, "host", func(ctx context.Context, e engRecorded) error {
+	err := bus.Handle(b, "host", func(ctx context.Context, e engRecorded) error {
 		<-gate
 		err := s.Publish(ctx, webhooks.MeetingStatusChanged{MeetingID: e.MeetingID, Status: webhooks.MeetingSummaryDone})
 		published <- err

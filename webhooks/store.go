@@ -135,23 +135,19 @@ func (s *MemoryStore) Get(ctx context.Context, id string) (Webhook, error) {
 
 // Update implements Store.
 func (s *MemoryStore) Update(ctx context.Context, w Webhook) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	w = storedCopy(w)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old, ok := s.byID[w.ID]
-	if !ok {
-		return fmt.Errorf("%w: id %q", ErrNotFound, w.ID)
-	}
-	s.remove(old)
-	s.insert(w)
-	return nil
+	return s.replace(ctx, w, func(Webhook) bool { return true })
 }
 
 // UpdateVersion implements VersionedStore.
 func (s *MemoryStore) UpdateVersion(ctx context.Context, w Webhook, createdAt, updatedAt time.Time) error {
+	return s.replace(ctx, w, func(old Webhook) bool {
+		return old.CreatedAt.Equal(createdAt) && old.UpdatedAt.Equal(updatedAt)
+	})
+}
+
+// replace replaces the stored webhook with w.ID by w if current says the
+// stored one may be replaced, and fails with ErrStale if not.
+func (s *MemoryStore) replace(ctx context.Context, w Webhook, current func(old Webhook) bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -162,7 +158,7 @@ func (s *MemoryStore) UpdateVersion(ctx context.Context, w Webhook, createdAt, u
 	if !ok {
 		return fmt.Errorf("%w: id %q", ErrNotFound, w.ID)
 	}
-	if !old.CreatedAt.Equal(createdAt) || !old.UpdatedAt.Equal(updatedAt) {
+	if !current(old) {
 		return fmt.Errorf("%w: id %q", ErrStale, w.ID)
 	}
 	s.remove(old)

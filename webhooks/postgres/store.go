@@ -99,32 +99,20 @@ func (s *Store) Get(ctx context.Context, id string) (webhooks.Webhook, error) {
 
 // Update implements webhooks.Store.
 func (s *Store) Update(ctx context.Context, w webhooks.Webhook) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if unstorable(w.ID) {
-		return fmt.Errorf("%w: id %q", webhooks.ErrNotFound, w.ID)
-	}
-	args, err := webhookArgs(w)
-	if err != nil {
-		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
-	}
-	res, err := s.db.ExecContext(ctx, s.q.update, args...)
-	if err != nil {
-		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("%w: id %q", webhooks.ErrNotFound, w.ID)
-	}
-	return nil
+	return s.update(ctx, w, s.q.update)
 }
 
 // UpdateVersion implements webhooks.VersionedStore, in one statement: the
 // row is replaced only if its created_at and updated_at are still those
 // given.
 func (s *Store) UpdateVersion(ctx context.Context, w webhooks.Webhook, createdAt, updatedAt time.Time) error {
+	return s.update(ctx, w, s.q.updateVersion, dbTime(createdAt), dbTime(updatedAt))
+}
+
+// update runs query, an UPDATE of the row of w.ID with w's columns and the
+// conditions of more. No row updated is ErrNotFound if there is none under
+// the id, ErrStale if a condition of more failed.
+func (s *Store) update(ctx context.Context, w webhooks.Webhook, query string, more ...any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -135,7 +123,7 @@ func (s *Store) UpdateVersion(ctx context.Context, w webhooks.Webhook, createdAt
 	if err != nil {
 		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
 	}
-	res, err := s.db.ExecContext(ctx, s.q.updateVersion, append(args, dbTime(createdAt), dbTime(updatedAt))...)
+	res, err := s.db.ExecContext(ctx, query, append(args, more...)...)
 	if err != nil {
 		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
 	}
@@ -146,12 +134,14 @@ func (s *Store) UpdateVersion(ctx context.Context, w webhooks.Webhook, createdAt
 	if n > 0 {
 		return nil
 	}
-	var exists bool
-	if err := s.db.QueryRowContext(ctx, s.q.exists, w.ID).Scan(&exists); err != nil {
-		return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
-	}
-	if exists {
-		return fmt.Errorf("%w: id %q", webhooks.ErrStale, w.ID)
+	if len(more) > 0 {
+		var exists bool
+		if err := s.db.QueryRowContext(ctx, s.q.exists, w.ID).Scan(&exists); err != nil {
+			return fmt.Errorf("postgres: update webhook %q: %w", w.ID, err)
+		}
+		if exists {
+			return fmt.Errorf("%w: id %q", webhooks.ErrStale, w.ID)
+		}
 	}
 	return fmt.Errorf("%w: id %q", webhooks.ErrNotFound, w.ID)
 }
