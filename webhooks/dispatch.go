@@ -429,7 +429,9 @@ func (s *Service) endpoint(ctx context.Context, w *Webhook, now time.Time) (*end
 	s.mu.Lock()
 	ep := s.endpoints[w.ID]
 	if ep == nil {
-		if _, deleted := s.deleted[w.ID]; !deleted {
+		// Not deleted as far as this Service remembers, and read after the
+		// deletions it has forgotten: w is current.
+		if _, deleted := s.deleted[w.ID]; !deleted && !now.Before(s.forgotUntil) {
 			ep = &endpoint{}
 			s.endpoints[w.ID] = ep
 		}

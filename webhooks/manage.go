@@ -279,10 +279,11 @@ func (s *Service) SendTestEvent(ctx context.Context, id string) (SendResult, err
 // Redeliver queues a new delivery of a dead-lettered, skipped or undelivered
 // delivery, with the same event id and body, and returns the new delivery's
 // id. The webhook must be enabled, and be the one the delivery was made
-// for: a delivery made more than a minute (leeway for replicas' clocks)
-// before the webhook now under its id was created, so for a deleted one,
-// is refused with ErrNotRedeliverable, as is one of an event type it no
-// longer takes.
+// for: a delivery made before the webhook now under its id was created, so
+// for a deleted one, is refused with ErrNotRedeliverable, as is one of an
+// event type it no longer takes. Unless this Service saw a webhook under
+// the id deleted or replaced, "before" allows a minute for replicas'
+// clocks.
 func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, error) {
 	rec, err := s.log.Delivery(ctx, deliveryID)
 	if err != nil {
@@ -294,6 +295,20 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, err
 // replicaClockSkew is how far apart two replicas' clocks may be, for
 // Redeliver's comparison of a delivery's CreatedAt with its webhook's.
 const replicaClockSkew = time.Minute
+
+// leeway is the leeway Redeliver allows for clocks, comparing the CreatedAt
+// of a delivery to webhook id with the webhook's: none when this Service
+// has seen a webhook under the id deleted or replaced (in the last ten
+// minutes), whose deliveries it must tell from the new one's; otherwise
+// replicaClockSkew, as the two times may come from two replicas' clocks.
+func (s *Service) leeway(id string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.generations[id] > 0 {
+		return 0
+	}
+	return replicaClockSkew
+}
 
 // RedeliverFailed redelivers, once per event, every event of a webhook whose
 // latest delivery completed at or after since ended dead-lettered, skipped
@@ -347,6 +362,9 @@ func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since t
 			continue
 		}
 		rec, err := s.log.Delivery(ctx, l.id)
+		if errors.Is(err, ErrNotFound) {
+			continue // dropped from the log since (a MemoryLog at capacity)
+		}
 		if err != nil {
 			return ids, err
 		}
@@ -382,10 +400,9 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 	if w.Disabled {
 		return "", fmt.Errorf("%w: %s", ErrWebhookDisabled, w.ID)
 	}
-	if !rec.CreatedAt.IsZero() && rec.CreatedAt.Add(replicaClockSkew).Before(w.CreatedAt) {
+	if !rec.CreatedAt.IsZero() && rec.CreatedAt.Add(s.leeway(w.ID)).Before(w.CreatedAt) {
 		// Made for a webhook deleted since, whose id this one took: its
-		// receiver never had the event. The two times may come from two
-		// replicas' clocks: only a delivery made well before counts.
+		// receiver never had the event.
 		return "", fmt.Errorf("%w: delivery %s was made before webhook %s was created", ErrNotRedeliverable, rec.ID, w.ID)
 	}
 	if w.EventType != rec.EventType {

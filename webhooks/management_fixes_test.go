@@ -527,3 +527,34 @@ func TestPublishFromAHandlerDuringShutdown(t *testing.T) {
 		t.Errorf("Publish after Shutdown = %v, want ErrClosed", err)
 	}
 }
+
+// forgetfulLog is a MemoryLog that no longer has one delivery when asked
+// for it alone, as a MemoryLog at capacity drops its oldest.
+type forgetfulLog struct {
+	*webhooks.MemoryLog
+	gone string
+}
+
+func (l forgetfulLog) Delivery(ctx context.Context, id string) (webhooks.DeliveryRecord, error) {
+	if id == l.gone {
+		return webhooks.DeliveryRecord{}, fmt.Errorf("%w: %s", webhooks.ErrNotFound, id)
+	}
+	return l.MemoryLog.Delivery(ctx, id)
+}
+
+// A dead letter the log has dropped by the time RedeliverFailed reads its
+// body is passed over; the others are redelivered.
+func TestRedeliverFailedPassesOverADeadLetterDropped(t *testing.T) {
+	mem := webhooks.NewMemoryLog(0)
+	log := &forgetfulLog{MemoryLog: mem}
+	s := engService(t, webhooks.Config{Log: log, DisableAfter: -1, Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	srv, _ := engServer(t, statusHandler(500))
+	w := engCreate(t, s, "down", srv.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, s, 3)
+	dead := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 3)
+	log.gone = dead[1].ID
+	ids, err := s.RedeliverFailed(t.Context(), w.ID, time.Time{})
+	if err != nil || len(ids) != 2 {
+		t.Errorf("RedeliverFailed = %d redeliveries, %v; want 2 and no error", len(ids), err)
+	}
+}

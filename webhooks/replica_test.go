@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,14 +46,7 @@ func TestGoneAfterDisabledOnAnotherReplicaSkipsTheQueue(t *testing.T) {
 // A dead letter of a deleted webhook is not redelivered to another webhook
 // created later under the same id: that receiver never had the event.
 func TestRedeliverRefusesDeadLetterOfDeletedWebhook(t *testing.T) {
-	var mu sync.Mutex
-	skip := time.Duration(0)
-	now := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return time.Now().Add(skip)
-	}
-	s := engService(t, webhooks.Config{Now: now, Sender: webhooks.SenderConfig{MaxRetries: -1}})
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
 	bad, _ := engServer(t, statusHandler(500))
 	other, hits := engServer(t, statusHandler(204))
 	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old customer", URL: bad.URL, EventType: webhooks.MeetingStatusChangedEvent})
@@ -66,9 +58,6 @@ func TestRedeliverRefusesDeadLetterOfDeletedWebhook(t *testing.T) {
 	if err := s.Delete(t.Context(), w.ID); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	skip = 2 * time.Minute // past the leeway for replicas' clocks
-	mu.Unlock()
 	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "new customer", URL: other.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
 		t.Fatal(err)
 	}
@@ -349,5 +338,48 @@ func TestUpdateOfAWebhookDeletedSinceItWasRead(t *testing.T) {
 	}
 	if got, _ := s.Get(t.Context(), "wh_x"); got.Name != "new customer" || got.URL != "https://new.example.com/in" {
 		t.Errorf("the webhook under wh_x is now %q at %s", got.Name, got.URL)
+	}
+}
+
+// A dispatch that listed the webhooks, then waited for room in a full
+// queue for longer than the Service remembers deleted ids, does not deliver
+// to a webhook deleted meanwhile: its read is older than the deletions
+// forgotten, and the store is asked.
+func TestReadOlderThanAForgottenDeleteIsCheckedAgain(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	s := engService(t, webhooks.Config{Now: now, RecheckAfter: -1, Workers: 4, MaxConcurrencyPerWebhook: 1, QueueSize: 1,
+		Sender: webhooks.SenderConfig{Timeout: 30 * time.Second, MaxRetries: -1}})
+	release := make(chan struct{})
+	slow, _ := engServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	other, otherHits := engServer(t, statusHandler(200))
+	engCreate(t, s, "a slow", slow.URL, webhooks.MeetingStatusChangedEvent)
+	time.Sleep(2 * time.Millisecond) // listed after a
+	b := engCreate(t, s, "b deleted", other.URL, webhooks.MeetingStatusChangedEvent)
+	publish(t, s, 2) // a: one in flight, one queued (full)
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: b.ID}, 2)
+	published := make(chan error, 1)
+	go func() { published <- s.Publish(context.Background(), engEvent) }()
+	time.Sleep(200 * time.Millisecond) // it has listed a and b, and waits for room in a's queue
+	if err := s.Delete(t.Context(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(11 * time.Minute))
+	c := engCreate(t, s, "c", other.URL, webhooks.MeetingStatusChangedEvent)
+	if err := s.Delete(t.Context(), c.ID); err != nil { // b's id is forgotten
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	recs := engWait(t, s, webhooks.DeliveryQuery{WebhookID: b.ID}, 3)
+	if n := len(otherHits.all()); n != 2 || recs[2].Outcome != webhooks.OutcomeSkipped {
+		t.Errorf("the deleted webhook got %d requests (want the 2 before its delete), the late delivery ended %s (want skipped)", n, recs[2].Outcome)
 	}
 }

@@ -195,6 +195,11 @@ type Service struct {
 	// happened to since, are dropped with their generations: a host that
 	// creates and deletes webhooks all day does not fill memory with them.
 	deletions []deletion
+	// forgotUntil is when the latest deletion dropped from deleted was
+	// made: a read of the store older than that (a dispatch that waited
+	// long for room) may be of a webhook deleted since, and goes to
+	// arbitrate.
+	forgotUntil time.Time
 
 	// webhookLocks serialise the read-modify-write changes of one webhook
 	// (Update, RotateSecret, Enable, Disable, the engine's disabling), so
@@ -426,6 +431,9 @@ func (s *Service) noteDeleted(id string, createdAt time.Time) {
 		if s.generations[e.id] == e.gen && s.endpoints[e.id] == nil {
 			delete(s.deleted, e.id)
 			delete(s.generations, e.id)
+			if e.at.After(s.forgotUntil) {
+				s.forgotUntil = e.at
+			}
 		}
 	}
 }
