@@ -68,8 +68,9 @@ func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.
 // Update validates w and replaces the stored webhook of the same ID. An empty
 // Secret keeps the current one (use RotateSecret to change it with a grace
 // period); CreatedAt is kept and UpdatedAt set. A w whose CreatedAt is set
-// (as read with Get) must be of the webhook stored under its ID: one
-// deleted since, whose ID another webhook took, is ErrNotFound. Deliveries already queued, or
+// (as read with Get, to the second at least) must be of the webhook stored
+// under its ID: one deleted since, whose ID another webhook took, is
+// ErrNotFound. Deliveries already queued, or
 // waiting to retry, use the new configuration from their next attempt on;
 // those of an event type the webhook no longer takes are skipped.
 func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
@@ -77,9 +78,11 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	w = w.Clone()
 	var old Webhook
 	saved, _, err := s.change(ctx, w.ID, func(cur Webhook) (Webhook, bool, error) {
-		if !w.CreatedAt.IsZero() && !w.CreatedAt.Equal(cur.CreatedAt) {
+		if !w.CreatedAt.IsZero() && (w.CreatedAt.Sub(cur.CreatedAt) >= time.Second || cur.CreatedAt.Sub(w.CreatedAt) >= time.Second) {
 			// Read before its webhook was deleted and another created
-			// under the id: not an edit of that one.
+			// under the id: not an edit of that one. (To the second: a
+			// CreatedAt that went through JSON or a form may have lost
+			// its fraction.)
 			return Webhook{}, false, fmt.Errorf("%w: webhook %s was deleted since it was read", ErrNotFound, w.ID)
 		}
 		old = cur

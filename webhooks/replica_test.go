@@ -324,11 +324,13 @@ func recreateAt(b *webhooks.Service, w webhooks.Webhook, url string) error {
 // webhook has taken since, fails with ErrNotFound and leaves the other one
 // as it is.
 func TestUpdateOfAWebhookDeletedSinceItWasRead(t *testing.T) {
-	s := engService(t, webhooks.Config{})
+	var offset atomic.Int64
+	s := engService(t, webhooks.Config{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old", URL: "https://old.example.com/in", EventType: webhooks.MeetingStatusChangedEvent})
 	if err != nil {
 		t.Fatal(err)
 	}
+	offset.Store(int64(2 * time.Second))
 	if err := recreateAt(s, w, "https://new.example.com/in"); err != nil {
 		t.Fatal(err)
 	}
@@ -338,6 +340,16 @@ func TestUpdateOfAWebhookDeletedSinceItWasRead(t *testing.T) {
 	}
 	if got, _ := s.Get(t.Context(), "wh_x"); got.Name != "new customer" || got.URL != "https://new.example.com/in" {
 		t.Errorf("the webhook under wh_x is now %q at %s", got.Name, got.URL)
+	}
+	// The current webhook, its CreatedAt cut to the second (as JSON or a
+	// form may give it back), is updated.
+	cur, err := s.Get(t.Context(), "wh_x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Name, cur.Secret, cur.CreatedAt = "renamed", "", cur.CreatedAt.Truncate(time.Second)
+	if got, err := s.Update(t.Context(), cur); err != nil || got.Name != "renamed" {
+		t.Errorf("Update with CreatedAt to the second = %q, %v", got.Name, err)
 	}
 }
 
