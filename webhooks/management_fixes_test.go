@@ -189,35 +189,6 @@ func TestInvertedRetryWaitsAreRefused(t *testing.T) {
 	}
 }
 
-// A dead letter of a deleted webhook is redelivered to a different webhook
-// re-created under the same id, even one of another event type.
-func TestRedeliverRefusesWebhookOfAnotherType(t *testing.T) {
-	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
-	bad, _ := engServer(t, statusHandler(500))
-	other, hits := engServer(t, statusHandler(204))
-	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old", URL: bad.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish(t, s, 1)
-	dead := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
-	if err := s.Delete(t.Context(), w.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "signals", URL: other.URL, EventType: webhooks.CommercialSignalDetectedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	id, err := s.Redeliver(t.Context(), dead[0].ID)
-	if err != nil && !errors.Is(err, webhooks.ErrNotRedeliverable) {
-		t.Fatalf("Redeliver = %v, want ErrNotRedeliverable", err)
-	}
-	if err == nil {
-		engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 1)
-		r := hits.all()
-		t.Fatalf("Redeliver = %s: a %s payload %s was sent to a %s webhook (X-Webhook-Event %q)", id, dead[0].EventType, r[0].body, webhooks.CommercialSignalDetectedEvent, r[0].header.Get("X-Webhook-Event"))
-	}
-}
-
 // DisableAfter counts consecutive dead letters through updates and
 // rotations of the webhook: only Enable starts the count again.
 func TestRotationKeepsTheRunOfDeadLetters(t *testing.T) {

@@ -43,34 +43,52 @@ func TestGoneAfterDisabledOnAnotherReplicaSkipsTheQueue(t *testing.T) {
 	}
 }
 
-// A dead letter of a deleted webhook is not redelivered to another webhook
-// created later under the same id: that receiver never had the event.
-func TestRedeliverRefusesDeadLetterOfDeletedWebhook(t *testing.T) {
-	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
-	bad, _ := engServer(t, statusHandler(500))
-	other, hits := engServer(t, statusHandler(204))
-	w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old customer", URL: bad.URL, EventType: webhooks.MeetingStatusChangedEvent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish(t, s, 1)
-	dead := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
-	if err := s.Delete(t.Context(), w.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "new customer", URL: other.URL, EventType: webhooks.MeetingStatusChangedEvent}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Redeliver(t.Context(), dead[0].ID); !errors.Is(err, webhooks.ErrNotRedeliverable) {
-		t.Errorf("Redeliver of the deleted webhook's dead letter = %v, want ErrNotRedeliverable", err)
-	}
-	ids, err := s.RedeliverFailed(t.Context(), "wh_x", time.Time{})
-	if err != nil || len(ids) != 0 {
-		t.Errorf("RedeliverFailed = %v, %v; want nothing redelivered", ids, err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if n := len(hits.all()); n != 0 {
-		t.Errorf("the webhook created under id wh_x received %d request(s) for an event dead-lettered before it existed", n)
+// A dead letter is redelivered only to the webhook it was made for, taking
+// its event type: not to another webhook created later under the same id,
+// whose receiver never had the event, nor to one changed to another type.
+func TestRedeliverRefusesAnotherWebhookOrType(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(s *webhooks.Service, w webhooks.Webhook, url string) error
+	}{
+		{"created again, same type", func(s *webhooks.Service, w webhooks.Webhook, url string) error {
+			return recreateAt(s, w, url)
+		}},
+		{"created again, another type", func(s *webhooks.Service, w webhooks.Webhook, url string) error {
+			w.EventType = webhooks.CommercialSignalDetectedEvent
+			return recreateAt(s, w, url)
+		}},
+		{"updated to another type", func(s *webhooks.Service, w webhooks.Webhook, url string) error {
+			w.URL, w.Secret, w.EventType = url, "", webhooks.CommercialSignalDetectedEvent
+			_, err := s.Update(t.Context(), w)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
+			bad, _ := engServer(t, statusHandler(500))
+			other, hits := engServer(t, statusHandler(204))
+			w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old customer", URL: bad.URL, EventType: webhooks.MeetingStatusChangedEvent})
+			if err != nil {
+				t.Fatal(err)
+			}
+			publish(t, s, 1)
+			dead := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
+			if err := tc.change(s, w, other.URL); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Redeliver(t.Context(), dead[0].ID); !errors.Is(err, webhooks.ErrNotRedeliverable) {
+				t.Errorf("Redeliver = %v, want ErrNotRedeliverable", err)
+			}
+			ids, err := s.RedeliverFailed(t.Context(), "wh_x", time.Time{})
+			if err != nil || len(ids) != 0 {
+				t.Errorf("RedeliverFailed = %v, %v; want nothing redelivered", ids, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if n := len(hits.all()); n != 0 {
+				t.Errorf("the webhook now under wh_x received %d request(s) for a dead letter not its own", n)
+			}
+		})
 	}
 }
 
