@@ -304,11 +304,10 @@ func (s *Service) recordOutcome(ctx context.Context, last *Attempt, rec Delivery
 // deadLettered reports a dead letter and disables a webhook that answered
 // 410 Gone or failed DisableAfter times in a row.
 func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRecord, status int, err error) {
-	t := d.ep.target.Load()
 	s.logger.Warn("webhooks: delivery dead-lettered", "delivery", rec.ID, "webhook", rec.WebhookID,
 		"event", rec.EventID, "attempts", rec.Attempts, "status", status)
 	if s.cfg.OnDeadLetter != nil {
-		notify(s, "OnDeadLetter", s.cfg.OnDeadLetter, DeadLetterParams{Delivery: rec, Webhook: t.Webhook(), Err: err}, rec.WebhookID)
+		notify(s, "OnDeadLetter", s.cfg.OnDeadLetter, DeadLetterParams{Delivery: rec, Webhook: d.ep.target.Load().Webhook(), Err: err}, rec.WebhookID)
 	}
 	n := d.ep.failures.Add(1)
 	if d.ep.deleted.Load() {
@@ -316,15 +315,10 @@ func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRec
 		// webhook created since under the same id.
 		return
 	}
-	gone := errors.Is(err, ErrGone)
-	if gone && d.sentTo != nil && !sameAddress(t.url, d.sentTo.url) {
-		// Answered by a URL the webhook was updated away from while the
-		// delivery was in flight: it says nothing of the new one.
-		gone = false
-	}
 	// Only the webhook the answers came from, as stored now: not one moved
-	// to another URL or created under the id since (by another replica,
-	// say), which this engine may not know of yet.
+	// to another URL while the delivery was in flight, or created under the
+	// id since (through another replica, say, which this engine may not
+	// know of yet).
 	concerns := func(cur Webhook) bool {
 		if !cur.CreatedAt.Equal(d.webhookCreatedAt) {
 			return false
@@ -333,7 +327,7 @@ func (s *Service) deadLettered(ctx context.Context, d *delivery, rec DeliveryRec
 		return err == nil && d.sentTo != nil && sameAddress(u, d.sentTo.url)
 	}
 	switch {
-	case gone:
+	case errors.Is(err, ErrGone):
 		s.disableFor(ctx, rec.WebhookID, DisabledGone, err, concerns)
 	case s.cfg.DisableAfter > 0 && int(n) >= s.cfg.DisableAfter:
 		s.disableFor(ctx, rec.WebhookID, DisabledFailing, fmt.Errorf("%d consecutive dead letters: %w", n, err), concerns)

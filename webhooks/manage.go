@@ -70,15 +70,15 @@ func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.
 // period); CreatedAt is kept and UpdatedAt set. A w whose CreatedAt is set
 // (as read with Get, to the second at least) must be of the webhook stored
 // under its ID: one deleted since, whose ID another webhook took, is
-// ErrNotFound. Deliveries already queued, or
-// waiting to retry, use the new configuration from their next attempt on;
-// those of an event type the webhook no longer takes are skipped.
+// ErrNotFound. Deliveries already queued, or waiting to retry, use the new
+// configuration from their next attempt on; those of an event type the
+// webhook no longer takes are skipped.
 func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	defer s.lockWebhook(w.ID)()
 	w = w.Clone()
 	var old Webhook
 	saved, _, err := s.change(ctx, w.ID, func(cur Webhook) (Webhook, bool, error) {
-		if !w.CreatedAt.IsZero() && (w.CreatedAt.Sub(cur.CreatedAt) >= time.Second || cur.CreatedAt.Sub(w.CreatedAt) >= time.Second) {
+		if d := w.CreatedAt.Sub(cur.CreatedAt); !w.CreatedAt.IsZero() && (d >= time.Second || d <= -time.Second) {
 			// Read before its webhook was deleted and another created
 			// under the id: not an edit of that one. (To the second: a
 			// CreatedAt that went through JSON or a form may have lost
@@ -324,11 +324,11 @@ func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since t
 	// and outcome of its latest delivery: a long outage's dead letters,
 	// each with its body, are never all in memory at once.
 	type latest struct {
-		id      string
-		outcome Outcome
+		id        string
+		outcome   Outcome
+		delivered bool // some delivery of the event succeeded
 	}
 	last := make(map[string]latest)
-	delivered := make(map[string]bool)
 	var events []string
 	at, after := since, "" // the last record read: its CompletedAt and ID
 	for limit := redeliverPage; ; {
@@ -343,13 +343,11 @@ func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since t
 			}
 			fresh++
 			at, after = r.CompletedAt, r.ID
-			if _, seen := last[r.EventID]; !seen {
+			l, seen := last[r.EventID]
+			if !seen {
 				events = append(events, r.EventID)
 			}
-			last[r.EventID] = latest{r.ID, r.Outcome}
-			if r.Outcome == OutcomeDelivered {
-				delivered[r.EventID] = true
-			}
+			last[r.EventID] = latest{r.ID, r.Outcome, l.delivered || r.Outcome == OutcomeDelivered}
 		}
 		if len(recs) < limit {
 			break
@@ -361,7 +359,7 @@ func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since t
 	var ids []string
 	for _, e := range events {
 		l := last[e]
-		if delivered[e] || !slices.Contains(redeliverable, l.outcome) {
+		if l.delivered || !slices.Contains(redeliverable, l.outcome) {
 			continue
 		}
 		rec, err := s.log.Delivery(ctx, l.id)

@@ -335,8 +335,8 @@ func (s *Sender) send(st *sendState) (SendResult, error) {
 	if err := bus.CheckEventID(req.EventID); err != nil {
 		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: %w", ErrInvalidEventID, err)}
 	}
-	if t.url.Scheme != "https" && !(t.url.Scheme == "http" && s.cfg.AllowHTTP) {
-		return SendResult{}, &DeliveryError{Err: fmt.Errorf("%w: scheme %q", ErrHTTPSRequired, t.url.Scheme)}
+	if err := s.checkScheme(t); err != nil {
+		return SendResult{}, &DeliveryError{Err: err}
 	}
 	st.eventType = cmp.Or(req.EventType, t.webhook.EventType)
 	var header http.Header
@@ -549,11 +549,20 @@ func (s *Sender) resign(r *http.Request) error {
 	return nil
 }
 
+// checkScheme refuses t's URL unless it is https, or http allowed by the
+// configuration.
+func (s *Sender) checkScheme(t *Target) error {
+	if t.url.Scheme != "https" && !(t.url.Scheme == "http" && s.cfg.AllowHTTP) {
+		return fmt.Errorf("%w: scheme %q", ErrHTTPSRequired, t.url.Scheme)
+	}
+	return nil
+}
+
 // retarget points the next attempt of st at t, a newer version of its
 // webhook: its URL, and its fields or header rendered and signed anew.
 func (s *Sender) retarget(r *http.Request, st *sendState, t *Target) error {
-	if t.url.Scheme != "https" && !(t.url.Scheme == "http" && s.cfg.AllowHTTP) {
-		return fmt.Errorf("%w: scheme %q", ErrHTTPSRequired, t.url.Scheme)
+	if err := s.checkScheme(t); err != nil {
+		return err
 	}
 	st.req.Target = t
 	r.URL = t.url
