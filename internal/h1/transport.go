@@ -285,8 +285,7 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 	c.io.limit = MaxResponseHeaderBytes
 	for {
 		// The first byte tells whether the server answered at all.
-		if _, err := c.br.Peek(1); err != nil {
-			c.io.limit = -1
+		if _, err := c.br.Peek(1); err != nil { // fail closes c, limit and all
 			if werr != nil {
 				return nil, t.fail(c, ctx, werr, false)
 			}
@@ -295,7 +294,6 @@ func (t *Transport) roundTrip(c *conn, r *http.Request, deadline time.Time) (*ht
 		c.responded = true
 		resp, err := readResponse(c.br, r)
 		if err != nil {
-			c.io.limit = -1
 			return nil, t.fail(c, ctx, err, true)
 		}
 		// 1xx responses (100 Continue, 103 Early Hints) precede the final
