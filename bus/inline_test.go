@@ -3,12 +3,14 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync/atomic"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookbus/hookbus/bus"
 )
@@ -93,32 +95,80 @@ func TestInlineRunsInsidePublish(t *testing.T) {
 	}
 }
 
-// TestInlineSpan: an Inline handler's consumer span is a child of the publish
-// span, as a queued handler's is.
-func TestInlineSpan(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	b := newBus(t, bus.Config{TracerProvider: tp})
-	if err := bus.Handle(b, "inline", func(context.Context, noteAdded) error { return nil }, bus.Inline()); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Publish(t.Context(), noteAdded{Note: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	spans := rec.Ended()
-	if len(spans) != 2 {
-		t.Fatalf("%d spans ended; want publish and process", len(spans))
-	}
-	process, publish := spans[0], spans[1]
-	if publish.Name() != "publish note_added" || process.Name() != "process note_added" {
-		t.Fatalf("spans %q, %q", publish.Name(), process.Name())
-	}
-	if process.Parent().SpanID() != publish.SpanContext().SpanID() {
-		t.Error("the inline handler's span is not a child of the publish span")
+// TestSpans: the publish span is a producer span and each handler's a
+// consumer span, a child of it, inline or on workers, with the attributes of
+// the messaging semantic conventions.
+func TestSpans(t *testing.T) {
+	for _, inline := range []bool{true, false} {
+		t.Run(map[bool]string{true: "inline", false: "queued"}[inline], func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			b := newBus(t, bus.Config{TracerProvider: tp})
+			var opts []bus.HandlerOption
+			if inline {
+				opts = append(opts, bus.Inline())
+			}
+			handled := make(chan string, 1)
+			if err := bus.Handle(b, "notes", func(ctx context.Context, _ noteAdded) error {
+				m, _ := bus.MessageFromContext(ctx)
+				handled <- m.ID
+				return nil
+			}, opts...); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Publish(t.Context(), noteAdded{Note: "x"}); err != nil {
+				t.Fatal(err)
+			}
+			id := <-handled
+			shutdown(t, b)
+			var publish, process sdktrace.ReadOnlySpan
+			for _, s := range rec.Ended() {
+				switch s.Name() {
+				case "publish note_added":
+					publish = s
+				case "process note_added":
+					process = s
+				}
+			}
+			if publish == nil || process == nil {
+				t.Fatalf("spans ended: %v; want publish and process", rec.Ended())
+			}
+			if process.Parent().SpanID() != publish.SpanContext().SpanID() {
+				t.Error("the handler's span is not a child of the publish span")
+			}
+			check := func(s sdktrace.ReadOnlySpan, kind trace.SpanKind, want map[string]string) {
+				t.Helper()
+				if s.SpanKind() != kind {
+					t.Errorf("%s: kind %v, want %v", s.Name(), s.SpanKind(), kind)
+				}
+				got := map[string]string{}
+				for _, a := range s.Attributes() {
+					got[string(a.Key)] = a.Value.Emit()
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("%s: attributes %v, want %v", s.Name(), got, want)
+				}
+			}
+			check(publish, trace.SpanKindProducer, map[string]string{
+				"messaging.system":           "watermill",
+				"messaging.operation.type":   "send",
+				"messaging.operation.name":   "publish",
+				"messaging.destination.name": "note_added",
+				"messaging.message.id":       id,
+			})
+			check(process, trace.SpanKindConsumer, map[string]string{
+				"messaging.system":              "watermill",
+				"messaging.operation.type":      "process",
+				"messaging.operation.name":      "process",
+				"messaging.destination.name":    "note_added",
+				"messaging.consumer.group.name": "notes",
+				"messaging.message.id":          id,
+			})
+		})
 	}
 }
 
