@@ -235,8 +235,11 @@ func (q DeliveryQuery) Validate() error {
 type DeliveryLog interface {
 	// RecordAttempt records one attempt of a delivery, before or after the
 	// delivery's outcome is recorded. It fails with ErrInvalidLogEntry if a
-	// does not pass Attempt.Validate. An implementation may truncate
-	// ResponseBody to MaxLoggedResponseBytes.
+	// does not pass Attempt.Validate. An attempt whose Number the delivery
+	// already has changes nothing and is no error: the first one recorded
+	// stays, so recording an attempt again after an error whose write may
+	// have landed is safe. An implementation may truncate ResponseBody to
+	// MaxLoggedResponseBytes.
 	RecordAttempt(ctx context.Context, a Attempt) error
 	// RecordDelivery records the outcome of a delivery, once per delivery
 	// id: a second call for an id already recorded fails with ErrConflict
@@ -412,10 +415,15 @@ func prepareAttempt(a Attempt) Attempt {
 // the hash h. The caller holds l.mu.
 func (l *MemoryLog) recordAttemptLocked(a Attempt, h uint64) {
 	if s, ok := l.lookup(a.DeliveryID, h); ok {
-		l.attemptOfRecorded(s, a)
+		if !l.recordedHasAttempt(s, a.Number) {
+			l.attemptOfRecorded(s, a)
+		}
 		return
 	}
 	p, ok := l.pendingByID[a.DeliveryID]
+	if ok && hasAttemptNumbered(l.pendingSlots[p].attempts, a.Number) {
+		return
+	}
 	if !ok {
 		l.makePendingRoom(noSlot)
 		p = l.newPending(a.DeliveryID)
@@ -485,6 +493,9 @@ func (l *MemoryLog) recordDeliveryLocked(d DeliveryRecord, h uint64, last *Attem
 	if hasPending {
 		pending = l.pendingSlots[p].attempts
 	}
+	if last != nil && hasAttemptNumbered(pending, last.Number) {
+		last = nil // the first attempt of its number stays
+	}
 	n := len(pending)
 	for l.order.n >= l.capacity || (l.order.n > 0 && l.keptAttempts+n > l.attemptLimit()) {
 		l.evictOldest()
@@ -541,6 +552,26 @@ func (l *MemoryLog) attemptOfRecorded(s int, a Attempt) {
 	for l.keptAttempts > l.attemptLimit() {
 		l.evictOldest()
 	}
+}
+
+// recordedHasAttempt reports whether the delivery recorded in slot s has an
+// attempt numbered n. The caller holds l.mu.
+func (l *MemoryLog) recordedHasAttempt(s, n int) bool {
+	if b := l.boxes[s]; b != nil {
+		return hasAttemptNumbered(b.attempts, n)
+	}
+	slot := l.slot(s)
+	return slot.hasAttempt && slot.attemptNumber == n
+}
+
+// hasAttemptNumbered reports whether attempts has one numbered n.
+func hasAttemptNumbered(attempts []Attempt, n int) bool {
+	for i := range attempts {
+		if attempts[i].Number == n {
+			return true
+		}
+	}
+	return false
 }
 
 // box moves the delivery packed in slot s into a box, with its attempt if

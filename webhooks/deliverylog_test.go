@@ -799,6 +799,9 @@ func TestMemoryLogKeepsEveryShape(t *testing.T) {
 
 		wantAttempts := []webhooks.Attempt{}
 		for _, a := range k.attempts {
+			if slices.ContainsFunc(wantAttempts, func(w webhooks.Attempt) bool { return w.Number == a.Number }) {
+				continue // the first attempt of a number stays
+			}
 			a.StartedAt = a.StartedAt.Round(0)
 			if len(a.ResponseBody) > webhooks.MaxLoggedResponseBytes {
 				a.ResponseBody = a.ResponseBody[:webhooks.MaxLoggedResponseBytes]

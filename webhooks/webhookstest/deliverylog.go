@@ -14,7 +14,8 @@ import (
 
 // TestDeliveryLog checks that a webhooks.DeliveryLog behaves as the interface
 // documents: the round trip of every field of records and attempts, the
-// order of attempts, ErrConflict on a second outcome for a delivery,
+// order of attempts, ErrConflict on a second outcome for a delivery, the
+// first attempt of a number kept,
 // ErrNotFound, refusal of invalid entries and queries, every filter of
 // Deliveries alone and combined with its order and limit, isolation of the
 // values returned, concurrent recording (run it with -race) and cancelled
@@ -38,6 +39,7 @@ func TestDeliveryLog(t *testing.T, newLog func(t *testing.T) webhooks.DeliveryLo
 		{"RoundTrip", testLogRoundTrip},
 		{"AttemptsOrdered", testLogAttemptsOrdered},
 		{"DuplicateDelivery", testLogDuplicateDelivery},
+		{"DuplicateAttempt", testLogDuplicateAttempt},
 		{"NotFound", testLogNotFound},
 		{"InvalidEntries", testLogInvalidEntries},
 		{"Query", testLogQuery},
@@ -183,6 +185,64 @@ func testLogDuplicateDelivery(t *testing.T, l webhooks.DeliveryLog) {
 		{Outcome: second.Outcome},
 	} {
 		assertRecordIDs(t, fmt.Sprintf("Deliveries(%+v) after conflict", q), mustDeliveries(t, l, q))
+	}
+}
+
+func testLogDuplicateAttempt(t *testing.T, l webhooks.DeliveryLog) {
+	ctx := t.Context()
+	again := func(a webhooks.Attempt) webhooks.Attempt {
+		a.StatusCode, a.Error, a.ResponseBody = 200, "", []byte("again")
+		a.Duration += time.Millisecond
+		return a
+	}
+	// Before and after the outcome.
+	first := logAttempt("dlv-1", 1)
+	mustRecordAttempt(t, l, first)
+	mustRecordAttempt(t, l, again(first))
+	mustRecordDelivery(t, l, logRecord("dlv-1", "wh-dlv-1", "evt-dlv-1", webhooks.OutcomeDeadLettered, 0))
+	mustRecordAttempt(t, l, again(first))
+	second := logAttempt("dlv-1", 2)
+	mustRecordAttempt(t, l, second)
+	mustRecordAttempt(t, l, again(second))
+	got := mustAttempts(t, l, "dlv-1")
+	assertAttemptNumbers(t, "Attempts(dlv-1) with numbers recorded twice", got, 1, 2)
+	if len(got) == 2 {
+		assertAttemptEqual(t, "attempt 1 recorded twice", first, got[0])
+		assertAttemptEqual(t, "attempt 2 recorded twice", second, got[1])
+	}
+
+	// A delivery with one successful attempt, the shape a compact log may
+	// keep in less room, then that attempt again.
+	ok := logAttempt("dlv-2", 1)
+	ok.StatusCode, ok.Error, ok.ResponseBody = 204, "", nil
+	mustRecordDelivery(t, l, logRecord("dlv-2", "wh-dlv-2", "evt-dlv-2", webhooks.OutcomeDelivered, 1))
+	mustRecordAttempt(t, l, ok)
+	mustRecordAttempt(t, l, again(ok))
+	got = mustAttempts(t, l, "dlv-2")
+	assertAttemptNumbers(t, "Attempts(dlv-2) with its attempt recorded twice", got, 1)
+	if len(got) == 1 {
+		assertAttemptEqual(t, "attempt recorded twice", ok, got[0])
+	}
+
+	r, isRecorder := l.(webhooks.OutcomeRecorder)
+	if !isRecorder {
+		return
+	}
+	// RecordOutcome with a last attempt of a number already recorded.
+	pending := logAttempt("dlv-3", 1)
+	mustRecordAttempt(t, l, pending)
+	d := logRecord("dlv-3", "wh-dlv-3", "evt-dlv-3", webhooks.OutcomeDelivered, 2)
+	d.Attempts = 1
+	if err := r.RecordOutcome(ctx, again(pending), d); err != nil {
+		t.Fatalf("RecordOutcome with a last attempt of a recorded number = %v", err)
+	}
+	got = mustAttempts(t, l, "dlv-3")
+	assertAttemptNumbers(t, "Attempts(dlv-3) after RecordOutcome", got, 1)
+	if len(got) == 1 {
+		assertAttemptEqual(t, "attempt recorded before RecordOutcome", pending, got[0])
+	}
+	if _, err := l.Delivery(ctx, "dlv-3"); err != nil {
+		t.Errorf("Delivery(dlv-3) after RecordOutcome = %v", err)
 	}
 }
 

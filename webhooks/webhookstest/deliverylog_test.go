@@ -43,6 +43,9 @@ func brokenLogs() map[string]brokenLog {
 		"overwrites": {"DuplicateDelivery", func() webhooks.DeliveryLog {
 			return &overwritingLog{MemoryLog: webhooks.NewMemoryLog(0)}
 		}},
+		"overwrites-attempts": {"DuplicateAttempt", func() webhooks.DeliveryLog {
+			return &overwritingAttemptsLog{MemoryLog: webhooks.NewMemoryLog(0)}
+		}},
 		"accepts-attempt-zero": {"InvalidEntries", func() webhooks.DeliveryLog {
 			return lenientLog{webhooks.NewMemoryLog(0)}
 		}},
@@ -135,6 +138,48 @@ func (l *overwritingLog) Delivery(ctx context.Context, id string) (webhooks.Deli
 		return d, nil
 	}
 	return l.MemoryLog.Delivery(ctx, id)
+}
+
+// overwritingAttemptsLog replaces an attempt recorded again instead of
+// keeping the first.
+type overwritingAttemptsLog struct {
+	*webhooks.MemoryLog
+	mu       sync.Mutex
+	replaced map[string]map[int]webhooks.Attempt
+}
+
+func (l *overwritingAttemptsLog) RecordAttempt(ctx context.Context, a webhooks.Attempt) error {
+	list, err := l.MemoryLog.Attempts(ctx, a.DeliveryID)
+	if err != nil {
+		return err
+	}
+	for _, r := range list {
+		if r.Number == a.Number {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.replaced == nil {
+				l.replaced = map[string]map[int]webhooks.Attempt{}
+			}
+			if l.replaced[a.DeliveryID] == nil {
+				l.replaced[a.DeliveryID] = map[int]webhooks.Attempt{}
+			}
+			l.replaced[a.DeliveryID][a.Number] = a
+			return nil
+		}
+	}
+	return l.MemoryLog.RecordAttempt(ctx, a)
+}
+
+func (l *overwritingAttemptsLog) Attempts(ctx context.Context, id string) ([]webhooks.Attempt, error) {
+	list, err := l.MemoryLog.Attempts(ctx, id)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, a := range list {
+		if r, ok := l.replaced[id][a.Number]; ok {
+			list[i] = r
+		}
+	}
+	return list, err
 }
 
 // lenientLog records attempts numbered 0 as attempt 1.
