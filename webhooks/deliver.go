@@ -230,17 +230,18 @@ func (s *Service) finish(ctx context.Context, d *delivery, o Outcome, attempts, 
 // still to be recorded: with the outcome, through s.final.
 func (s *Service) finishAfter(ctx context.Context, d *delivery, last *Attempt, o Outcome, attempts, status int, err error) {
 	rec := DeliveryRecord{
-		ID:           d.id,
-		EventID:      d.eventID,
-		EventType:    d.eventType,
-		WebhookID:    d.webhookID(),
-		Outcome:      o,
-		Attempts:     attempts,
-		StatusCode:   status,
-		OccurredAt:   d.occurredAt,
-		CreatedAt:    d.createdAt,
-		CompletedAt:  s.cfg.Now(),
-		RedeliveryOf: d.redeliveryOf,
+		ID:               d.id,
+		EventID:          d.eventID,
+		EventType:        d.eventType,
+		WebhookID:        d.webhookID(),
+		WebhookCreatedAt: d.webhookCreatedAt,
+		Outcome:          o,
+		Attempts:         attempts,
+		StatusCode:       status,
+		OccurredAt:       d.occurredAt,
+		CreatedAt:        d.createdAt,
+		CompletedAt:      s.cfg.Now(),
+		RedeliveryOf:     d.redeliveryOf,
 	}
 	if o != OutcomeDelivered {
 		rec.Payload = d.payload

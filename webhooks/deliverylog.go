@@ -133,6 +133,12 @@ type DeliveryRecord struct {
 	EventType EventType
 	// WebhookID is the webhook the event was delivered to.
 	WebhookID string
+	// WebhookCreatedAt is the CreatedAt of that webhook: it tells the
+	// webhook the delivery was made for from another one created under the
+	// same id since, which Redeliver does not send it to. It is zero when
+	// not known (rows the PostgreSQL log recorded before its second
+	// migration).
+	WebhookCreatedAt time.Time
 	// Outcome is how the delivery ended; it must be valid.
 	Outcome Outcome
 	// Attempts is the number of requests made, 0 if none was.
@@ -477,6 +483,7 @@ func prepareDelivery(d DeliveryRecord) DeliveryRecord {
 	d.OccurredAt = d.OccurredAt.Round(0)
 	d.CreatedAt = d.CreatedAt.Round(0)
 	d.CompletedAt = d.CompletedAt.Round(0)
+	d.WebhookCreatedAt = d.WebhookCreatedAt.Round(0)
 	return d
 }
 
@@ -712,6 +719,7 @@ type deliverySlot struct {
 	idLen, eventIDLen, eventTypeLen, redeliveryOfLen uint8
 	attempts, statusCode                             int
 	occurredAt, createdAt, completedAt               packedTime
+	webhookCreatedAt                                 packedTime
 	// Its attempt, when hasAttempt; a response body when hasBody.
 	hasAttempt, hasBody bool
 	bodyLen             uint8
@@ -804,7 +812,8 @@ func (s *deliverySlot) pack(d DeliveryRecord) bool {
 	occurred, ok1 := packTime(d.OccurredAt)
 	created, ok2 := packTime(d.CreatedAt)
 	completed, ok3 := packTime(d.CompletedAt)
-	if !ok1 || !ok2 || !ok3 {
+	webhookCreated, ok4 := packTime(d.WebhookCreatedAt)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return false
 	}
 	n := copy(s.text[:], d.ID)
@@ -815,6 +824,7 @@ func (s *deliverySlot) pack(d DeliveryRecord) bool {
 	s.eventTypeLen, s.redeliveryOfLen = uint8(len(d.EventType)), uint8(len(d.RedeliveryOf))
 	s.attempts, s.statusCode = d.Attempts, d.StatusCode
 	s.occurredAt, s.createdAt, s.completedAt = occurred, created, completed
+	s.webhookCreatedAt = webhookCreated
 	s.packed = true
 	return true
 }
@@ -869,17 +879,18 @@ func (s *deliverySlot) record(l *MemoryLog) DeliveryRecord {
 	eventID, text := text[:s.eventIDLen], text[s.eventIDLen:]
 	eventType, redeliveryOf := text[:s.eventTypeLen], text[s.eventTypeLen:]
 	return DeliveryRecord{
-		ID:           id,
-		EventID:      eventID,
-		EventType:    EventType(eventType),
-		WebhookID:    l.webhooks[s.webhook].id,
-		Outcome:      outcomes[s.outcome],
-		Attempts:     s.attempts,
-		StatusCode:   s.statusCode,
-		OccurredAt:   s.occurredAt.time(),
-		CreatedAt:    s.createdAt.time(),
-		CompletedAt:  s.completedAt.time(),
-		RedeliveryOf: redeliveryOf,
+		ID:               id,
+		EventID:          eventID,
+		EventType:        EventType(eventType),
+		WebhookID:        l.webhooks[s.webhook].id,
+		WebhookCreatedAt: s.webhookCreatedAt.time(),
+		Outcome:          outcomes[s.outcome],
+		Attempts:         s.attempts,
+		StatusCode:       s.statusCode,
+		OccurredAt:       s.occurredAt.time(),
+		CreatedAt:        s.createdAt.time(),
+		CompletedAt:      s.completedAt.time(),
+		RedeliveryOf:     redeliveryOf,
 	}
 }
 

@@ -733,6 +733,7 @@ func TestMemoryLogKeepsEveryShape(t *testing.T) {
 			StatusCode: []int{0, 200, 503}[pick(3)],
 			Payload:    [][]byte{nil, []byte(`{"a":1}`)}[pick(2)],
 			OccurredAt: times[pick(len(times))], CreatedAt: times[pick(len(times))], CompletedAt: times[pick(len(times))],
+			WebhookCreatedAt: times[pick(len(times))],
 		}
 		if pick(4) == 0 {
 			d.Error = "webhooks: status 503"
@@ -788,6 +789,7 @@ func TestMemoryLogKeepsEveryShape(t *testing.T) {
 			want.Payload = nil
 		}
 		want.OccurredAt, want.CreatedAt, want.CompletedAt = want.OccurredAt.Round(0), want.CreatedAt.Round(0), want.CompletedAt.Round(0)
+		want.WebhookCreatedAt = want.WebhookCreatedAt.Round(0)
 		got, err := l.Delivery(ctx, want.ID)
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("Delivery(%s) = %+v, %v; want %+v", want.ID, got, err, want)

@@ -197,7 +197,7 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 		w := &hooks[i]
 		d, o, err := s.prepare(ctx, w, eventID, t, payload, occurredAt, now, parent)
 		if d == nil {
-			lerr := s.recordNow(rctx(), w.ID, eventID, t, payload, occurredAt, o, err)
+			lerr := s.recordNow(rctx(), w, eventID, t, payload, occurredAt, o, err)
 			if wait != nil {
 				wait.record(DeliveryRecord{Outcome: o}, lerr)
 			}
@@ -217,8 +217,8 @@ func (s *Service) dispatch(ctx context.Context, eventID string, t EventType, pay
 			// Shutdown gave up first: what was not queued goes on record
 			// as undelivered, so it can be redelivered.
 			s.finish(rctx(), d, OutcomeUndelivered, 0, 0, err)
-			for _, rest := range hooks[i+1:] {
-				s.recordNow(rctx(), rest.ID, eventID, t, payload, occurredAt, OutcomeUndelivered, err)
+			for j := i + 1; j < len(hooks); j++ {
+				s.recordNow(rctx(), &hooks[j], eventID, t, payload, occurredAt, OutcomeUndelivered, err)
 			}
 			return err
 		}
@@ -259,9 +259,9 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 		err error
 	}
 	type unusable struct {
-		webhookID string
-		o         Outcome
-		err       error
+		w   *Webhook
+		o   Outcome
+		err error
 	}
 	var (
 		queue  []*delivery
@@ -273,7 +273,7 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 		w := &hooks[i]
 		switch d, o, err := s.prepare(ctx, w, eventID, t, payload, occurredAt, now, parent); {
 		case d == nil:
-			broken = append(broken, unusable{w.ID, o, err})
+			broken = append(broken, unusable{w, o, err})
 		case err != nil:
 			rest = append(rest, settled{d, o, err})
 		default:
@@ -289,7 +289,7 @@ func (s *Service) dispatchOrRefuse(ctx context.Context, eventID string, t EventT
 	}
 	rctx := context.WithoutCancel(ctx)
 	for _, b := range broken {
-		s.recordNow(rctx, b.webhookID, eventID, t, payload, occurredAt, b.o, b.err)
+		s.recordNow(rctx, b.w, eventID, t, payload, occurredAt, b.o, b.err)
 	}
 	for _, r := range rest {
 		s.finish(rctx, r.d, r.o, 0, 0, r.err)
@@ -601,12 +601,12 @@ func (ep *endpoint) update(w *Webhook, now time.Time) error {
 	}
 }
 
-// recordNow records an outcome for a delivery that never reached a queue,
-// and returns the log's error if it could not.
-func (s *Service) recordNow(ctx context.Context, webhookID, eventID string, t EventType, payload []byte, occurredAt time.Time, o Outcome, err error) error {
+// recordNow records an outcome for a delivery to w that never reached a
+// queue, and returns the log's error if it could not.
+func (s *Service) recordNow(ctx context.Context, w *Webhook, eventID string, t EventType, payload []byte, occurredAt time.Time, o Outcome, err error) error {
 	now := s.cfg.Now()
 	rec := DeliveryRecord{
-		ID: newID("dlv_"), EventID: eventID, EventType: t, WebhookID: webhookID,
+		ID: newID("dlv_"), EventID: eventID, EventType: t, WebhookID: w.ID, WebhookCreatedAt: w.CreatedAt,
 		Outcome: o, Error: err.Error(), Payload: payload,
 		OccurredAt: occurredAt, CreatedAt: now, CompletedAt: now,
 	}

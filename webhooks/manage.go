@@ -282,11 +282,13 @@ func (s *Service) SendTestEvent(ctx context.Context, id string) (SendResult, err
 // Redeliver queues a new delivery of a dead-lettered, skipped or undelivered
 // delivery, with the same event id and body, and returns the new delivery's
 // id. The webhook must be enabled, and be the one the delivery was made
-// for: a delivery made before the webhook now under its id was created, so
-// for a deleted one, is refused with ErrNotRedeliverable, as is one of an
-// event type it no longer takes. Unless this Service saw a webhook under
-// the id deleted or replaced, "before" allows a minute for replicas'
-// clocks.
+// for: a delivery whose record names another webhook's CreatedAt (one
+// deleted since, whose id this one took) is refused with
+// ErrNotRedeliverable, as is one of an event type the webhook no longer
+// takes. A record without WebhookCreatedAt (recorded before logs kept it)
+// is refused if it was made before the webhook was created; unless this
+// Service saw a webhook under the id deleted or replaced, "before" then
+// allows a minute for replicas' clocks.
 func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, error) {
 	rec, err := s.log.Delivery(ctx, deliveryID)
 	if err != nil {
@@ -295,8 +297,15 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, err
 	return s.redeliver(ctx, rec)
 }
 
+// sameMicrosecond reports whether a and b are the same instant to the
+// microsecond, the precision a log in a database may keep.
+func sameMicrosecond(a, b time.Time) bool {
+	return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond))
+}
+
 // replicaClockSkew is how far apart two replicas' clocks may be, for
-// Redeliver's comparison of a delivery's CreatedAt with its webhook's.
+// Redeliver's comparison of a delivery's CreatedAt with its webhook's, when
+// its record does not say which webhook it was made for.
 const replicaClockSkew = time.Minute
 
 // leeway is the leeway Redeliver allows for clocks, comparing the CreatedAt
@@ -401,9 +410,13 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 	if w.Disabled {
 		return "", fmt.Errorf("%w: %s", ErrWebhookDisabled, w.ID)
 	}
-	if !rec.CreatedAt.IsZero() && rec.CreatedAt.Add(s.leeway(w.ID)).Before(w.CreatedAt) {
+	switch made := rec.WebhookCreatedAt; {
+	case !made.IsZero() && !sameMicrosecond(made, w.CreatedAt):
 		// Made for a webhook deleted since, whose id this one took: its
 		// receiver never had the event.
+		return "", fmt.Errorf("%w: delivery %s was made for another webhook under id %s (created %s)",
+			ErrNotRedeliverable, rec.ID, w.ID, made.UTC().Format(time.RFC3339Nano))
+	case made.IsZero() && !rec.CreatedAt.IsZero() && rec.CreatedAt.Add(s.leeway(w.ID)).Before(w.CreatedAt):
 		return "", fmt.Errorf("%w: delivery %s was made before webhook %s was created", ErrNotRedeliverable, rec.ID, w.ID)
 	}
 	if w.EventType != rec.EventType {

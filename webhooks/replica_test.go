@@ -17,24 +17,33 @@ import (
 // whose receiver never had the event, nor to one changed to another type.
 func TestRedeliverRefusesAnotherWebhookOrType(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		change func(s *webhooks.Service, w webhooks.Webhook, url string) error
+		name    string
+		replica bool // the change is made through another Service sharing the store and log
+		change  func(s *webhooks.Service, w webhooks.Webhook, url string) error
 	}{
-		{"created again, same type", func(s *webhooks.Service, w webhooks.Webhook, url string) error {
+		{"created again, same type", false, func(s *webhooks.Service, w webhooks.Webhook, url string) error {
 			return recreateAt(s, w, url)
 		}},
-		{"created again, another type", func(s *webhooks.Service, w webhooks.Webhook, url string) error {
+		{"created again through another replica", true, func(s *webhooks.Service, w webhooks.Webhook, url string) error {
+			return recreateAt(s, w, url)
+		}},
+		{"created again, another type", false, func(s *webhooks.Service, w webhooks.Webhook, url string) error {
 			w.EventType = webhooks.CommercialSignalDetectedEvent
 			return recreateAt(s, w, url)
 		}},
-		{"updated to another type", func(s *webhooks.Service, w webhooks.Webhook, url string) error {
+		{"updated to another type", false, func(s *webhooks.Service, w webhooks.Webhook, url string) error {
 			w.URL, w.Secret, w.EventType = url, "", webhooks.CommercialSignalDetectedEvent
 			_, err := s.Update(t.Context(), w)
 			return err
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{MaxRetries: -1}})
+			store, log := webhooks.NewMemoryStore(), webhooks.NewMemoryLog(0)
+			s := engService(t, webhooks.Config{Store: store, Log: log, Sender: webhooks.SenderConfig{MaxRetries: -1}})
+			changer := s
+			if tc.replica {
+				changer = engService(t, webhooks.Config{Store: store, Log: log})
+			}
 			bad, _ := engServer(t, statusHandler(500))
 			other, hits := engServer(t, statusHandler(204))
 			w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old customer", URL: bad.URL, EventType: webhooks.MeetingStatusChangedEvent})
@@ -43,7 +52,10 @@ func TestRedeliverRefusesAnotherWebhookOrType(t *testing.T) {
 			}
 			publish(t, s, 1)
 			dead := engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDeadLettered}, 1)
-			if err := tc.change(s, w, other.URL); err != nil {
+			if !dead[0].WebhookCreatedAt.Equal(w.CreatedAt) {
+				t.Errorf("the dead letter's WebhookCreatedAt is %v, want its webhook's %v", dead[0].WebhookCreatedAt, w.CreatedAt)
+			}
+			if err := tc.change(changer, w, other.URL); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.Redeliver(t.Context(), dead[0].ID); !errors.Is(err, webhooks.ErrNotRedeliverable) {
@@ -58,6 +70,43 @@ func TestRedeliverRefusesAnotherWebhookOrType(t *testing.T) {
 				t.Errorf("the webhook now under wh_x received %d request(s) for a dead letter not its own", n)
 			}
 		})
+	}
+}
+
+// A record that does not say which webhook it was made for (recorded
+// before logs kept WebhookCreatedAt) is judged by when it was made: before
+// the webhook now under its id was created, it is refused, allowing a
+// minute for replicas' clocks; after, it is redelivered.
+func TestRedeliverOfARecordWithoutItsWebhook(t *testing.T) {
+	log := webhooks.NewMemoryLog(0)
+	s := engService(t, webhooks.Config{Log: log})
+	srv, hits := engServer(t, statusHandler(204))
+	w := engCreate(t, s, "current", srv.URL, webhooks.MeetingStatusChangedEvent)
+	for _, tc := range []struct {
+		id      string
+		made    time.Time
+		refused bool
+	}{
+		{"dlv_before", w.CreatedAt.Add(-2 * time.Minute), true},
+		{"dlv_skew", w.CreatedAt.Add(-30 * time.Second), false},
+		{"dlv_after", w.CreatedAt.Add(time.Second), false},
+	} {
+		rec := webhooks.DeliveryRecord{
+			ID: tc.id, EventID: "evt_" + tc.id, EventType: webhooks.MeetingStatusChangedEvent, WebhookID: w.ID,
+			Outcome: webhooks.OutcomeDeadLettered, Attempts: 4, StatusCode: 500, Error: "status 500",
+			Payload: []byte(`{}`), OccurredAt: tc.made, CreatedAt: tc.made, CompletedAt: tc.made.Add(time.Minute),
+		}
+		if err := log.RecordDelivery(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Redeliver(t.Context(), tc.id)
+		if refused := errors.Is(err, webhooks.ErrNotRedeliverable); refused != tc.refused || (err != nil && !refused) {
+			t.Errorf("Redeliver(%s) = %v, refused %v; want refused %v", tc.id, err, refused, tc.refused)
+		}
+	}
+	engWait(t, s, webhooks.DeliveryQuery{WebhookID: w.ID, Outcome: webhooks.OutcomeDelivered}, 2)
+	if n := len(hits.all()); n != 2 {
+		t.Errorf("%d requests, want the two redeliveries", n)
 	}
 }
 

@@ -102,6 +102,7 @@ func (l *DeliveryLog) RecordDelivery(ctx context.Context, d webhooks.DeliveryRec
 	res, err := l.db.ExecContext(ctx, l.q.insertDelivery,
 		d.ID, storableText(d.EventID), string(d.EventType), d.WebhookID, string(d.Outcome), d.Attempts, d.StatusCode,
 		storableText(d.Error), storedPayload(d), dbTime(d.OccurredAt), dbTime(d.CreatedAt), dbTime(d.CompletedAt), d.RedeliveryOf,
+		nullTime(d.WebhookCreatedAt),
 	)
 	if err != nil {
 		return fmt.Errorf("postgres: record delivery %q: %w", d.ID, err)
@@ -127,6 +128,7 @@ func (l *DeliveryLog) RecordOutcome(ctx context.Context, last webhooks.Attempt, 
 	err := l.db.QueryRowContext(ctx, l.q.insertOutcome,
 		d.ID, storableText(d.EventID), string(d.EventType), d.WebhookID, string(d.Outcome), d.Attempts, d.StatusCode,
 		storableText(d.Error), storedPayload(d), dbTime(d.OccurredAt), dbTime(d.CreatedAt), dbTime(d.CompletedAt), d.RedeliveryOf,
+		nullTime(d.WebhookCreatedAt),
 		last.Number, storableText(last.EventID), last.WebhookID, dbTime(last.StartedAt), int64(last.Duration),
 		last.StatusCode, storableText(last.Error), storedBody(last),
 	).Scan(&inserted)
@@ -243,7 +245,7 @@ func (l *DeliveryLog) Attempts(ctx context.Context, deliveryID string) ([]webhoo
 // deliveryColumns are the columns of the deliveries table, in the order of
 // the insert statement and of scanDelivery.
 const deliveryColumns = `id, event_id, event_type, webhook_id, outcome, attempts, status_code, error,
-	payload, occurred_at, created_at, completed_at, redelivery_of`
+	payload, occurred_at, created_at, completed_at, redelivery_of, webhook_created_at`
 
 // attemptColumns are the columns of the attempts table, in the order of the
 // insert statement and of Attempts.
@@ -265,18 +267,18 @@ func newLogQueries(n names) logQueries {
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 	ON CONFLICT (delivery_id, number) DO NOTHING`,
 		insertDelivery: `INSERT INTO ` + n.deliveries + ` (` + deliveryColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 	ON CONFLICT (id) DO NOTHING`,
 		// The attempt is inserted only with its delivery: a delivery already
 		// recorded changes nothing.
 		insertOutcome: `WITH d AS (
 	INSERT INTO ` + n.deliveries + ` (` + deliveryColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id
 ), a AS (
 	INSERT INTO ` + n.attempts + ` (` + attemptColumns + `)
-	SELECT id, $14::integer, $15::text, $16::text, $17::timestamptz, $18::bigint, $19::integer, $20::text, $21::bytea FROM d
+	SELECT id, $15::integer, $16::text, $17::text, $18::timestamptz, $19::bigint, $20::integer, $21::text, $22::bytea FROM d
 	ON CONFLICT (delivery_id, number) DO NOTHING
 )
 SELECT count(*) FROM d`,
@@ -363,14 +365,27 @@ func scanDelivery(r rowScanner) (webhooks.DeliveryRecord, error) {
 		d                               webhooks.DeliveryRecord
 		eventType, outcome              string
 		occurredAt, createdAt, complete time.Time
+		webhookCreatedAt                sql.NullTime
 	)
 	if err := r.Scan(&d.ID, &d.EventID, &eventType, &d.WebhookID, &outcome, &d.Attempts, &d.StatusCode, &d.Error,
-		&d.Payload, &occurredAt, &createdAt, &complete, &d.RedeliveryOf); err != nil {
+		&d.Payload, &occurredAt, &createdAt, &complete, &d.RedeliveryOf, &webhookCreatedAt); err != nil {
 		return webhooks.DeliveryRecord{}, err
 	}
 	d.EventType, d.Outcome = webhooks.EventType(eventType), webhooks.Outcome(outcome)
 	d.OccurredAt, d.CreatedAt, d.CompletedAt = occurredAt.UTC(), createdAt.UTC(), complete.UTC()
+	if webhookCreatedAt.Valid {
+		d.WebhookCreatedAt = webhookCreatedAt.Time.UTC()
+	}
 	return d, nil
+}
+
+// nullTime is t as the database keeps it, NULL for the zero time: a column
+// a later migration added, which rows recorded before it leave NULL.
+func nullTime(t time.Time) sql.NullTime {
+	if t.IsZero() {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: dbTime(t), Valid: true}
 }
 
 // ceilMicrosecond returns the first whole microsecond at or after t. Stored

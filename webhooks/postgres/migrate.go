@@ -65,6 +65,7 @@ type migration struct {
 func migrations() []migration {
 	return []migration{
 		{version: 1, statements: initialTables},
+		{version: 2, statements: webhookCreatedAtColumn},
 	}
 }
 
@@ -190,6 +191,14 @@ func initialTables(n names) []string {
 )`,
 		// Serves Prune's removal of attempts that never got an outcome.
 		`CREATE INDEX IF NOT EXISTS ` + n.index(attemptsStartedIndex) + ` ON ` + n.attempts + ` (started_at)`,
+	}
+}
+
+// webhookCreatedAtColumn records, with each delivery, the CreatedAt of the
+// webhook it was made for; deliveries recorded before have none (NULL).
+func webhookCreatedAtColumn(n names) []string {
+	return []string{
+		`ALTER TABLE ` + n.deliveries + ` ADD COLUMN IF NOT EXISTS webhook_created_at timestamptz`,
 	}
 }
 

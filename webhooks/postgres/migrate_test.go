@@ -5,7 +5,9 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/hookbus/hookbus/webhooks"
 	"github.com/hookbus/hookbus/webhooks/postgres"
 )
 
@@ -129,5 +131,48 @@ func assertMigrationsRecorded(t *testing.T, db dbQuerier, opts postgres.Options)
 	}
 	if rows == 0 || rows != versions {
 		t.Errorf("migrations table: %d rows for %d versions, want one row per version", rows, versions)
+	}
+}
+
+// TestMigrateUpgradesVersion1 migrates tables as the first version left
+// them: deliveries recorded before get no WebhookCreatedAt, and the log
+// records and reads it for new ones.
+func TestMigrateUpgradesVersion1(t *testing.T) {
+	t.Parallel()
+	db := testDB(t)
+	opts := migrated(t, db)
+	tables := opts.Tables()
+	migrations, deliveries := tables[0], tables[2]
+	for _, stmt := range []string{
+		`ALTER TABLE ` + deliveries + ` DROP COLUMN webhook_created_at`,
+		`DELETE FROM ` + migrations + ` WHERE version > 1`,
+		`INSERT INTO ` + deliveries + ` (id, event_id, event_type, webhook_id, outcome, attempts, status_code, error,
+	payload, occurred_at, created_at, completed_at) VALUES ('dlv-old', 'evt-1', 'meeting.status_changed', 'wh-1',
+	'dead_lettered', 4, 500, 'status 500', '\x7b7d', now(), now(), now())`,
+	} {
+		if _, err := db.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := postgres.Migrate(t.Context(), db, opts); err != nil {
+		t.Fatalf("Migrate = %v", err)
+	}
+	assertMigrationsRecorded(t, db, opts)
+	l, err := postgres.NewDeliveryLog(db, postgres.LogOptions{Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := l.Delivery(t.Context(), "dlv-old")
+	if err != nil || !old.WebhookCreatedAt.IsZero() || string(old.Payload) != "{}" {
+		t.Errorf("Delivery(dlv-old) = %+v, %v; want it with no WebhookCreatedAt", old, err)
+	}
+	created := time.Date(2026, 3, 4, 5, 6, 7, 891011000, time.UTC)
+	rec := webhooks.DeliveryRecord{ID: "dlv-new", WebhookID: "wh-1", WebhookCreatedAt: created, Outcome: webhooks.OutcomeDelivered,
+		OccurredAt: created, CreatedAt: created, CompletedAt: created}
+	if err := l.RecordDelivery(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.Delivery(t.Context(), "dlv-new"); err != nil || !got.WebhookCreatedAt.Equal(created) {
+		t.Errorf("Delivery(dlv-new) = %+v, %v; want WebhookCreatedAt %v", got, err, created)
 	}
 }

@@ -67,18 +67,19 @@ func logTime(minutes int) time.Time {
 func logRecord(id, webhookID, eventID string, o webhooks.Outcome, minute int) webhooks.DeliveryRecord {
 	completed := logTime(minute)
 	d := webhooks.DeliveryRecord{
-		ID:          id,
-		EventID:     eventID,
-		EventType:   webhooks.MeetingStatusChangedEvent,
-		WebhookID:   webhookID,
-		Outcome:     o,
-		Attempts:    4,
-		StatusCode:  503,
-		Error:       "webhooks: unexpected status: status 503",
-		Payload:     []byte(`{"meetingId":"m-` + id + `","status":"meeting_summary_done"}`),
-		OccurredAt:  completed.Add(-2 * time.Minute),
-		CreatedAt:   completed.Add(-time.Minute),
-		CompletedAt: completed,
+		ID:               id,
+		EventID:          eventID,
+		EventType:        webhooks.MeetingStatusChangedEvent,
+		WebhookID:        webhookID,
+		WebhookCreatedAt: completed.Add(-time.Hour),
+		Outcome:          o,
+		Attempts:         4,
+		StatusCode:       503,
+		Error:            "webhooks: unexpected status: status 503",
+		Payload:          []byte(`{"meetingId":"m-` + id + `","status":"meeting_summary_done"}`),
+		OccurredAt:       completed.Add(-2 * time.Minute),
+		CreatedAt:        completed.Add(-time.Minute),
+		CompletedAt:      completed,
 	}
 	switch o {
 	case webhooks.OutcomeDelivered:
@@ -117,6 +118,9 @@ func testLogRoundTrip(t *testing.T, l webhooks.DeliveryLog) {
 		want.EventType = webhooks.EventTypes()[i%len(webhooks.EventTypes())]
 		if i > 0 {
 			want.RedeliveryOf = "dlv-0"
+		}
+		if i == 2 {
+			want.WebhookCreatedAt = time.Time{} // not known: stays zero
 		}
 		mustRecordDelivery(t, l, want)
 
@@ -713,6 +717,7 @@ func assertRecordEqual(t *testing.T, what string, want, got webhooks.DeliveryRec
 	diff("EventID", got.EventID == want.EventID, want.EventID, got.EventID)
 	diff("EventType", got.EventType == want.EventType, want.EventType, got.EventType)
 	diff("WebhookID", got.WebhookID == want.WebhookID, want.WebhookID, got.WebhookID)
+	diff("WebhookCreatedAt", got.WebhookCreatedAt.Equal(want.WebhookCreatedAt), want.WebhookCreatedAt, got.WebhookCreatedAt)
 	diff("Outcome", got.Outcome == want.Outcome, want.Outcome, got.Outcome)
 	diff("Attempts", got.Attempts == want.Attempts, want.Attempts, got.Attempts)
 	diff("StatusCode", got.StatusCode == want.StatusCode, want.StatusCode, got.StatusCode)
