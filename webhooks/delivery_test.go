@@ -735,7 +735,12 @@ func TestRotationStopsAtMaxPreviousSecrets(t *testing.T) {
 	if got, err := s.Get(t.Context(), w.ID); err != nil || got.Secret != w.Secret || len(got.PreviousSecrets) != webhooks.MaxPreviousSecrets {
 		t.Fatalf("after the refused rotation: %d previous secrets, secret changed %v, %v", len(got.PreviousSecrets), got.Secret != w.Secret, err)
 	}
-	w.PreviousSecrets = append(w.PreviousSecrets, w.PreviousSecrets[0])
+	// A new secret set through Update brings its own previous secrets.
+	fresh, err := webhooks.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Secret, w.PreviousSecrets = fresh, append(w.PreviousSecrets, w.PreviousSecrets[0])
 	if _, err := s.Update(t.Context(), w); !errors.Is(err, webhooks.ErrTooManySecrets) {
 		t.Errorf("Update with %d previous secrets: %v, want ErrTooManySecrets", len(w.PreviousSecrets), err)
 	}

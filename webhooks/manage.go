@@ -65,29 +65,43 @@ func (s *Service) Get(ctx context.Context, id string) (Webhook, error) {
 // List returns every webhook.
 func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.List(ctx) }
 
-// Update validates w and replaces the stored webhook of the same ID. An empty
-// Secret keeps the current one (use RotateSecret to change it with a grace
-// period); CreatedAt is kept and UpdatedAt set. A w whose CreatedAt is set
-// (as read with Get, to the second at least) must be of the webhook stored
-// under its ID: one deleted since, whose ID another webhook took, is
-// ErrNotFound. Deliveries already queued, or waiting to retry, use the new
-// configuration from their next attempt on; those of an event type the
-// webhook no longer takes are skipped.
+// Update validates w and replaces the stored webhook of the same ID with
+// it: name, URL, event type, headers, description, and Disabled with
+// DisabledReason (so Update can enable or disable the webhook, as Enable and
+// Disable do). CreatedAt is kept and UpdatedAt set.
+//
+// w is meant to be the webhook as read with Get, then edited. Its CreatedAt
+// and UpdatedAt, when set, say which version it was read from, to the
+// precision they carry (a time that went through JSON or a form may have
+// lost its fraction of a second): a webhook deleted since, whose ID another
+// webhook took, is ErrNotFound; one changed since (by another Update, a
+// rotation, Disable or Enable, or the engine disabling it, on any replica)
+// is ErrStale, and nothing is saved: read it again and redo the edit. With
+// a zero UpdatedAt, w replaces whatever is stored.
+//
+// An empty Secret, or one the webhook has or had (a copy read before a
+// rotation), keeps the stored secrets as they are; use RotateSecret to
+// change the secret with a grace period. Another Secret replaces them, with
+// w's PreviousSecrets. Deliveries already queued, or waiting to retry, use
+// the new configuration from their next attempt on; those of an event type
+// the webhook no longer takes are skipped.
 func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	defer s.lockWebhook(w.ID)()
 	w = w.Clone()
 	var old Webhook
 	saved, _, err := s.change(ctx, w.ID, func(cur Webhook) (Webhook, bool, error) {
-		if d := w.CreatedAt.Sub(cur.CreatedAt); !w.CreatedAt.IsZero() && (d >= time.Second || d <= -time.Second) {
+		if !w.CreatedAt.IsZero() && !sameTime(w.CreatedAt, cur.CreatedAt) {
 			// Read before its webhook was deleted and another created
-			// under the id: not an edit of that one. (To the second: a
-			// CreatedAt that went through JSON or a form may have lost
-			// its fraction.)
+			// under the id: not an edit of that one.
 			return Webhook{}, false, fmt.Errorf("%w: webhook %s was deleted since it was read", ErrNotFound, w.ID)
+		}
+		if !w.UpdatedAt.IsZero() && !sameTime(w.UpdatedAt, cur.UpdatedAt) {
+			return Webhook{}, false, fmt.Errorf("%w: webhook %s was changed since it was read (version of %s, now %s)",
+				ErrStale, w.ID, w.UpdatedAt.UTC().Format(time.RFC3339Nano), cur.UpdatedAt.UTC().Format(time.RFC3339Nano))
 		}
 		old = cur
 		u := w.Clone()
-		if u.Secret == "" {
+		if u.Secret == "" || hasHadSecret(cur, u.Secret) {
 			u.Secret, u.PreviousSecrets = cur.Secret, cur.PreviousSecrets
 		}
 		// Expired secrets sign nothing; dropped, they do not count against
@@ -106,6 +120,35 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	// letters starts.
 	s.refresh(ctx, saved, old.Disabled && !saved.Disabled)
 	return saved, nil
+}
+
+// sameTime reports whether read, a time as a caller holds it, is stored to
+// the precision read carries: whole seconds, milliseconds or microseconds
+// if it is a whole number of them (it may have gone through a form, a
+// JavaScript Date or a database), nanoseconds otherwise.
+func sameTime(read, stored time.Time) bool {
+	p := time.Nanosecond
+	for _, q := range []time.Duration{time.Second, time.Millisecond, time.Microsecond} {
+		if read.Nanosecond()%int(q) == 0 {
+			p = q
+			break
+		}
+	}
+	return stored.Truncate(p).Equal(read)
+}
+
+// hasHadSecret reports whether secret is w's current secret or one of its
+// previous ones.
+func hasHadSecret(w Webhook, secret string) bool {
+	if w.Secret == secret {
+		return true
+	}
+	for _, p := range w.PreviousSecrets {
+		if p.Secret == secret {
+			return true
+		}
+	}
+	return false
 }
 
 // maxStaleTries bounds how many times change reads a webhook again after

@@ -2,8 +2,10 @@ package webhooks_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -398,6 +400,117 @@ func TestUpdateOfAWebhookDeletedSinceItWasRead(t *testing.T) {
 	if got, err := s.Update(t.Context(), cur); err != nil || got.Name != "renamed" {
 		t.Errorf("Update with CreatedAt to the second = %q, %v", got.Name, err)
 	}
+}
+
+// An Update made from a copy read before another change (on this replica
+// or another) fails with ErrStale and saves nothing: it would undo that
+// change, a rotation's new secret above all. A copy whose times went
+// through JSON, a form or a JavaScript Date is still the version read, and
+// one without UpdatedAt replaces what is stored, keeping the secrets when
+// it carries one the webhook has had.
+func TestUpdateOfAStaleCopy(t *testing.T) {
+	type setup struct {
+		s, other *webhooks.Service // other shares s's store
+		w        webhooks.Webhook  // as read, before the change
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, x setup)
+	}{
+		{"rotated since", func(t *testing.T, x setup) {
+			if _, err := x.s.RotateSecret(t.Context(), x.w.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"rotated since through another replica", func(t *testing.T, x setup) {
+			if _, err := x.other.RotateSecret(t.Context(), x.w.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"disabled since", func(t *testing.T, x setup) {
+			if _, err := x.s.Disable(t.Context(), x.w.ID, "paused by the customer"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"updated since through another replica", func(t *testing.T, x setup) {
+			w := x.w
+			w.Description = "edited elsewhere"
+			if _, err := x.other.Update(t.Context(), w); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := webhooks.NewMemoryStore()
+			x := setup{s: engService(t, webhooks.Config{Store: store}), other: engService(t, webhooks.Config{Store: store})}
+			x.w = engCreate(t, x.s, "customer", "https://crm.example.com/in", webhooks.MeetingStatusChangedEvent)
+			tc.change(t, x)
+			before, err := store.Get(t.Context(), x.w.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stale := x.w
+			stale.URL = "https://crm.example.com/moved"
+			if _, err := x.s.Update(t.Context(), stale); !errors.Is(err, webhooks.ErrStale) {
+				t.Errorf("Update of a stale copy = %v, want ErrStale", err)
+			}
+			if after, _ := store.Get(t.Context(), x.w.ID); !reflect.DeepEqual(after, before) {
+				t.Errorf("the refused Update changed the webhook:\n%+v\nwas\n%+v", after, before)
+			}
+		})
+	}
+
+	t.Run("times cut", func(t *testing.T) {
+		s := engService(t, webhooks.Config{})
+		w := engCreate(t, s, "customer", "https://crm.example.com/in", webhooks.MeetingStatusChangedEvent)
+		for _, cut := range []time.Duration{time.Second, time.Millisecond, time.Microsecond} {
+			cur, err := s.Get(t.Context(), w.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur.CreatedAt, cur.UpdatedAt = cur.CreatedAt.Truncate(cut), cur.UpdatedAt.Truncate(cut)
+			cur.Description = "cut to " + cut.String()
+			if _, err := s.Update(t.Context(), cur); err != nil {
+				t.Errorf("Update with times cut to %v = %v", cut, err)
+			}
+		}
+		cur, err := s.Get(t.Context(), w.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := json.Marshal(cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back webhooks.Webhook
+		if err := json.Unmarshal(js, &back); err != nil {
+			t.Fatal(err)
+		}
+		back.Description = "through JSON"
+		if _, err := s.Update(t.Context(), back); err != nil {
+			t.Errorf("Update of a copy through JSON = %v", err)
+		}
+	})
+
+	t.Run("without UpdatedAt", func(t *testing.T) {
+		s := engService(t, webhooks.Config{})
+		w := engCreate(t, s, "customer", "https://crm.example.com/in", webhooks.MeetingStatusChangedEvent)
+		rotated, err := s.RotateSecret(t.Context(), w.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		blind := webhooks.Webhook{ID: w.ID, Name: "customer", URL: "https://crm.example.com/moved",
+			EventType: webhooks.MeetingStatusChangedEvent, Secret: w.Secret}
+		got, err := s.Update(t.Context(), blind)
+		if err != nil {
+			t.Fatalf("Update without UpdatedAt = %v", err)
+		}
+		if got.URL != blind.URL || got.Secret != rotated.Secret || len(got.PreviousSecrets) != 1 ||
+			got.PreviousSecrets[0].Secret != w.Secret || !got.PreviousSecrets[0].ExpiresAt.Equal(rotated.PreviousSecrets[0].ExpiresAt) {
+			t.Errorf("Update with the secret from before the rotation: URL %s, secret kept %v, previous secrets %+v (want the one before the rotation, in its grace period)",
+				got.URL, got.Secret == rotated.Secret, got.PreviousSecrets)
+		}
+	})
 }
 
 // A dispatch that listed the webhooks, then waited for room in a full

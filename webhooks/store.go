@@ -17,7 +17,7 @@ var (
 	// ErrConflict reports a webhook id the store already holds.
 	ErrConflict = errors.New("webhooks: webhook already exists")
 	// ErrStale reports a webhook that another writer changed since it was
-	// read (VersionedStore.UpdateVersion).
+	// read (VersionedStore.UpdateVersion, Service.Update).
 	ErrStale = errors.New("webhooks: webhook changed since it was read")
 )
 
