@@ -130,7 +130,12 @@ func (s *Service) currentTarget(ctx context.Context, d *delivery) (*Target, erro
 		}
 	}
 	switch {
+	case d.ep.deleted.Load():
+		return nil, fmt.Errorf("%w: the webhook was deleted", ErrWebhookDisabled)
 	case d.ep.disabled.Load():
+		if t.webhook.Disabled && t.webhook.DisabledReason != "" {
+			return nil, fmt.Errorf("%w: %s", ErrWebhookDisabled, t.webhook.DisabledReason)
+		}
 		return nil, ErrWebhookDisabled
 	case !t.webhook.CreatedAt.Equal(d.webhookCreatedAt):
 		// Queued for a webhook that another one under its id has replaced

@@ -681,6 +681,18 @@ func TestDeliveryRedeliverAfterRecovery(t *testing.T) {
 	if _, err := s.Redeliver(t.Context(), id); !errors.Is(err, webhooks.ErrNotRedeliverable) {
 		t.Errorf("Redeliver(delivered) = %v, want ErrNotRedeliverable", err)
 	}
+	// A mistyped id is an error, not nothing to redeliver.
+	for _, unknown := range []string{"wh_nope", ""} {
+		if ids, err := s.RedeliverFailed(t.Context(), unknown, time.Time{}); !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("RedeliverFailed(%q) = %v, %v; want ErrNotFound", unknown, ids, err)
+		}
+	}
+	if _, err := s.Disable(t.Context(), w.ID, "paused"); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := s.RedeliverFailed(t.Context(), w.ID, time.Time{}); !errors.Is(err, webhooks.ErrWebhookDisabled) {
+		t.Errorf("RedeliverFailed of a disabled webhook = %v, %v; want ErrWebhookDisabled", ids, err)
+	}
 }
 
 func TestDeliverySecretRotation(t *testing.T) {

@@ -21,9 +21,11 @@ const (
 	// OutcomeDeadLettered: retries were exhausted or the failure was not
 	// retryable. The delivery can be redelivered.
 	OutcomeDeadLettered Outcome = "dead_lettered"
-	// OutcomeRefused: the request was never sent because the payload was over
-	// the size limit or invalid, or the event id could not be sent
-	// (ErrInvalidEventID).
+	// OutcomeRefused: the request was never sent and never could be: the
+	// payload was over the size limit or invalid, the event id could not be
+	// sent (ErrInvalidEventID), the URL was http:// and the sender does not
+	// allow it (ErrHTTPSRequired), or the webhook could not be prepared (a
+	// stored secret that is not valid, say).
 	OutcomeRefused Outcome = "refused"
 	// OutcomeSkipped: the webhook was disabled. The delivery can be
 	// redelivered.

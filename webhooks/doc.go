@@ -19,12 +19,14 @@
 // undelivered instead.
 //
 // Every delivery ends on record in the DeliveryLog with an Outcome:
-// delivered, dead-lettered (retries exhausted or 410 Gone), refused (over
-// the payload limit), skipped (the webhook is disabled) or undelivered
-// (shutdown came first). Dead-lettered, skipped and undelivered deliveries can
-// be redelivered with the same webhook-id. A receiver answering 410 Gone, or a
-// run of Config.DisableAfter dead letters, disables its webhook; hooks report
-// dead letters and disabled webhooks.
+// delivered, dead-lettered (retries exhausted, 410 Gone, or a failure not
+// retried), refused (never sendable: over the payload limit, an http URL the
+// sender does not allow, a webhook that cannot be prepared, such as one whose
+// stored secret is unusable), skipped (the webhook is disabled or deleted) or
+// undelivered (shutdown came first). Dead-lettered, skipped and undelivered
+// deliveries can be redelivered with the same webhook-id. A receiver
+// answering 410 Gone, or a run of Config.DisableAfter dead letters, disables
+// its webhook; hooks report dead letters and disabled webhooks.
 //
 // Host applications with their own domain events register a translation
 // with Translate instead of publishing webhook events themselves.
@@ -43,8 +45,8 @@
 // # Configuration
 //
 // A Webhook is what a customer configures: name, URL, event type, custom
-// headers and description, plus the signing secret ("whsec_" and base64 of 24
-// to 64 random bytes) that the Service generates. Webhook.Validate reports
+// headers and description, plus the signing secret: "whsec_" and base64 of
+// 24 to 64 random bytes, 32 when the Service generates it. Webhook.Validate reports
 // every problem at once, each matching a sentinel with errors.Is. A Store keeps
 // webhooks; MemoryStore is the in-process one, and package webhooks/postgres
 // has a PostgreSQL one.

@@ -225,7 +225,8 @@ func (s *Service) lockWebhook(id string) func() {
 	return mu.Unlock
 }
 
-// Enable re-enables a disabled webhook and clears its failure count.
+// Enable re-enables a disabled webhook and clears its failure count; an
+// enabled webhook is returned as it is.
 func (s *Service) Enable(ctx context.Context, id string) (Webhook, error) {
 	w, _, err := s.setDisabled(ctx, id, false, "", nil)
 	return w, err
@@ -370,8 +371,14 @@ func (s *Service) leeway(id string) time.Duration {
 // or undelivered and that has not been delivered since, and returns the new
 // delivery ids. Deliveries Redeliver would refuse with ErrNotRedeliverable
 // are passed over. Events whose redelivery is still running have no outcome
-// yet: calling it again before those finish sends them again.
+// yet: calling it again before those finish sends them again. An unknown
+// webhook is ErrNotFound, a disabled one ErrWebhookDisabled.
 func (s *Service) RedeliverFailed(ctx context.Context, webhookID string, since time.Time) ([]string, error) {
+	if w, err := s.store.Get(ctx, webhookID); err != nil {
+		return nil, err
+	} else if w.Disabled {
+		return nil, fmt.Errorf("%w: %s", ErrWebhookDisabled, w.ID)
+	}
 	// The log is read a page at a time, keeping of each event only the id
 	// and outcome of its latest delivery: a long outage's dead letters,
 	// each with its body, are never all in memory at once.

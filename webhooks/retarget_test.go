@@ -2,6 +2,7 @@ package webhooks_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,10 +53,11 @@ func TestRetriesFollowTheWebhook(t *testing.T) {
 	senderTransports(t, func(t *testing.T, http2 bool) {
 		for _, tc := range []struct {
 			name string
+			says string // in the record's Error
 			stop func(s *webhooks.Service, id string) error
 		}{
-			{"delete", func(s *webhooks.Service, id string) error { return s.Delete(t.Context(), id) }},
-			{"disable", func(s *webhooks.Service, id string) error {
+			{"delete", "the webhook was deleted", func(s *webhooks.Service, id string) error { return s.Delete(t.Context(), id) }},
+			{"disable", "webhook disabled: paused by the customer", func(s *webhooks.Service, id string) error {
 				_, err := s.Disable(t.Context(), id, "paused by the customer")
 				return err
 			}},
@@ -75,6 +77,9 @@ func TestRetriesFollowTheWebhook(t *testing.T) {
 				}
 				if recs[0].Outcome != webhooks.OutcomeSkipped || recs[0].Attempts != 1 {
 					t.Errorf("outcome %s after %d attempts, want skipped after 1", recs[0].Outcome, recs[0].Attempts)
+				}
+				if !strings.Contains(recs[0].Error, tc.says) {
+					t.Errorf("error %q does not say %q", recs[0].Error, tc.says)
 				}
 			})
 		}

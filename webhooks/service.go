@@ -46,7 +46,8 @@ var (
 	// ErrInvalidConfig: a Config or SenderConfig field is out of range.
 	ErrInvalidConfig = errors.New("webhooks: invalid configuration")
 	// ErrNotRedeliverable: the delivery was delivered or refused, so there is
-	// nothing to redeliver, or its webhook now takes another event type.
+	// nothing to redeliver, or it was made for another webhook under the
+	// same id (deleted since), or its webhook now takes another event type.
 	ErrNotRedeliverable = errors.New("webhooks: delivery cannot be redelivered")
 	// ErrDrainIncomplete: Shutdown's context ended before every delivery had
 	// an outcome, or before the bus had dispatched every event published

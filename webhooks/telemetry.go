@@ -58,7 +58,7 @@ func newMeters(mp metric.MeterProvider, depth func() int64) (*meters, error) {
 		return nil, err
 	}
 	if ms.dead, err = m.Int64Counter(MetricDeadLetters, metric.WithUnit("{delivery}"),
-		metric.WithDescription("Deliveries dead-lettered after exhausting their retries.")); err != nil {
+		metric.WithDescription("Deliveries dead-lettered: retries exhausted, 410 Gone, or a failure not retried.")); err != nil {
 		return nil, err
 	}
 	if ms.disabled, err = m.Int64Counter(MetricDisabledWebhooks, metric.WithUnit("{webhook}"),
