@@ -17,7 +17,9 @@ var (
 
 	// ErrFull is returned by Publish on the in-memory transport when Config.MaxPending
 	// (event, handler) pairs are already pending and Config.Overflow is OverflowFail.
-	ErrFull = errors.New("bus: too many pending events")
+	// An Inline handler may return it too, wrapped, when a queue of its own has no
+	// room (package webhooks does, for a webhook's full queue).
+	ErrFull = errors.New("bus: no room for the event")
 
 	// ErrNoHandlers is returned by Publish on the in-memory transport for an event
 	// that no handler subscribes to: the in-memory transport would drop it.

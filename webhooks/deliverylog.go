@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -199,25 +200,38 @@ type DeliveryQuery struct {
 
 // Validate reports whether q can be run: Outcome and every element of
 // Outcomes must be valid outcomes, only one of them may be set, and Limit
-// must not be negative. The error wraps ErrInvalidDeliveryQuery, and
-// ErrUnknownOutcome for an invalid outcome.
+// must not be negative. The error names every problem; it wraps
+// ErrInvalidDeliveryQuery, and ErrUnknownOutcome for an invalid outcome.
 func (q DeliveryQuery) Validate() error {
-	switch {
-	case q.Outcome != "" && len(q.Outcomes) > 0:
-		return newDeliveryLogError("webhooks: delivery query sets both Outcome and Outcomes", ErrInvalidDeliveryQuery)
-	case q.Outcome != "" && !q.Outcome.Valid():
-		return newDeliveryLogError("webhooks: delivery query: unknown outcome "+strconv.Quote(string(q.Outcome)),
-			ErrInvalidDeliveryQuery, ErrUnknownOutcome)
-	case q.Limit < 0:
-		return newDeliveryLogError("webhooks: delivery query: negative limit "+strconv.Itoa(q.Limit), ErrInvalidDeliveryQuery)
+	var (
+		problems   []string
+		anyUnknown bool
+	)
+	unknown := func(o Outcome) {
+		problems = append(problems, "unknown outcome "+strconv.Quote(string(o)))
+		anyUnknown = true
+	}
+	if q.Outcome != "" && len(q.Outcomes) > 0 {
+		problems = append(problems, "sets both Outcome and Outcomes")
+	}
+	if q.Outcome != "" && !q.Outcome.Valid() {
+		unknown(q.Outcome)
 	}
 	for _, o := range q.Outcomes {
 		if !o.Valid() {
-			return newDeliveryLogError("webhooks: delivery query: unknown outcome "+strconv.Quote(string(o)),
-				ErrInvalidDeliveryQuery, ErrUnknownOutcome)
+			unknown(o)
 		}
 	}
-	return nil
+	if q.Limit < 0 {
+		problems = append(problems, "negative limit "+strconv.Itoa(q.Limit))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	if anyUnknown {
+		return newDeliveryLogError("webhooks: delivery query: "+strings.Join(problems, "; "), ErrInvalidDeliveryQuery, ErrUnknownOutcome)
+	}
+	return newDeliveryLogError("webhooks: delivery query: "+strings.Join(problems, "; "), ErrInvalidDeliveryQuery)
 }
 
 // DeliveryLog records every attempt and every delivery outcome. The delivery

@@ -820,3 +820,25 @@ func TestMemoryLogKeepsEveryShape(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveryQueryValidateNamesEveryProblem: a query wrong in several ways
+// is told all of them at once, as Webhook.Validate does.
+func TestDeliveryQueryValidateNamesEveryProblem(t *testing.T) {
+	q := webhooks.DeliveryQuery{Outcome: "lost", Outcomes: []webhooks.Outcome{webhooks.OutcomeDelivered, "gone"}, Limit: -1}
+	err := q.Validate()
+	if !errors.Is(err, webhooks.ErrInvalidDeliveryQuery) || !errors.Is(err, webhooks.ErrUnknownOutcome) {
+		t.Fatalf("Validate = %v, want ErrInvalidDeliveryQuery and ErrUnknownOutcome", err)
+	}
+	for _, want := range []string{"both Outcome and Outcomes", `"lost"`, `"gone"`, "negative limit -1"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %q, which does not say %s", err, want)
+		}
+	}
+	q = webhooks.DeliveryQuery{Outcome: webhooks.OutcomeDelivered, Outcomes: []webhooks.Outcome{webhooks.OutcomeDelivered}}
+	if err := q.Validate(); !errors.Is(err, webhooks.ErrInvalidDeliveryQuery) || errors.Is(err, webhooks.ErrUnknownOutcome) {
+		t.Errorf("Validate with both set = %v, want ErrInvalidDeliveryQuery alone", err)
+	}
+	if err := (webhooks.DeliveryQuery{Outcomes: []webhooks.Outcome{webhooks.OutcomeSkipped}, Limit: 3}).Validate(); err != nil {
+		t.Errorf("Validate of a valid query = %v", err)
+	}
+}

@@ -17,9 +17,9 @@ import (
 )
 
 // Publish validates e, refuses it with ErrPayloadTooLarge when its body is
-// over the limit (and, as the bus does, with an error wrapping
-// bus.ErrInvalidEvent when it has an id bus.CheckEventID refuses), and
-// publishes it on the bus. The event is encoded once: the
+// over the limit, as the bus does with an error wrapping bus.ErrInvalidEvent
+// when it is not valid (wrapping ErrInvalidPayload too) or has an id
+// bus.CheckEventID refuses, and publishes it on the bus. The event is encoded once: the
 // bytes measured are the bytes sent. Publishing with the bus directly works
 // too; an oversized event is then refused at dispatch and recorded as
 // OutcomeRefused.
@@ -41,11 +41,13 @@ func (s *Service) Publish(ctx context.Context, e Event) error {
 			return ErrClosed
 		}
 	}
+	// Refused as the bus refuses an invalid event, so that an error matches
+	// bus.ErrInvalidEvent whichever Publish is called.
 	if isNil(e) {
-		return fmt.Errorf("%w: nil event", ErrInvalidPayload)
+		return fmt.Errorf("%w: %w: nil event", bus.ErrInvalidEvent, ErrInvalidPayload)
 	}
 	if err := e.Validate(); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", bus.ErrInvalidEvent, err)
 	}
 	body, err := encodeEvent(e)
 	if err != nil {

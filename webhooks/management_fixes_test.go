@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookbus/hookbus/bus"
+	"github.com/hookbus/hookbus/signals"
 	"github.com/hookbus/hookbus/webhooks"
 )
 
@@ -305,10 +306,28 @@ func TestPublishRefusesANilEvent(t *testing.T) {
 					t.Errorf("Publish(%s) panicked: %v", name, r)
 				}
 			}()
-			if err := s.Publish(t.Context(), e); !errors.Is(err, webhooks.ErrInvalidPayload) {
-				t.Errorf("Publish(%s) = %v, want ErrInvalidPayload", name, err)
+			if err := s.Publish(t.Context(), e); !errors.Is(err, webhooks.ErrInvalidPayload) || !errors.Is(err, bus.ErrInvalidEvent) {
+				t.Errorf("Publish(%s) = %v, want ErrInvalidPayload and bus.ErrInvalidEvent", name, err)
 			}
 		}()
+	}
+}
+
+// An invalid event is refused with the same errors whether it is published
+// through the Service or on its bus.
+func TestInvalidEventRefusedAlikeOnEitherPublish(t *testing.T) {
+	s := engService(t, webhooks.Config{})
+	e := webhooks.CommercialSignalDetected{Code: "not_a_code", Category: signals.Positive}
+	for name, publish := range map[string]func() error{
+		"Service.Publish": func() error { return s.Publish(t.Context(), e) },
+		"Bus().Publish":   func() error { return s.Bus().Publish(t.Context(), e) },
+	} {
+		err := publish()
+		for _, want := range []error{bus.ErrInvalidEvent, webhooks.ErrInvalidPayload, signals.ErrUnknownCode} {
+			if !errors.Is(err, want) {
+				t.Errorf("%s of an unknown signal code = %v, which does not match %v", name, err, want)
+			}
+		}
 	}
 }
 
