@@ -24,9 +24,10 @@ func defaultTransport(t *testing.T) *h1.Transport {
 	return tr
 }
 
-// postN posts n bodies "0", "1", ... one after another, pause apart, and
-// returns the statuses (0 for a failed request) and the errors.
-func postN(t *testing.T, rt http.RoundTripper, u string, n int, pause time.Duration) ([]int, []error) {
+// postN posts n bodies "0", "1", ... one after another, calling between
+// after each but the last, and returns the statuses (0 for a failed
+// request) and the errors.
+func postN(t *testing.T, rt http.RoundTripper, u string, n int, between func()) ([]int, []error) {
 	client := &http.Client{Transport: rt}
 	var statuses []int
 	var errs []error
@@ -39,9 +40,28 @@ func postN(t *testing.T, rt http.RoundTripper, u string, n int, pause time.Durat
 			resp.Body.Close()
 			statuses = append(statuses, resp.StatusCode)
 		}
-		time.Sleep(pause)
+		if i < n-1 {
+			between()
+		}
 	}
 	return statuses, errs
+}
+
+// afterReceiver returns a channel for a receiver to signal on once it has
+// done what it does after a response, and the wait postN makes between two
+// requests: for that signal, then a millisecond, so the next request goes
+// out after the receiver's doing, as a delivery milliseconds later would.
+// (Sleeping alone races with a receiver delayed on a loaded machine.)
+func afterReceiver(t *testing.T, n int) (chan<- struct{}, func()) {
+	done := make(chan struct{}, n)
+	return done, func() {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("the receiver did not finish its answer")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // A receiver that sends its answer twice leaves a second response on the
@@ -50,6 +70,7 @@ func postN(t *testing.T, rt http.RoundTripper, u string, n int, pause time.Durat
 // would have a refused delivery recorded as delivered.
 func TestStaleSecondResponseIsNotTheNextAnswer(t *testing.T) {
 	leakCheck(t)
+	done, between := afterReceiver(t, 2)
 	u := rawServer(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		eachRequest(c, func(b []byte) bool {
@@ -60,10 +81,11 @@ func TestStaleSecondResponseIsNotTheNextAnswer(t *testing.T) {
 			io.WriteString(c, answer)
 			time.Sleep(500 * time.Microsecond)
 			io.WriteString(c, answer) // the receiver's bug: the answer again
+			done <- struct{}{}
 			return true
 		})
 	})
-	statuses, errs := postN(t, defaultTransport(t), u, 2, 2*time.Millisecond)
+	statuses, errs := postN(t, defaultTransport(t), u, 2, between)
 	if statuses[0] != 200 || statuses[1] != 503 {
 		t.Errorf("statuses %v (errors %v), want [200 503]: the second request was answered 503", statuses, errs)
 	}
@@ -75,6 +97,7 @@ func TestStaleSecondResponseIsNotTheNextAnswer(t *testing.T) {
 func TestStrayByteAfterBodyRetiresTheConnection(t *testing.T) {
 	leakCheck(t)
 	var handled atomic.Int32
+	done, between := afterReceiver(t, 10)
 	u := rawServer(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		eachRequest(c, func([]byte) bool {
@@ -82,20 +105,22 @@ func TestStrayByteAfterBodyRetiresTheConnection(t *testing.T) {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 			time.Sleep(500 * time.Microsecond)
 			io.WriteString(c, "\n")
+			done <- struct{}{}
 			return true
 		})
 	})
-	statuses, errs := postN(t, defaultTransport(t), u, 10, 2*time.Millisecond)
+	statuses, errs := postN(t, defaultTransport(t), u, 10, between)
 	if len(errs) > 0 || handled.Load() != 10 {
 		t.Errorf("statuses %v, %d requests handled for 10 sent; errors: %v", statuses, handled.Load(), errs)
 	}
 }
 
 // A receiver that closes each connection after its response without
-// saying so: the next request, sent at once, goes on a new connection
-// instead of failing on the closed one.
+// saying so: the next request, sent milliseconds later, goes on a new
+// connection instead of failing on the closed one.
 func TestConnectionClosedAfterResponseIsNotReused(t *testing.T) {
 	leakCheck(t)
+	done, between := afterReceiver(t, 20)
 	u := rawServer(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		req, err := http.ReadRequest(bufio.NewReader(c))
@@ -104,8 +129,10 @@ func TestConnectionClosedAfterResponseIsNotReused(t *testing.T) {
 		}
 		io.Copy(io.Discard, req.Body)
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		c.Close()
+		done <- struct{}{}
 	})
-	if _, errs := postN(t, defaultTransport(t), u, 20, time.Millisecond); len(errs) > 0 {
+	if _, errs := postN(t, defaultTransport(t), u, 20, between); len(errs) > 0 {
 		t.Errorf("%d of 20 requests failed; first: %v", len(errs), errs[0])
 	}
 }
