@@ -607,8 +607,17 @@ func TestDeliverySSRF(t *testing.T) {
 		{"http://[::1]" + port, "loopback"},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
-			s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{AllowAddresses: []netip.Prefix{}}})
-			w := engCreate(t, s, "internal", tc.url, webhooks.MeetingStatusChangedEvent)
+			store := webhooks.NewMemoryStore()
+			s := engService(t, webhooks.Config{Store: store, Sender: webhooks.SenderConfig{AllowAddresses: []netip.Prefix{}}})
+			// Create refuses the address at once...
+			_, err := s.Create(t.Context(), webhooks.Webhook{Name: "internal", URL: tc.url, EventType: webhooks.MeetingStatusChangedEvent})
+			var blocked *webhooks.AddressBlockedError
+			if !errors.Is(err, webhooks.ErrAddressBlocked) || !errors.As(err, &blocked) || string(blocked.Rule) != tc.rule {
+				t.Errorf("Create = %v, want ErrAddressBlocked by rule %s", err, tc.rule)
+			}
+			// ...and the sender refuses it still in a webhook stored
+			// otherwise (by a replica allowing it, say).
+			w := storeWebhook(t, store, "internal", tc.url)
 			if err := s.Publish(t.Context(), engEvent); err != nil {
 				t.Fatal(err)
 			}
@@ -1279,9 +1288,28 @@ func TestDeliveryOnBrokerAcksAfterOutcome(t *testing.T) {
 	}
 }
 
+// Update, like Create, refuses a URL naming an address the sender refuses.
+func TestUpdateToABlockedAddress(t *testing.T) {
+	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{AllowAddresses: []netip.Prefix{}}})
+	w := engCreate(t, s, "public", "http://93.184.216.34/hooks", webhooks.MeetingStatusChangedEvent)
+	w.URL = "http://192.168.1.20/hooks"
+	if _, err := s.Update(t.Context(), w); !errors.Is(err, webhooks.ErrAddressBlocked) {
+		t.Errorf("Update to a private address = %v, want ErrAddressBlocked", err)
+	}
+	if got, _ := s.Get(t.Context(), w.ID); got.URL != "http://93.184.216.34/hooks" {
+		t.Errorf("URL after the refused Update: %s", got.URL)
+	}
+}
+
 func TestDeliveryErrorsDoNotLeakURLTokens(t *testing.T) {
-	s := engService(t, webhooks.Config{Sender: webhooks.SenderConfig{AllowAddresses: []netip.Prefix{}, MaxRetries: -1}})
-	w := engCreate(t, s, "tokens", "https://10.0.0.1/hooks/PathSecret?token=QuerySecret", webhooks.MeetingStatusChangedEvent)
+	store := webhooks.NewMemoryStore()
+	s := engService(t, webhooks.Config{Store: store, Sender: webhooks.SenderConfig{AllowAddresses: []netip.Prefix{}, MaxRetries: -1}})
+	const url = "https://10.0.0.1/hooks/PathSecret?token=QuerySecret"
+	_, err := s.Create(t.Context(), webhooks.Webhook{Name: "tokens", URL: url, EventType: webhooks.MeetingStatusChangedEvent})
+	if !errors.Is(err, webhooks.ErrAddressBlocked) || strings.Contains(err.Error(), "Secret") {
+		t.Errorf("Create = %v, want ErrAddressBlocked without the URL's tokens", err)
+	}
+	w := storeWebhook(t, store, "tokens", url)
 	if err := s.Publish(t.Context(), engEvent); err != nil {
 		t.Fatal(err)
 	}
@@ -1661,4 +1689,22 @@ func TestDeliveryRecordsLastAttemptWithOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeWebhook puts a webhook to url for meeting status events straight into
+// store, past the Service's checks, as another replica or an earlier
+// configuration may have.
+func storeWebhook(t *testing.T, store webhooks.Store, name, url string) webhooks.Webhook {
+	t.Helper()
+	secret, err := webhooks.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	w := webhooks.Webhook{ID: "wh_" + name, Name: name, URL: url, EventType: webhooks.MeetingStatusChangedEvent,
+		Secret: secret, CreatedAt: now, UpdatedAt: now}
+	if err := store.Create(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/url"
 	"slices"
 	"time"
 
@@ -36,6 +37,9 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	now := s.stamp()
 	w.CreatedAt, w.UpdatedAt = now, now
 	if err := w.Validate(s.validateOptions()); err != nil {
+		return Webhook{}, err
+	}
+	if err := s.checkAddress(w.URL); err != nil {
 		return Webhook{}, err
 	}
 	defer s.lockWebhook(w.ID)()
@@ -109,6 +113,9 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 		u.PreviousSecrets = unexpired(u.PreviousSecrets, s.cfg.Now())
 		u.CreatedAt, u.UpdatedAt = cur.CreatedAt, s.laterThan(cur.UpdatedAt)
 		if err := u.Validate(s.validateOptions()); err != nil {
+			return Webhook{}, false, err
+		}
+		if err := s.checkAddress(u.URL); err != nil {
 			return Webhook{}, false, err
 		}
 		return u, true, nil
@@ -563,6 +570,21 @@ func (s *Service) laterThan(prev time.Time) time.Time {
 // stamp returns the time of a change to a webhook: now, in whole
 // microseconds, as stores keep it.
 func (s *Service) stamp() time.Time { return s.cfg.Now().Truncate(time.Microsecond) }
+
+// checkAddress refuses a valid URL whose host the sender would refuse to
+// dial, when that is known without resolving it (an IP address, localhost):
+// a FieldError for URL wrapping ErrAddressBlocked, rather than a webhook
+// whose every delivery is dead-lettered.
+func (s *Service) checkAddress(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil // Validate has reported it
+	}
+	if err := s.sender.policy.CheckHost(u.Hostname()); err != nil {
+		return &FieldError{Field: "URL", Err: fmt.Errorf("%w; SenderConfig.AllowAddresses or AllowHosts can allow it", err)}
+	}
+	return nil
+}
 
 func (s *Service) validateOptions() ValidateOptions {
 	return ValidateOptions{AllowHTTP: s.cfg.Sender.AllowHTTP}

@@ -147,7 +147,8 @@ type SenderConfig struct {
 // Sender signs and POSTs webhook payloads with retries. It is safe for
 // concurrent use; create one and share it. Close releases idle connections.
 type Sender struct {
-	cfg SenderConfig
+	cfg    SenderConfig
+	policy ssrf.Policy
 	// fieldsApart: requests may carry their fields apart from their
 	// header (h1, and neither RetryPolicy nor Backoff is the caller's).
 	fieldsApart bool
@@ -293,7 +294,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 			return http.ErrUseLastResponse
 		},
 	}
-	s := &Sender{cfg: cfg, transport: base, fieldsApart: ownHooks && !cfg.HTTP2}
+	s := &Sender{cfg: cfg, policy: policy, transport: base, fieldsApart: ownHooks && !cfg.HTTP2}
 	s.client = s.newClient(httpClient, cfg.MaxRetries)
 	s.once = s.newClient(httpClient, 0)
 	return s, nil

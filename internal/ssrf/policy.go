@@ -113,6 +113,30 @@ func (p Policy) Check(addr netip.Addr) error {
 	return nil
 }
 
+// CheckHost returns what dialing host would, when that is known without
+// resolving it: for an IP literal, Check's answer; for
+// localhost and the names under it, which always stand for loopback (RFC
+// 6761), a [*BlockedError] unless AllowHosts lists the name or
+// AllowPrefixes allows 127.0.0.1 or ::1. Any other name is nil: its
+// addresses are judged when it is dialed.
+func (p Policy) CheckHost(host string) error {
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if blocked := p.check("", addr); blocked != nil {
+			return blocked
+		}
+		return nil
+	}
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if name != "localhost" && !strings.HasSuffix(name, ".localhost") || p.allowsHost(host) {
+		return nil
+	}
+	v4 := p.check(host, netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+	if v4 == nil || p.check(host, netip.IPv6Loopback()) == nil {
+		return nil
+	}
+	return v4
+}
+
 // Validate reports every malformed entry, each wrapping [ErrInvalidPolicy],
 // joined with errors.Join: zero-value prefixes and host names that are empty,
 // IP literals, carry a port, contain characters other than ASCII letters,

@@ -326,3 +326,45 @@ func assertBlocked(t *testing.T, err error, host string, addr netip.Addr, rule R
 			blocked.Host, blocked.Addr, blocked.Rule, host, addr, rule)
 	}
 }
+
+func TestCheckHost(t *testing.T) {
+	loop4 := Policy{AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	for _, tc := range []struct {
+		p       Policy
+		host    string
+		blocked Rule // "" for nil
+	}{
+		{Policy{}, "127.0.0.1", "loopback"},
+		{Policy{}, "10.1.2.3", "private"},
+		{Policy{}, "::1", "loopback"},
+		{Policy{}, "fe80::1%eth0", "link-local"},
+		{Policy{}, "93.184.216.34", ""},
+		{Policy{}, "example.com", ""},
+		{Policy{}, "internal.example", ""}, // judged when dialed
+		{Policy{}, "localhost", "loopback"},
+		{Policy{}, "LocalHost.", "loopback"},
+		{Policy{}, "api.localhost", "loopback"},
+		{Policy{}, "localhost.example.com", ""},
+		{loop4, "127.0.0.1", ""},
+		{loop4, "localhost", ""}, // 127.0.0.1 is allowed
+		{loop4, "::1", "loopback"},
+		{Policy{AllowHosts: []string{"localhost"}}, "localhost", ""},
+		{Policy{AllowHosts: []string{"localhost"}}, "127.0.0.1", "loopback"}, // IP literals are not host names
+	} {
+		err := tc.p.CheckHost(tc.host)
+		if tc.blocked == "" {
+			if err != nil {
+				t.Errorf("%+v.CheckHost(%q) = %v, want nil", tc.p, tc.host, err)
+			}
+			continue
+		}
+		var be *BlockedError
+		host := tc.host // the name dialed; none for an IP literal
+		if _, err := netip.ParseAddr(tc.host); err == nil {
+			host = ""
+		}
+		if !errors.As(err, &be) || !errors.Is(err, ErrBlocked) || be.Rule != tc.blocked || be.Host != host {
+			t.Errorf("%+v.CheckHost(%q) = %v, want a BlockedError for %q (%s)", tc.p, tc.host, err, tc.host, tc.blocked)
+		}
+	}
+}
