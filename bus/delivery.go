@@ -167,9 +167,9 @@ func (b *Bus) startHandling(parent context.Context, h *handler, it item, parentT
 	if !parentTraced {
 		ctx = b.prop.Extract(mc, propagation.MapCarrier(it.metadata))
 	}
-	ctx, span := b.tracer.Start(ctx, h.spanName, consumerSpanOptions...)
+	ctx, span := b.tracer.Start(ctx, h.spanName, h.spanOptions...)
 	if span.IsRecording() {
-		span.SetAttributes(consumerSpanAttributes(h, mc.msg.ID)...)
+		span.SetAttributes(attrMessagingMessageID.String(mc.msg.ID))
 	}
 	return ctx, &mc.msg, span
 }

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Handle registers fn, under the handler name name, for the events of type T.
@@ -165,7 +165,7 @@ type handler struct {
 	workers     int
 	retry       RetryPolicy
 	spanName    string
-	spanAttrs   []attribute.KeyValue // but the message id
+	spanOptions []trace.SpanStartOption
 
 	// Set by Start.
 	queue     *queue
@@ -223,7 +223,7 @@ func (b *Bus) register(name, eventName string, deadLetters bool, call func(conte
 		workers:     o.workers,
 		retry:       o.retry,
 		spanName:    o.operation + " " + eventName,
-		spanAttrs:   consumerAttributes(o.operation, eventName, name),
+		spanOptions: consumerSpanOptions(o.operation, eventName, name),
 	}
 	b.handlers = append(b.handlers, h)
 	t := b.topics[eventName]

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -102,7 +105,8 @@ func TestSpans(t *testing.T) {
 	for _, inline := range []bool{true, false} {
 		t.Run(map[bool]string{true: "inline", false: "queued"}[inline], func(t *testing.T) {
 			rec := tracetest.NewSpanRecorder()
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			smp := &attrSampler{seen: map[string][]attribute.KeyValue{}}
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(smp))
 			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 			b := newBus(t, bus.Config{TracerProvider: tp})
 			var opts []bus.HandlerOption
@@ -160,6 +164,14 @@ func TestSpans(t *testing.T) {
 				"messaging.destination.name": "note_added",
 				"messaging.message.id":       id,
 			})
+			// A sampler sees the handler's attributes known before the
+			// message: it may route on the destination or the group.
+			smp.mu.Lock()
+			atStart := attribute.NewSet(smp.seen["process note_added"]...)
+			smp.mu.Unlock()
+			if v, _ := atStart.Value("messaging.consumer.group.name"); v.AsString() != "notes" {
+				t.Errorf("the sampler saw the handler span's attributes %v, without its consumer group", atStart.ToSlice())
+			}
 			check(process, trace.SpanKindConsumer, map[string]string{
 				"messaging.system":              "watermill",
 				"messaging.operation.type":      "process",
@@ -208,3 +220,19 @@ func TestInlineDeadLettersRefused(t *testing.T) {
 		t.Errorf("HandleDeadLetters with Inline = %v; want ErrInvalidHandler", err)
 	}
 }
+
+// attrSampler samples every span and keeps the attributes it was given at
+// each span's start, by span name.
+type attrSampler struct {
+	mu   sync.Mutex
+	seen map[string][]attribute.KeyValue
+}
+
+func (s *attrSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.mu.Lock()
+	s.seen[p.Name] = slices.Clone(p.Attributes)
+	s.mu.Unlock()
+	return sdktrace.AlwaysSample().ShouldSample(p)
+}
+
+func (s *attrSampler) Description() string { return "attrSampler" }

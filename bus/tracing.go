@@ -29,27 +29,16 @@ func producerAttributes(topic, id string) []attribute.KeyValue {
 	}
 }
 
-// consumerSpanOptions never changes; sharing it saves an allocation per handling.
-var consumerSpanOptions = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
-
-// consumerAttributes are the attributes of a handler's span but the message
-// id, made once at Handle, with room for the id: a span gets all of them in
-// one SetAttributes call, which the SDK copies in one allocation (attributes
-// given at Start and set later cost it a copy each).
-func consumerAttributes(operation, topic, handler string) []attribute.KeyValue {
-	return append(make([]attribute.KeyValue, 0, 6),
-		attrMessagingSystem.String("watermill"),
-		attrMessagingOperationType.String("process"),
-		attrMessagingOperationName.String(operation),
-		attrMessagingDestination.String(topic),
-		attrMessagingConsumerGroup.String(handler),
-	)
-}
-
-// consumerSpanAttributes are the attributes of the span of h handling the
-// message id.
-func consumerSpanAttributes(h *handler, id string) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, len(h.spanAttrs), len(h.spanAttrs)+1)
-	copy(attrs, h.spanAttrs)
-	return append(attrs, attrMessagingMessageID.String(id))
+// consumerSpanOptions are a handler's span start options, made once at Handle.
+func consumerSpanOptions(operation, topic, handler string) []trace.SpanStartOption {
+	return []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attrMessagingSystem.String("watermill"),
+			attrMessagingOperationType.String("process"),
+			attrMessagingOperationName.String(operation),
+			attrMessagingDestination.String(topic),
+			attrMessagingConsumerGroup.String(handler),
+		),
+	}
 }
