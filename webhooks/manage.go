@@ -44,11 +44,12 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	}
 	defer s.lockWebhook(w.ID)()
 	s.mu.Lock()
-	if deletedCreatedAt := s.deleted[w.ID]; !deletedCreatedAt.IsZero() && w.CreatedAt.Equal(deletedCreatedAt) {
+	if deletedCreatedAt := s.deleted[w.ID]; !deletedCreatedAt.IsZero() && w.CreatedAt.Truncate(time.Second).Equal(deletedCreatedAt.Truncate(time.Second)) {
 		// Created again under a deleted webhook's id within the same
-		// microsecond, or with a clock that stands still: CreatedAt tells
-		// the two apart.
-		w.CreatedAt = deletedCreatedAt.Add(time.Microsecond)
+		// second, or with a clock that stands still: CreatedAt tells the
+		// two apart, to the second, as a copy of the deleted one that went
+		// through a form still carries it (Update).
+		w.CreatedAt = deletedCreatedAt.Truncate(time.Second).Add(time.Second)
 		w.UpdatedAt = w.CreatedAt
 	}
 	s.mu.Unlock()
@@ -76,19 +77,23 @@ func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.
 //
 // w is meant to be the webhook as read with Get, then edited. Its CreatedAt
 // and UpdatedAt, when set, say which version it was read from, to the
-// precision they carry (a time that went through JSON or a form may have
-// lost its fraction of a second): a webhook deleted since, whose ID another
-// webhook took, is ErrNotFound; one changed since (by another Update, a
-// rotation, Disable or Enable, or the engine disabling it, on any replica)
-// is ErrStale, and nothing is saved: read it again and redo the edit. With
-// a zero UpdatedAt, w replaces whatever is stored.
+// precision they carry (a time that went through a form or a JavaScript
+// Date may have lost its fraction of a second): a webhook deleted since,
+// whose ID another webhook took, is ErrNotFound; one changed since (by
+// another Update, a rotation, Disable or Enable, or the engine disabling
+// it, on any replica) is ErrStale, and nothing is saved: read it again and
+// redo the edit. Changes closer together than that precision are not told
+// apart. With a zero UpdatedAt, w replaces whatever is stored.
 //
-// An empty Secret, or one the webhook has or had (a copy read before a
-// rotation), keeps the stored secrets as they are; use RotateSecret to
-// change the secret with a grace period. Another Secret replaces them, with
-// w's PreviousSecrets. Deliveries already queued, or waiting to retry, use
-// the new configuration from their next attempt on; those of an event type
-// the webhook no longer takes are skipped.
+// Secrets: an empty Secret keeps the stored secrets as they are; the stored
+// Secret keeps it, with those of the stored PreviousSecrets that w still
+// lists (so Update can revoke a previous secret before its grace period
+// ends, but not add one); a Secret rotated away since w was read is
+// ErrStale; any other Secret replaces the stored one at once, with w's
+// PreviousSecrets (use RotateSecret to change it with a grace period).
+// Deliveries already queued, or waiting to retry, use the new configuration
+// from their next attempt on; those of an event type the webhook no longer
+// takes are skipped.
 func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	defer s.lockWebhook(w.ID)()
 	w = w.Clone()
@@ -105,8 +110,13 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 		}
 		old = cur
 		u := w.Clone()
-		if u.Secret == "" || hasHadSecret(cur, u.Secret) {
+		switch {
+		case u.Secret == "":
 			u.Secret, u.PreviousSecrets = cur.Secret, cur.PreviousSecrets
+		case u.Secret == cur.Secret:
+			u.PreviousSecrets = stillListed(cur.PreviousSecrets, w.PreviousSecrets)
+		case slices.ContainsFunc(cur.PreviousSecrets, func(p PreviousSecret) bool { return p.Secret == u.Secret }):
+			return Webhook{}, false, fmt.Errorf("%w: webhook %s: its secret was rotated since it was read", ErrStale, w.ID)
 		}
 		// Expired secrets sign nothing; dropped, they do not count against
 		// MaxPreviousSecrets.
@@ -129,33 +139,37 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	return saved, nil
 }
 
-// sameTime reports whether read, a time as a caller holds it, is stored to
-// the precision read carries: whole seconds, milliseconds or microseconds
-// if it is a whole number of them (it may have gone through a form, a
-// JavaScript Date or a database), nanoseconds otherwise.
-func sameTime(read, stored time.Time) bool {
-	p := time.Nanosecond
-	for _, q := range []time.Duration{time.Second, time.Millisecond, time.Microsecond} {
-		if read.Nanosecond()%int(q) == 0 {
-			p = q
-			break
-		}
-	}
-	return stored.Truncate(p).Equal(read)
+// sameTime reports whether a and b, two times of one webhook (one as a
+// caller holds it, one as the store keeps it), are the same instant to the
+// precision of the coarser of the two: whole seconds, milliseconds or
+// microseconds if it is a whole number of them (a time may have gone
+// through a form, a JavaScript Date or a store keeping less than
+// microseconds), nanoseconds otherwise.
+func sameTime(a, b time.Time) bool {
+	p := max(precision(a), precision(b))
+	return a.Truncate(p).Equal(b.Truncate(p))
 }
 
-// hasHadSecret reports whether secret is w's current secret or one of its
-// previous ones.
-func hasHadSecret(w Webhook, secret string) bool {
-	if w.Secret == secret {
-		return true
-	}
-	for _, p := range w.PreviousSecrets {
-		if p.Secret == secret {
-			return true
+// precision returns the coarsest of a second, a millisecond, a microsecond
+// and a nanosecond that t is a whole number of.
+func precision(t time.Time) time.Duration {
+	for _, p := range []time.Duration{time.Second, time.Millisecond, time.Microsecond} {
+		if t.Nanosecond()%int(p) == 0 {
+			return p
 		}
 	}
-	return false
+	return time.Nanosecond
+}
+
+// stillListed returns the secrets of stored whose Secret listed has too.
+func stillListed(stored, listed []PreviousSecret) []PreviousSecret {
+	var kept []PreviousSecret
+	for _, p := range stored {
+		if slices.ContainsFunc(listed, func(l PreviousSecret) bool { return l.Secret == p.Secret }) {
+			kept = append(kept, p)
+		}
+	}
+	return kept
 }
 
 // maxStaleTries bounds how many times change reads a webhook again after

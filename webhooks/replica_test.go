@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
@@ -499,18 +500,88 @@ func TestUpdateOfAStaleCopy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Built afresh, with the secret from before the rotation: stale.
 		blind := webhooks.Webhook{ID: w.ID, Name: "customer", URL: "https://crm.example.com/moved",
 			EventType: webhooks.MeetingStatusChangedEvent, Secret: w.Secret}
+		if _, err := s.Update(t.Context(), blind); !errors.Is(err, webhooks.ErrStale) {
+			t.Errorf("Update with a secret rotated away = %v, want ErrStale", err)
+		}
+		// Without a secret: the stored ones stay.
+		blind.Secret = ""
 		got, err := s.Update(t.Context(), blind)
 		if err != nil {
-			t.Fatalf("Update without UpdatedAt = %v", err)
+			t.Fatalf("Update without UpdatedAt or secret = %v", err)
 		}
-		if got.URL != blind.URL || got.Secret != rotated.Secret || len(got.PreviousSecrets) != 1 ||
-			got.PreviousSecrets[0].Secret != w.Secret || !got.PreviousSecrets[0].ExpiresAt.Equal(rotated.PreviousSecrets[0].ExpiresAt) {
-			t.Errorf("Update with the secret from before the rotation: URL %s, secret kept %v, previous secrets %+v (want the one before the rotation, in its grace period)",
+		if got.URL != blind.URL || got.Secret != rotated.Secret || len(got.PreviousSecrets) != 1 || got.PreviousSecrets[0].Secret != w.Secret {
+			t.Errorf("Update without a secret: URL %s, secret kept %v, previous secrets %+v (want the one before the rotation)",
 				got.URL, got.Secret == rotated.Secret, got.PreviousSecrets)
 		}
 	})
+
+	t.Run("previous secret revoked", func(t *testing.T) {
+		s := engService(t, webhooks.Config{})
+		w := engCreate(t, s, "customer", "https://crm.example.com/in", webhooks.MeetingStatusChangedEvent)
+		for range 2 {
+			if _, err := s.RotateSecret(t.Context(), w.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cur, err := s.Get(t.Context(), w.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaked := cur.PreviousSecrets[0].Secret
+		cur.PreviousSecrets = cur.PreviousSecrets[1:]
+		got, err := s.Update(t.Context(), cur)
+		if err != nil || len(got.PreviousSecrets) != 1 || got.PreviousSecrets[0].Secret == leaked {
+			t.Errorf("Update dropping a previous secret = %+v, %v; want the other one left", got.PreviousSecrets, err)
+		}
+	})
+
+	t.Run("clock standing still", func(t *testing.T) {
+		frozen := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		s := engService(t, webhooks.Config{Now: func() time.Time { return frozen }})
+		old, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old", URL: "https://old.example.com/in", EventType: webhooks.MeetingStatusChangedEvent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := recreateAt(s, old, "https://new.example.com/in"); err != nil {
+			t.Fatal(err)
+		}
+		old.Name = "old renamed"
+		if _, err := s.Update(t.Context(), old); !errors.Is(err, webhooks.ErrNotFound) {
+			t.Errorf("Update of the deleted webhook's copy = %v, want ErrNotFound", err)
+		}
+		if got, _ := s.Get(t.Context(), "wh_x"); got.Name != "new customer" {
+			t.Errorf("the webhook under wh_x is now %q", got.Name)
+		}
+	})
+
+	t.Run("store keeping milliseconds", func(t *testing.T) {
+		s := engService(t, webhooks.Config{Store: msStore{webhooks.NewMemoryStore()}})
+		w := engCreate(t, s, "customer", "https://crm.example.com/in", webhooks.MeetingStatusChangedEvent)
+		for i := range 3 {
+			w.Description = fmt.Sprint("edit ", i)
+			var err error
+			if w, err = s.Update(t.Context(), w); err != nil {
+				t.Fatalf("Update %d of the webhook Create or Update returned = %v", i, err)
+			}
+		}
+	})
+}
+
+// msStore is a Store that keeps times to the millisecond, as some
+// databases do.
+type msStore struct{ *webhooks.MemoryStore }
+
+func (s msStore) Create(ctx context.Context, w webhooks.Webhook) error {
+	w.CreatedAt, w.UpdatedAt = w.CreatedAt.Truncate(time.Millisecond), w.UpdatedAt.Truncate(time.Millisecond)
+	return s.MemoryStore.Create(ctx, w)
+}
+
+func (s msStore) Update(ctx context.Context, w webhooks.Webhook) error {
+	w.CreatedAt, w.UpdatedAt = w.CreatedAt.Truncate(time.Millisecond), w.UpdatedAt.Truncate(time.Millisecond)
+	return s.MemoryStore.Update(ctx, w)
 }
 
 // A dispatch that listed the webhooks, then waited for room in a full

@@ -23,7 +23,11 @@ import (
 // applies only those not recorded yet. A failure rolls everything back.
 //
 // The role needs the CREATE privilege on the schema, and on the database
-// when the schema does not exist yet. It fails with ErrNilDB or
+// when the schema does not exist yet; a migration that alters a table
+// (version 2 adds deliveries.webhook_created_at) needs the role to own it,
+// as it does the tables Migrate created. Run Migrate before a new version
+// of this package writes to the tables: its statements name the columns
+// of the latest migration. It fails with ErrNilDB or
 // ErrInvalidOptions (wrapped) before touching the database, and returns
 // ctx's error, possibly wrapped, when ctx ends first.
 func Migrate(ctx context.Context, db *sql.DB, opts Options) (err error) {
