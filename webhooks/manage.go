@@ -44,12 +44,11 @@ func (s *Service) Create(ctx context.Context, w Webhook) (Webhook, error) {
 	}
 	defer s.lockWebhook(w.ID)()
 	s.mu.Lock()
-	if deletedCreatedAt := s.deleted[w.ID]; !deletedCreatedAt.IsZero() && w.CreatedAt.Truncate(time.Second).Equal(deletedCreatedAt.Truncate(time.Second)) {
+	if deletedCreatedAt := s.deleted[w.ID]; !deletedCreatedAt.IsZero() && !w.CreatedAt.After(deletedCreatedAt.Truncate(stampPrecision)) {
 		// Created again under a deleted webhook's id within the same
-		// second, or with a clock that stands still: CreatedAt tells the
-		// two apart, to the second, as a copy of the deleted one that went
-		// through a form still carries it (Update).
-		w.CreatedAt = deletedCreatedAt.Truncate(time.Second).Add(time.Second)
+		// millisecond, or with a clock that stands still: CreatedAt tells
+		// the two apart, to the millisecond, as copies compare it.
+		w.CreatedAt = deletedCreatedAt.Truncate(stampPrecision).Add(stampPrecision)
 		w.UpdatedAt = w.CreatedAt
 	}
 	s.mu.Unlock()
@@ -76,21 +75,24 @@ func (s *Service) List(ctx context.Context) ([]Webhook, error) { return s.store.
 // Disable do). CreatedAt is kept and UpdatedAt set.
 //
 // w is meant to be the webhook as read with Get, then edited. Its CreatedAt
-// and UpdatedAt, when set, say which version it was read from, to the
-// precision they carry (a time that went through a form or a JavaScript
-// Date may have lost its fraction of a second): a webhook deleted since,
+// and UpdatedAt, when set, say which version it was read from, compared to
+// the millisecond (the Service stamps changes in whole milliseconds, each a
+// millisecond at least after the one before, so JSON, a JavaScript Date
+// and a store keeping milliseconds all keep them whole; a form must carry
+// them to the millisecond, or leave them zero): a webhook deleted since,
 // whose ID another webhook took, is ErrNotFound; one changed since (by
 // another Update, a rotation, Disable or Enable, or the engine disabling
 // it, on any replica) is ErrStale, and nothing is saved: read it again and
-// redo the edit. Changes closer together than that precision are not told
-// apart. With a zero UpdatedAt, w replaces whatever is stored.
+// redo the edit. With a zero UpdatedAt, w replaces whatever is stored.
 //
 // Secrets: an empty Secret keeps the stored secrets as they are; the stored
 // Secret keeps it, with those of the stored PreviousSecrets that w still
 // lists (so Update can revoke a previous secret before its grace period
-// ends, but not add one); a Secret rotated away since w was read is
-// ErrStale; any other Secret replaces the stored one at once, with w's
-// PreviousSecrets (use RotateSecret to change it with a grace period).
+// ends, but not add one). One of the stored PreviousSecrets goes back to it
+// when w carries the version's UpdatedAt; without one, w may be a copy read
+// before a rotation, and Update fails with ErrStale. Any other Secret
+// replaces the stored one at once, with w's PreviousSecrets (use
+// RotateSecret to change it with a grace period).
 // Deliveries already queued, or waiting to retry, use the new configuration
 // from their next attempt on; those of an event type the webhook no longer
 // takes are skipped.
@@ -99,12 +101,12 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	w = w.Clone()
 	var old Webhook
 	saved, _, err := s.change(ctx, w.ID, func(cur Webhook) (Webhook, bool, error) {
-		if !w.CreatedAt.IsZero() && !sameTime(w.CreatedAt, cur.CreatedAt) {
+		if !w.CreatedAt.IsZero() && !sameStamp(w.CreatedAt, cur.CreatedAt) {
 			// Read before its webhook was deleted and another created
 			// under the id: not an edit of that one.
-			return Webhook{}, false, fmt.Errorf("%w: webhook %s was deleted since it was read", ErrNotFound, w.ID)
+			return Webhook{}, false, fmt.Errorf("%w: webhook %s was deleted since it was read (or the copy's CreatedAt lost its milliseconds)", ErrNotFound, w.ID)
 		}
-		if !w.UpdatedAt.IsZero() && !sameTime(w.UpdatedAt, cur.UpdatedAt) {
+		if !w.UpdatedAt.IsZero() && !sameStamp(w.UpdatedAt, cur.UpdatedAt) {
 			return Webhook{}, false, fmt.Errorf("%w: webhook %s was changed since it was read (version of %s, now %s)",
 				ErrStale, w.ID, w.UpdatedAt.UTC().Format(time.RFC3339Nano), cur.UpdatedAt.UTC().Format(time.RFC3339Nano))
 		}
@@ -116,7 +118,13 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 		case u.Secret == cur.Secret:
 			u.PreviousSecrets = stillListed(cur.PreviousSecrets, w.PreviousSecrets)
 		case slices.ContainsFunc(cur.PreviousSecrets, func(p PreviousSecret) bool { return p.Secret == u.Secret }):
-			return Webhook{}, false, fmt.Errorf("%w: webhook %s: its secret was rotated since it was read", ErrStale, w.ID)
+			if w.UpdatedAt.IsZero() {
+				return Webhook{}, false, fmt.Errorf("%w: webhook %s: its secret was rotated since; to go back to a previous secret, give the UpdatedAt of the version read", ErrStale, w.ID)
+			}
+			// Back to a previous secret, on purpose: w is the current
+			// version.
+			u.PreviousSecrets = slices.DeleteFunc(stillListed(cur.PreviousSecrets, w.PreviousSecrets),
+				func(p PreviousSecret) bool { return p.Secret == u.Secret })
 		}
 		// Expired secrets sign nothing; dropped, they do not count against
 		// MaxPreviousSecrets.
@@ -139,26 +147,15 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 	return saved, nil
 }
 
-// sameTime reports whether a and b, two times of one webhook (one as a
-// caller holds it, one as the store keeps it), are the same instant to the
-// precision of the coarser of the two: whole seconds, milliseconds or
-// microseconds if it is a whole number of them (a time may have gone
-// through a form, a JavaScript Date or a store keeping less than
-// microseconds), nanoseconds otherwise.
-func sameTime(a, b time.Time) bool {
-	p := max(precision(a), precision(b))
-	return a.Truncate(p).Equal(b.Truncate(p))
-}
+// stampPrecision is the precision of the times the Service stamps changes
+// with, and compares copies' times to: whole milliseconds survive JSON,
+// JavaScript dates and stores that keep no finer times.
+const stampPrecision = time.Millisecond
 
-// precision returns the coarsest of a second, a millisecond, a microsecond
-// and a nanosecond that t is a whole number of.
-func precision(t time.Time) time.Duration {
-	for _, p := range []time.Duration{time.Second, time.Millisecond, time.Microsecond} {
-		if t.Nanosecond()%int(p) == 0 {
-			return p
-		}
-	}
-	return time.Nanosecond
+// sameStamp reports whether a and b, a webhook's time as a caller holds it
+// and as the store keeps it, are the same to the millisecond.
+func sameStamp(a, b time.Time) bool {
+	return a.Truncate(stampPrecision).Equal(b.Truncate(stampPrecision))
 }
 
 // stillListed returns the secrets of stored whose Secret listed has too.
@@ -362,12 +359,6 @@ func (s *Service) Redeliver(ctx context.Context, deliveryID string) (string, err
 	return s.redeliver(ctx, rec)
 }
 
-// sameMicrosecond reports whether a and b are the same instant to the
-// microsecond, the precision a log in a database may keep.
-func sameMicrosecond(a, b time.Time) bool {
-	return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond))
-}
-
 // replicaClockSkew is how far apart two replicas' clocks may be, for
 // Redeliver's comparison of a delivery's CreatedAt with its webhook's, when
 // its record does not say which webhook it was made for.
@@ -482,7 +473,7 @@ func (s *Service) redeliver(ctx context.Context, rec DeliveryRecord) (string, er
 		return "", fmt.Errorf("%w: %s", ErrWebhookDisabled, w.ID)
 	}
 	switch made := rec.WebhookCreatedAt; {
-	case !made.IsZero() && !sameMicrosecond(made, w.CreatedAt):
+	case !made.IsZero() && !sameStamp(made, w.CreatedAt):
 		// Made for a webhook deleted since, whose id this one took: its
 		// receiver never had the event.
 		return "", fmt.Errorf("%w: delivery %s was made for another webhook under id %s (created %s)",
@@ -568,22 +559,23 @@ func (s *Service) refresh(ctx context.Context, w Webhook, enabled bool) {
 	}
 }
 
-// laterThan returns now, or just after prev when the clock has not moved
-// past it, so every change gets a distinct UpdatedAt, in whole
-// microseconds: a store that keeps microseconds (PostgreSQL) must not merge
-// two versions into one, or another replica, which compares versions by
-// UpdatedAt, would keep the older one.
+// laterThan returns now, or a millisecond after prev when the clock has not
+// moved past prev's millisecond, so every change gets an UpdatedAt of its
+// own to the millisecond: a store keeping milliseconds must not merge two
+// versions into one, or another replica, which compares versions by
+// UpdatedAt, would keep the older one, and a copy of the older one would
+// pass for the newer (Update).
 func (s *Service) laterThan(prev time.Time) time.Time {
-	now := s.stamp()
-	if !now.After(prev) {
-		now = prev.Truncate(time.Microsecond).Add(time.Microsecond)
+	now, floor := s.stamp(), prev.Truncate(stampPrecision).Add(stampPrecision)
+	if now.Before(floor) {
+		return floor
 	}
 	return now
 }
 
 // stamp returns the time of a change to a webhook: now, in whole
-// microseconds, as stores keep it.
-func (s *Service) stamp() time.Time { return s.cfg.Now().Truncate(time.Microsecond) }
+// milliseconds (stampPrecision).
+func (s *Service) stamp() time.Time { return s.cfg.Now().Truncate(stampPrecision) }
 
 // checkAddress refuses a valid URL whose host the sender would refuse to
 // dial, when that is known without resolving it (an IP address, localhost):

@@ -391,15 +391,15 @@ func TestUpdateOfAWebhookDeletedSinceItWasRead(t *testing.T) {
 	if got, _ := s.Get(t.Context(), "wh_x"); got.Name != "new customer" || got.URL != "https://new.example.com/in" {
 		t.Errorf("the webhook under wh_x is now %q at %s", got.Name, got.URL)
 	}
-	// The current webhook, its CreatedAt cut to the second (as JSON or a
-	// form may give it back), is updated.
+	// The current webhook, its CreatedAt cut to the millisecond (as a
+	// JavaScript Date gives it back), is updated.
 	cur, err := s.Get(t.Context(), "wh_x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur.Name, cur.Secret, cur.CreatedAt = "renamed", "", cur.CreatedAt.Truncate(time.Second)
+	cur.Name, cur.Secret, cur.CreatedAt = "renamed", "", cur.CreatedAt.Truncate(time.Millisecond)
 	if got, err := s.Update(t.Context(), cur); err != nil || got.Name != "renamed" {
-		t.Errorf("Update with CreatedAt to the second = %q, %v", got.Name, err)
+		t.Errorf("Update with CreatedAt to the millisecond = %q, %v", got.Name, err)
 	}
 }
 
@@ -464,7 +464,7 @@ func TestUpdateOfAStaleCopy(t *testing.T) {
 	t.Run("times cut", func(t *testing.T) {
 		s := engService(t, webhooks.Config{})
 		w := engCreate(t, s, "customer", "https://crm.example.com/in", webhooks.MeetingStatusChangedEvent)
-		for _, cut := range []time.Duration{time.Second, time.Millisecond, time.Microsecond} {
+		for _, cut := range []time.Duration{time.Millisecond, time.Microsecond} {
 			cur, err := s.Get(t.Context(), w.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -557,6 +557,49 @@ func TestUpdateOfAStaleCopy(t *testing.T) {
 		}
 	})
 
+	t.Run("clock standing still, disabled since", func(t *testing.T) {
+		frozen := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		s := engService(t, webhooks.Config{Now: func() time.Time { return frozen }})
+		w, err := s.Create(t.Context(), webhooks.Webhook{ID: "wh_x", Name: "old", URL: "https://old.example.com/in", EventType: webhooks.MeetingStatusChangedEvent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := recreateAt(s, w, "https://new.example.com/in"); err != nil {
+			t.Fatal(err)
+		}
+		cur, err := s.Get(t.Context(), "wh_x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Disable(t.Context(), "wh_x", "paused"); err != nil {
+			t.Fatal(err)
+		}
+		cur.Name = "renamed"
+		if _, err := s.Update(t.Context(), cur); !errors.Is(err, webhooks.ErrStale) {
+			t.Errorf("Update of a copy read before Disable = %v, want ErrStale", err)
+		}
+		if got, _ := s.Get(t.Context(), "wh_x"); !got.Disabled {
+			t.Error("the stale copy enabled the webhook again")
+		}
+	})
+
+	t.Run("back to a previous secret", func(t *testing.T) {
+		s := engService(t, webhooks.Config{})
+		w := engCreate(t, s, "customer", "https://crm.example.com/in", webhooks.MeetingStatusChangedEvent)
+		if _, err := s.RotateSecret(t.Context(), w.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		cur, err := s.Get(t.Context(), w.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Secret = w.Secret
+		got, err := s.Update(t.Context(), cur)
+		if err != nil || got.Secret != w.Secret || len(got.PreviousSecrets) != 0 {
+			t.Errorf("Update back to the previous secret = secret restored %v, previous %+v, %v", got.Secret == w.Secret, got.PreviousSecrets, err)
+		}
+	})
+
 	t.Run("store keeping milliseconds", func(t *testing.T) {
 		s := engService(t, webhooks.Config{Store: msStore{webhooks.NewMemoryStore()}})
 		w := engCreate(t, s, "customer", "https://crm.example.com/in", webhooks.MeetingStatusChangedEvent)
@@ -566,6 +609,14 @@ func TestUpdateOfAStaleCopy(t *testing.T) {
 			if w, err = s.Update(t.Context(), w); err != nil {
 				t.Fatalf("Update %d of the webhook Create or Update returned = %v", i, err)
 			}
+		}
+		// Two changes in one millisecond are two versions there too.
+		stale := w
+		if _, err := s.Disable(t.Context(), w.ID, "paused"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Update(t.Context(), stale); !errors.Is(err, webhooks.ErrStale) {
+			t.Errorf("Update of a copy read a moment before Disable = %v, want ErrStale", err)
 		}
 	})
 }
