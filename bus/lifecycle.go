@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -363,14 +364,21 @@ func (b *Bus) endSubscriptions() {
 	}
 }
 
-// closeTransport closes every subscriber and the publisher, each once.
+// closeTransport closes every subscriber and the publisher, each once. The
+// handlers' own subscribers close all at once: one blocked (waiting for a
+// lock another replica holds) must not keep the others from committing
+// what they handled before closeGrace ends every subscription.
 func (b *Bus) closeTransport() error {
-	var errs []error
-	for _, s := range b.ownedSubs {
-		if err := s.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("bus: close subscriber: %w", err))
-		}
+	errs := make([]error, len(b.ownedSubs))
+	var wg sync.WaitGroup
+	for i, s := range b.ownedSubs {
+		wg.Go(func() {
+			if err := s.Close(); err != nil {
+				errs[i] = fmt.Errorf("bus: close subscriber: %w", err)
+			}
+		})
 	}
+	wg.Wait()
 	if b.sub != nil && !sameValue(b.sub, b.pub) {
 		if err := b.sub.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("bus: close subscriber: %w", err))

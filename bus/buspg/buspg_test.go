@@ -384,3 +384,120 @@ func TestTurnPause(t *testing.T) {
 		}
 	}
 }
+
+type otherEvent struct {
+	Seq int `json:"seq"`
+}
+
+func (otherEvent) EventName() string { return "buspg_other" }
+
+// A graceful Shutdown of a replica with two handlers, the first waiting for
+// the consumer-group lock another replica holds, still records the batch
+// progress of the second: the next replica does not handle its events
+// again.
+func TestShutdownKeepsABatchBesideAHandlerWaitingForTheLock(t *testing.T) {
+	db := testDB(t)
+	cfg := freshConfig(t, db)
+	cfg.BatchSize = 10
+	pubBus := startBus(t, db, cfg, nil)
+	publishSeq(t, pubBus, 3)
+	for i := range 10 {
+		if err := pubBus.Publish(t.Context(), otherEvent{Seq: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reached, release := make(chan struct{}, 3), make(chan struct{})
+	holder := startBus(t, db, cfg, map[string]seqHandler{"h": func(ctx context.Context, _ seqEvent) error {
+		reached <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(20 * time.Second):
+		}
+		return nil
+	}})
+	t.Cleanup(func() { close(release); _ = holder.Shutdown(context.Background()) })
+	<-reached
+
+	c, err := buspg.New(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := bus.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Handle(w, "h", func(context.Context, seqEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	first := map[int]int{}
+	gReached, gRelease := make(chan struct{}), make(chan struct{})
+	if err := bus.Handle(w, "g", func(_ context.Context, e otherEvent) error {
+		mu.Lock()
+		first[e.Seq]++
+		mu.Unlock()
+		if e.Seq == 3 {
+			close(gReached)
+			<-gRelease
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	<-gReached
+	time.Sleep(300 * time.Millisecond) // w's "h" subscriber waits for the lock by now
+	shut := make(chan error, 1)
+	go func() { shut <- w.Shutdown(t.Context()) }()
+	for !errors.Is(w.Publish(t.Context(), probeEvent{}), bus.ErrClosed) {
+		time.Sleep(time.Millisecond)
+	}
+	close(gRelease)
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+
+	second := map[int]int{}
+	c2, err := buspg.New(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := bus.New(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b2.Close() })
+	if err := bus.Handle(b2, "g", func(_ context.Context, e otherEvent) error {
+		mu.Lock()
+		second[e.Seq]++
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(second)
+		mu.Unlock()
+		if n >= 6 || time.Now().After(deadline) {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for seq := 4; seq < 10; seq++ {
+		if second[seq] == 0 {
+			t.Errorf("event %d, not handled before the Shutdown, was not handled after it", seq)
+		}
+	}
+	for seq := 0; seq <= 3; seq++ {
+		if second[seq] != 0 {
+			t.Errorf("event %d handled by the shut-down replica (graceful) and again by the next: %d", seq, second[seq])
+		}
+	}
+}
