@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -46,9 +47,14 @@ type DeadLetterParams struct {
 // the dead letter is left to the broker, or dropped in memory.
 func (b *Bus) giveUp(ctx context.Context, h *handler, it item, msg *Message, err error, attempts int) {
 	if h.deadLetters {
+		// Kept for the broker to redeliver, unless the handler says it
+		// never can take it: a nack would bring it back every few
+		// moments, for good.
+		permanent := errors.Is(err, ErrPermanent)
 		b.log.Error("bus: dead-letter handler failed",
-			"handler", h.name, "event", msg.Name, "event_id", msg.ID, "attempts", attempts, "error", err)
-		b.finish(h, it, b.inMemory)
+			"handler", h.name, "event", msg.Name, "event_id", msg.ID, "attempts", attempts, "error", err,
+			"dropped", permanent || b.inMemory)
+		b.finish(h, it, permanent || b.inMemory)
 		return
 	}
 	dl := DeadLetter{Message: *msg, Handler: h.name, Reason: err.Error(), Attempts: attempts}

@@ -77,8 +77,9 @@ func HandleRaw(b *Bus, name, eventName string, fn func(ctx context.Context, m Me
 // HandleDeadLetters registers fn, under the handler name name, for the dead
 // letters published on Config.DeadLetterTopic. A dead letter that fn keeps
 // failing on is not dead-lettered again: it is logged at Error level and
-// then, with a broker, nacked, so the broker redelivers it; in memory it is
-// dropped. Everything else is as for Handle.
+// then, with a broker, nacked, so the broker redelivers it, unless fn's
+// error wraps ErrPermanent (it can never take that dead letter), which
+// drops it as it is dropped in memory. Everything else is as for Handle.
 func HandleDeadLetters(b *Bus, name string, fn func(ctx context.Context, d DeadLetter) error, opts ...HandlerOption) error {
 	if fn == nil {
 		return fmt.Errorf("%w: handler %q: nil function", ErrInvalidHandler, name)

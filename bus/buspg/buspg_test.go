@@ -501,3 +501,44 @@ func TestShutdownKeepsABatchBesideAHandlerWaitingForTheLock(t *testing.T) {
 		}
 	}
 }
+
+// A dead letter whose handler fails permanently is dropped, not nacked:
+// the broker would bring it back every few moments, for good.
+func TestDeadLetterHandlerPermanentFailureDropsIt(t *testing.T) {
+	db := testDB(t)
+	cfg := freshConfig(t, db)
+	c, err := buspg.New(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := bus.Handle(b, "h", func(context.Context, seqEvent) error { return bus.Permanent(errors.New("refused")) }); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := 0
+	if err := bus.HandleDeadLetters(b, "dl", func(context.Context, bus.DeadLetter) error {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return bus.Permanent(errors.New("cannot store the dead letter"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(t.Context(), seqEvent{Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 1 {
+		t.Errorf("the dead-letter handler was called %d times in 3 s for one dead letter it refused for good, want 1", calls)
+	}
+}
