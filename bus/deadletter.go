@@ -74,6 +74,14 @@ func (b *Bus) publishDeadLetter(ctx context.Context, h *handler, dl DeadLetter) 
 	for k, v := range dl.Message.Metadata {
 		md[k] = v
 	}
+	// A message from another producer may carry its id and name only in
+	// the transport's own fields: the dead letter keeps them.
+	if md[MetadataEventID] == "" {
+		md[MetadataEventID] = dl.Message.ID
+	}
+	if md[MetadataEventName] == "" {
+		md[MetadataEventName] = dl.Message.Name
+	}
 	md[MetadataDeadLetterReason] = dl.Reason
 	md[MetadataDeadLetterHandler] = dl.Handler
 	md[MetadataDeadLetterTopic] = h.topic

@@ -143,6 +143,14 @@ func (b *Bus) process(h *handler, slot int, it item) {
 	ctx, msg, span := b.startHandling(b.lifetime, h, it, false)
 	defer span.End()
 
+	if why := it.metadata[MetadataUnreadable]; why != "" && !h.deadLetters {
+		// (A dead letter of one is for its handler to see, marker
+		// included.)
+		err := fmt.Errorf("%w: unreadable message: %s", ErrInvalidEvent, why)
+		recordError(span, err)
+		b.giveUp(ctx, h, it, msg, err, 0)
+		return
+	}
 	attempts, err := b.attempt(ctx, h, msg, span)
 	switch {
 	case err == nil:

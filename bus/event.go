@@ -44,6 +44,12 @@ const (
 	MetadataDeadLetterTopic = "dead_letter_topic"
 	// MetadataDeadLetterAttempts holds how many times the handler was called, in decimal.
 	MetadataDeadLetterAttempts = "dead_letter_attempts"
+	// MetadataUnreadable is set by a transport on a message it received but
+	// could not read whole (metadata that is not a map of strings, a header
+	// sent twice), to why: the bus dead-letters such a message without
+	// calling the handler, rather than leave it unacknowledged for the
+	// broker to bring back for ever.
+	MetadataUnreadable = "hookbus_unreadable"
 )
 
 // Message is an event as a handler receives it.

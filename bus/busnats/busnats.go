@@ -325,6 +325,30 @@ func (c Config) watermillLogger() watermill.LoggerAdapter { return wmlog.Adapter
 // the client turns them into spaces.
 var marshaler = &wmnats.NATSMarshaler{}
 
+// unmarshaler reads messages as marshaler writes them, and hands one it
+// cannot read (a header sent twice, by another publisher) to the bus marked
+// bus.MetadataUnreadable, which dead-letters it: Watermill would otherwise
+// neither acknowledge nor reject it, and the stream would send it again
+// every AckWait, for ever, holding a place among MaxAckPending.
+type unmarshaler struct{}
+
+func (unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
+	msg, err := marshaler.Unmarshal(m)
+	if err == nil {
+		return msg, nil
+	}
+	id := m.Header.Get(wmnats.WatermillUUIDHdr)
+	if id == "" {
+		id = watermill.NewUUID()
+	}
+	msg = message.NewMessage(id, m.Data)
+	msg.Metadata.Set(bus.MetadataUnreadable, err.Error())
+	if v := m.Header.Values(bus.MetadataEventName); len(v) > 0 {
+		msg.Metadata.Set(bus.MetadataEventName, v[0])
+	}
+	return msg, nil
+}
+
 // token makes s a valid part of a stream, consumer or subject name: ASCII
 // letters, digits, '-' and '_' are kept and anything else becomes '_'; when
 // that changed s, or s is long, a hash of s follows, so that distinct

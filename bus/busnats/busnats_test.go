@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,5 +295,62 @@ func TestShutdownWithoutClosedCallback(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Shutdown with a 10s context still blocked after 30s")
+	}
+}
+
+// A message the NATS marshaler cannot read (a header with two values, from
+// another publisher) is dead-lettered, not left unacknowledged: the stream
+// would send it again every AckWait, and MaxAckPending of them would stall
+// the handler, its valid events never delivered.
+func TestUnreadableMessageIsDeadLettered(t *testing.T) {
+	url, cfg := testServer(t)
+	cfg.AckWait = time.Second
+	cfg.MaxAckPending = 2
+	cfg.Subscribers = 1
+	var handled, dead atomic.Int64
+	b := startBus(t, url, cfg, func(b *bus.Bus) error {
+		if err := bus.Handle(b, "h", func(_ context.Context, e seqEvent) error {
+			handled.Add(1)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return bus.HandleDeadLetters(b, "dl", func(context.Context, bus.DeadLetter) error {
+			dead.Add(1)
+			return nil
+		})
+	})
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		m := nats.NewMsg(cfg.Subject(seqEvent{}.EventName()))
+		m.Data = []byte(`{"seq":1}`)
+		m.Header.Add("X-Foreign", "a")
+		m.Header.Add("X-Foreign", "b")
+		if _, err := js.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Publish(t.Context(), seqEvent{Seq: 7}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); handled.Load() < 1 || dead.Load() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("handled %d (want 1), dead-lettered %d (want the 2 unreadable)", handled.Load(), dead.Load())
+		}
+	}
+	info, err := js.ConsumerInfo(cfg.StreamName(seqEvent{}.EventName()), cfg.DurableName("h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 0 || info.NumRedelivered != 0 {
+		t.Errorf("%d messages await an acknowledgement, %d were redelivered; want none", info.NumAckPending, info.NumRedelivered)
 	}
 }

@@ -82,7 +82,7 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		return nil, fmt.Errorf("busnats: connect: %w", err)
 	}
 	inner, err := wmnats.NewSubscriberWithNatsConn(conn, wmnats.SubscriberSubscriptionConfig{
-		Unmarshaler:       marshaler,
+		Unmarshaler:       unmarshaler{},
 		SubscribersCount:  cfg.Subscribers,
 		AckWaitTimeout:    cfg.AckWait,
 		CloseTimeout:      closeTimeout,

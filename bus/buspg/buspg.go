@@ -2,6 +2,7 @@ package buspg
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -285,6 +286,31 @@ type schemaAdapter struct {
 }
 
 var _ wsql.SchemaAdapter = schemaAdapter{}
+
+// UnmarshalMessage reads a row as Watermill's schema does, except that a
+// row whose metadata is not a JSON object of strings (written by another
+// producer) is handed on marked bus.MetadataUnreadable, for the bus to
+// dead-letter: Watermill fails the whole batch on it, which would stop the
+// consumer group at that row for good.
+func (a schemaAdapter) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
+	var (
+		r  wsql.Row
+		tx wsql.XID8
+	)
+	// The columns of DefaultPostgreSQLSchema's select query, in its order.
+	if err := params.Row.Scan(&r.Offset, &tx, &r.UUID, &r.Payload, &r.Metadata); err != nil {
+		return wsql.Row{}, fmt.Errorf("could not scan message row: %w", err)
+	}
+	msg := message.NewMessage(string(r.UUID), r.Payload)
+	if r.Metadata != nil {
+		if err := json.Unmarshal(r.Metadata, &msg.Metadata); err != nil {
+			msg.Metadata = message.Metadata{bus.MetadataUnreadable: "metadata is not a JSON object of strings: " + err.Error()}
+		}
+	}
+	r.Msg = msg
+	r.ExtraData = map[string]any{"transaction_id": tx}
+	return r, nil
+}
 
 func (a schemaAdapter) SchemaInitializingQueries(params wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
 	queries, err := a.DefaultPostgreSQLSchema.SchemaInitializingQueries(params)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -540,5 +541,68 @@ func TestDeadLetterHandlerPermanentFailureDropsIt(t *testing.T) {
 	defer mu.Unlock()
 	if calls != 1 {
 		t.Errorf("the dead-letter handler was called %d times in 3 s for one dead letter it refused for good, want 1", calls)
+	}
+}
+
+// A row whose metadata is not a JSON object of strings (another producer's)
+// is dead-lettered, and the events after it are handled: Watermill alone
+// fails every batch that holds it, stopping the consumer group there.
+func TestUnreadableRowIsDeadLettered(t *testing.T) {
+	db := testDB(t)
+	cfg := freshConfig(t, db)
+	var mu sync.Mutex
+	var handled []int
+	var dead []bus.DeadLetter
+	c, err := buspg.New(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := bus.Handle(b, "h", func(_ context.Context, e seqEvent) error {
+		mu.Lock()
+		handled = append(handled, e.Seq)
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.HandleDeadLetters(b, "dl", func(_ context.Context, d bus.DeadLetter) error {
+		mu.Lock()
+		dead = append(dead, d)
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(t.Context(), `INSERT INTO `+cfg.MessagesTable(seqEvent{}.EventName())+
+		` (uuid, payload, metadata, transaction_id) VALUES ('foreign-1', '{"seq":99}', '{"a":1}', pg_current_xact_id())`); err != nil {
+		t.Fatal(err)
+	}
+	publishSeq(t, b, 3)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		h, d := len(handled), len(dead)
+		mu.Unlock()
+		if h >= 3 && d >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handled %v (want the 3 events after the unreadable row), %d dead letters (want 1)", handled, d)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if d := dead[0]; !strings.Contains(d.Reason, "unreadable") || d.Message.ID != "foreign-1" {
+		t.Errorf("dead letter %q (reason %q), want foreign-1, unreadable", d.Message.ID, d.Reason)
+	}
+	if slices.Contains(handled, 99) {
+		t.Error("the handler was called with the unreadable row")
 	}
 }
