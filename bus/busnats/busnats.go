@@ -68,7 +68,10 @@ var (
 // Config is a value; it is safe for concurrent use.
 type Config struct {
 	// Prefix starts every stream name and subject; empty means DefaultPrefix.
-	// Two prefixes give two independent buses on one server. ASCII letters,
+	// Two prefixes give two independent buses on one server, unless one is
+	// the other followed by '_' and more (stream names join the prefix and
+	// the event name with '_': prefix "app" with event "x_order" and prefix
+	// "app_x" with event "order" would share a stream). ASCII letters,
 	// digits, '-' and '_', at most MaxPrefixLength bytes.
 	Prefix string
 

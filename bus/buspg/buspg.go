@@ -66,7 +66,10 @@ type Config struct {
 
 	// TablePrefix starts the name of every table; empty means
 	// DefaultTablePrefix. Two prefixes give two independent buses in one
-	// schema. At most MaxTablePrefixLength bytes.
+	// schema, unless one begins with the other followed by "topic_" or
+	// "offsets_" (a table's name is the prefix, the kind and the event
+	// name: prefixes "app_" and "app_topic_" could share a table). At most
+	// MaxTablePrefixLength bytes.
 	TablePrefix string
 
 	// AckDeadline is how long a handler may take over one message; zero means
