@@ -313,6 +313,9 @@ func (b *Bus) PublishMessage(ctx context.Context, msg *message.Message) error {
 		return err
 	}
 	delete(msg.Metadata, metadataReservedBy) // set by send, for this bus only
+	// Only a transport marks what it could not read: a message published
+	// again (a dead letter redriven once its cause is fixed) is read anew.
+	delete(msg.Metadata, MetadataUnreadable)
 	if b.direct {
 		return b.sendDirect(ctx, name, item{uuid: msg.UUID, payload: msg.Payload, metadata: msg.Metadata}, units, inHandler)
 	}

@@ -831,3 +831,28 @@ func TestPublishFromHandlerDoesNotWaitForItself(t *testing.T) {
 		t.Fatalf("%d follow-ups handled, want 2", got)
 	}
 }
+
+// A subscriber NewSubscriber gives to several handlers is closed once.
+func TestSharedSubscriberClosedOnce(t *testing.T) {
+	gc := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
+	t.Cleanup(func() { _ = gc.Close() })
+	var closed atomic.Int32
+	shared := &closeCounter{stubBroker{gc}, &closed}
+	b := newBus(t, bus.Config{
+		Publisher:     stubBroker{gc},
+		NewSubscriber: func(string) (message.Subscriber, error) { return shared, nil },
+	})
+	rec := bustest.NewRecorder[noteAdded]()
+	for _, name := range []string{"first", "second"} {
+		if err := bus.Handle(b, name, rec.Handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, b)
+	if n := closed.Load(); n != 1 {
+		t.Errorf("the shared subscriber was closed %d times, want once", n)
+	}
+}

@@ -44,7 +44,8 @@ type DeadLetterParams struct {
 // reported to Config.OnDeadLetter and logged, then acknowledged; with a broker,
 // a dead letter that could not be published is nacked, so the
 // broker redelivers the event. A dead-letter handler's failure is logged and
-// the dead letter is left to the broker, or dropped in memory.
+// the dead letter is left to the broker (nacked), or dropped in memory or
+// when the failure wraps ErrPermanent.
 func (b *Bus) giveUp(ctx context.Context, h *handler, it item, msg *Message, err error, attempts int) {
 	if h.deadLetters {
 		// Kept for the broker to redeliver, unless the handler says it

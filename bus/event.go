@@ -33,6 +33,13 @@ const (
 	MetadataOccurredAt = "occurred_at"
 )
 
+// MetadataUnreadable is set by a transport (bus/buspg, bus/busnats) on a
+// message it received but could not read whole (metadata that is not a map
+// of strings, a header sent twice), to why: the bus dead-letters such a
+// message without calling its handler, rather than leave it unacknowledged
+// for the broker to bring back for ever. PublishMessage removes it.
+const MetadataUnreadable = "hookbus_unreadable"
+
 // Metadata keys the bus adds to a dead letter, on top of the original event's
 // metadata.
 const (
@@ -44,12 +51,6 @@ const (
 	MetadataDeadLetterTopic = "dead_letter_topic"
 	// MetadataDeadLetterAttempts holds how many times the handler was called, in decimal.
 	MetadataDeadLetterAttempts = "dead_letter_attempts"
-	// MetadataUnreadable is set by a transport on a message it received but
-	// could not read whole (metadata that is not a map of strings, a header
-	// sent twice), to why: the bus dead-letters such a message without
-	// calling the handler, rather than leave it unacknowledged for the
-	// broker to bring back for ever.
-	MetadataUnreadable = "hookbus_unreadable"
 )
 
 // Message is an event as a handler receives it.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"go.opentelemetry.io/otel/attribute"
@@ -236,3 +237,37 @@ func (s *attrSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.Sampl
 }
 
 func (s *attrSampler) Description() string { return "attrSampler" }
+
+// MetadataUnreadable is a transport's word alone: PublishMessage removes it,
+// so a message published again (a dead letter redriven once its cause is
+// fixed) reaches its handler, and a producer cannot have a message
+// dead-lettered by setting it.
+func TestPublishMessageDropsTheUnreadableMark(t *testing.T) {
+	b := newBus(t, bus.Config{})
+	got := make(chan bus.Message, 1)
+	if err := bus.HandleRaw(b, "notes", noteAdded{}.EventName(), func(_ context.Context, m bus.Message) error {
+		got <- m
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := b.NewMessage(t.Context(), noteAdded{Note: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg.Metadata[bus.MetadataUnreadable] = "set by hand"
+	if err := b.PublishMessage(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if _, ok := m.Metadata[bus.MetadataUnreadable]; ok {
+			t.Errorf("the handler got the mark: %v", m.Metadata)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the message marked by its producer did not reach its handler")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -369,9 +370,15 @@ func (b *Bus) endSubscriptions() {
 // lock another replica holds) must not keep the others from committing
 // what they handled before closeGrace ends every subscription.
 func (b *Bus) closeTransport() error {
-	errs := make([]error, len(b.ownedSubs))
+	var subs []message.Subscriber // each once: a Config may give one to several handlers
+	for _, s := range b.ownedSubs {
+		if !slices.ContainsFunc(subs, func(x message.Subscriber) bool { return samePointer(x, s) }) {
+			subs = append(subs, s)
+		}
+	}
+	errs := make([]error, len(subs))
 	var wg sync.WaitGroup
-	for i, s := range b.ownedSubs {
+	for i, s := range subs {
 		wg.Go(func() {
 			if err := s.Close(); err != nil {
 				errs[i] = fmt.Errorf("bus: close subscriber: %w", err)
@@ -391,6 +398,14 @@ func (b *Bus) closeTransport() error {
 		errs = append(errs, fmt.Errorf("bus: close publisher: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// samePointer reports whether a and b are the same pointer: one subscriber
+// given to several handlers (equal values of another kind may be distinct
+// subscribers).
+func samePointer(a, b any) bool {
+	ta := reflect.TypeOf(a)
+	return ta == reflect.TypeOf(b) && ta != nil && ta.Kind() == reflect.Pointer && a == b
 }
 
 // sameValue reports whether a and b are the same comparable value, without

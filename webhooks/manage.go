@@ -153,9 +153,16 @@ func (s *Service) Update(ctx context.Context, w Webhook) (Webhook, error) {
 const stampPrecision = time.Millisecond
 
 // sameStamp reports whether a and b, a webhook's time as a caller holds it
-// and as the store keeps it, are the same to the millisecond.
+// and as the store keeps it, are the same: equal, or equal to the
+// millisecond when one of them is a whole millisecond (a stamp of this
+// Service, or a time cut to the millisecond on its way). Two finer times
+// (stamped in microseconds by an earlier version) must be equal.
 func sameStamp(a, b time.Time) bool {
-	return a.Truncate(stampPrecision).Equal(b.Truncate(stampPrecision))
+	if a.Equal(b) {
+		return true
+	}
+	onGrid := func(t time.Time) bool { return t.Nanosecond()%int(stampPrecision) == 0 }
+	return (onGrid(a) || onGrid(b)) && a.Truncate(stampPrecision).Equal(b.Truncate(stampPrecision))
 }
 
 // stillListed returns the secrets of stored whose Secret listed has too.

@@ -600,6 +600,31 @@ func TestUpdateOfAStaleCopy(t *testing.T) {
 		}
 	})
 
+	t.Run("stamped in microseconds before", func(t *testing.T) {
+		// Two versions an earlier version of the Service stamped a
+		// microsecond apart, in one millisecond: a copy of the first is
+		// still stale.
+		store := webhooks.NewMemoryStore()
+		base := time.Now().UTC().Truncate(time.Millisecond)
+		v1 := storeWebhook(t, store, "legacy", "https://crm.example.com/in")
+		v1.CreatedAt, v1.UpdatedAt = base.Add(100*time.Microsecond), base.Add(100*time.Microsecond)
+		if err := store.Update(t.Context(), v1); err != nil {
+			t.Fatal(err)
+		}
+		v2 := v1.Clone()
+		v2.Description, v2.UpdatedAt = "changed", base.Add(101*time.Microsecond)
+		if err := store.Update(t.Context(), v2); err != nil {
+			t.Fatal(err)
+		}
+		s := engService(t, webhooks.Config{Store: store})
+		if _, err := s.Update(t.Context(), v1); !errors.Is(err, webhooks.ErrStale) {
+			t.Errorf("Update of the first = %v, want ErrStale", err)
+		}
+		if _, err := s.Update(t.Context(), v2); err != nil {
+			t.Errorf("Update of the second = %v", err)
+		}
+	})
+
 	t.Run("store keeping milliseconds", func(t *testing.T) {
 		s := engService(t, webhooks.Config{Store: msStore{webhooks.NewMemoryStore()}})
 		w := engCreate(t, s, "customer", "https://crm.example.com/in", webhooks.MeetingStatusChangedEvent)

@@ -345,10 +345,12 @@ func (unmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
 		id = watermill.NewUUID()
 	}
 	msg = message.NewMessage(id, m.Data)
-	msg.Metadata.Set(bus.MetadataUnreadable, err.Error())
-	if v := m.Header.Values(bus.MetadataEventName); len(v) > 0 {
-		msg.Metadata.Set(bus.MetadataEventName, v[0])
+	for k, v := range m.Header { // what can be read is kept for the dead letter
+		if len(v) == 1 && k != wmnats.WatermillUUIDHdr && !strings.HasPrefix(k, "Nats-") {
+			msg.Metadata.Set(k, v[0])
+		}
 	}
+	msg.Metadata.Set(bus.MetadataUnreadable, err.Error())
 	return msg, nil
 }
 
