@@ -138,9 +138,12 @@ type Webhook struct {
 	Disabled bool
 	// DisabledReason says why the webhook was disabled, for people.
 	DisabledReason string
-	// CreatedAt is when the webhook was created.
+	// CreatedAt is when the webhook was created. The Service sets it, in
+	// whole milliseconds.
 	CreatedAt time.Time
-	// UpdatedAt is when the webhook was last changed.
+	// UpdatedAt is when the webhook was last changed. The Service sets it,
+	// in whole milliseconds, each change at least a millisecond after the
+	// one before: it names the version, which Update checks a copy against.
 	UpdatedAt time.Time
 }
 
