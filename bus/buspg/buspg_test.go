@@ -149,15 +149,7 @@ type seqHandler = func(context.Context, seqEvent) error
 // by name, closed at the end of the test.
 func startBus(t *testing.T, db *sql.DB, cfg buspg.Config, handlers map[string]seqHandler) *bus.Bus {
 	t.Helper()
-	c, err := buspg.New(db, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := newBus(t, db, cfg)
 	for name, handle := range handlers {
 		if err := bus.Handle(b, name, handle); err != nil {
 			t.Fatal(err)
@@ -167,6 +159,37 @@ func startBus(t *testing.T, db *sql.DB, cfg buspg.Config, handlers map[string]se
 		t.Fatal(err)
 	}
 	return b
+}
+
+// newBus returns a bus on the PostgreSQL transport of cfg, not started,
+// closed at the end of the test.
+func newBus(t *testing.T, db *sql.DB, cfg buspg.Config) *bus.Bus {
+	t.Helper()
+	c, err := buspg.New(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// shutdownReleasing shuts b down while one of its handlers holds an event
+// until release is closed, which it closes once Shutdown has begun.
+func shutdownReleasing(t *testing.T, b *bus.Bus, release chan struct{}) {
+	t.Helper()
+	shut := make(chan error, 1)
+	go func() { shut <- b.Shutdown(t.Context()) }()
+	for !errors.Is(b.Publish(t.Context(), probeEvent{}), bus.ErrClosed) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
 }
 
 // publishSeq publishes the seqEvents 0 to n-1 on b.
@@ -278,15 +301,7 @@ func TestShutdownKeepsBatchProgress(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the first bus never got the held event")
 	}
-	shut := make(chan error, 1)
-	go func() { shut <- b1.Shutdown(t.Context()) }()
-	for !errors.Is(b1.Publish(t.Context(), probeEvent{}), bus.ErrClosed) {
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
-	if err := <-shut; err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
+	shutdownReleasing(t, b1, release)
 
 	second := map[int]int{}
 	got := make(chan struct{}, n)
@@ -419,14 +434,7 @@ func TestShutdownKeepsABatchBesideAHandlerWaitingForTheLock(t *testing.T) {
 	t.Cleanup(func() { close(release); _ = holder.Shutdown(context.Background()) })
 	<-reached
 
-	c, err := buspg.New(db, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := bus.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newBus(t, db, cfg)
 	if err := bus.Handle(w, "h", func(context.Context, seqEvent) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -450,26 +458,10 @@ func TestShutdownKeepsABatchBesideAHandlerWaitingForTheLock(t *testing.T) {
 	}
 	<-gReached
 	time.Sleep(300 * time.Millisecond) // w's "h" subscriber waits for the lock by now
-	shut := make(chan error, 1)
-	go func() { shut <- w.Shutdown(t.Context()) }()
-	for !errors.Is(w.Publish(t.Context(), probeEvent{}), bus.ErrClosed) {
-		time.Sleep(time.Millisecond)
-	}
-	close(gRelease)
-	if err := <-shut; err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
+	shutdownReleasing(t, w, gRelease)
 
 	second := map[int]int{}
-	c2, err := buspg.New(db, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b2, err := bus.New(c2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b2.Close() })
+	b2 := newBus(t, db, cfg)
 	if err := bus.Handle(b2, "g", func(_ context.Context, e otherEvent) error {
 		mu.Lock()
 		second[e.Seq]++
@@ -508,15 +500,7 @@ func TestShutdownKeepsABatchBesideAHandlerWaitingForTheLock(t *testing.T) {
 func TestDeadLetterHandlerPermanentFailureDropsIt(t *testing.T) {
 	db := testDB(t)
 	cfg := freshConfig(t, db)
-	c, err := buspg.New(db, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := newBus(t, db, cfg)
 	if err := bus.Handle(b, "h", func(context.Context, seqEvent) error { return bus.Permanent(errors.New("refused")) }); err != nil {
 		t.Fatal(err)
 	}
@@ -553,15 +537,7 @@ func TestUnreadableRowIsDeadLettered(t *testing.T) {
 	var mu sync.Mutex
 	var handled []int
 	var dead []bus.DeadLetter
-	c, err := buspg.New(db, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := newBus(t, db, cfg)
 	if err := bus.Handle(b, "h", func(_ context.Context, e seqEvent) error {
 		mu.Lock()
 		handled = append(handled, e.Seq)
