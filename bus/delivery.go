@@ -143,10 +143,9 @@ func (b *Bus) process(h *handler, slot int, it item) {
 	ctx, msg, span := b.startHandling(b.lifetime, h, it, false)
 	defer span.End()
 
-	if why := it.metadata[MetadataUnreadable]; why != "" && !h.deadLetters {
+	if err := unreadable(it, msg); err != nil && !h.deadLetters {
 		// (A dead letter of one is for its handler to see, marker
 		// included.)
-		err := fmt.Errorf("%w: unreadable message: %s", ErrInvalidEvent, why)
 		recordError(span, err)
 		b.giveUp(ctx, h, it, msg, err, 0)
 		return
@@ -272,6 +271,20 @@ func (b *Bus) finish(h *handler, it item, handled bool) {
 		it.wm.Nack()
 	}
 	h.held.Add(-1)
+}
+
+// unreadable returns why a message from a broker cannot be handled: its
+// transport marked it MetadataUnreadable, or it has no id at all (another
+// producer's, without the event id metadata or a message UUID), which its
+// consumers could not deduplicate on. The error wraps ErrInvalidEvent.
+func unreadable(it item, msg *Message) error {
+	if why := it.metadata[MetadataUnreadable]; why != "" {
+		return fmt.Errorf("%w: unreadable message: %s", ErrInvalidEvent, why)
+	}
+	if msg.ID == "" {
+		return fmt.Errorf("%w: message without an id", ErrInvalidEvent)
+	}
+	return nil
 }
 
 func messageFrom(h *handler, it item) Message {

@@ -36,8 +36,8 @@
 // attempts (the MetadataDeadLetter* keys), reported to Config.OnDeadLetter and
 // logged at Error level; then the event is acknowledged. The bus never Nacks
 // to retry. A message a broker's transport could not read whole (another
-// producer's, marked MetadataUnreadable) is dead-lettered without calling its
-// handler. A queued handler that ends its goroutine (runtime.Goexit, which
+// producer's, marked MetadataUnreadable), or that has no id at all, is
+// dead-lettered without calling its handler. A queued handler that ends its goroutine (runtime.Goexit, which
 // t.FailNow calls) has its event dead-lettered at once, with an error
 // wrapping ErrHandlerPanic, and a new worker takes its place.
 //

@@ -301,7 +301,8 @@ func TestShutdownWithoutClosedCallback(t *testing.T) {
 // A message the NATS marshaler cannot read (a header with two values, from
 // another publisher) is dead-lettered, not left unacknowledged: the stream
 // would send it again every AckWait, and MaxAckPending of them would stall
-// the handler, its valid events never delivered.
+// the handler, its valid events never delivered. So is one without any id,
+// which consumers could not deduplicate on.
 func TestUnreadableMessageIsDeadLettered(t *testing.T) {
 	url, cfg := testServer(t)
 	cfg.AckWait = time.Second
@@ -338,13 +339,21 @@ func TestUnreadableMessageIsDeadLettered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// And one without any id: no Watermill UUID header, no metadata.
+	if _, err := js.Publish(cfg.Subject(seqEvent{}.EventName()), []byte(`{"seq":2}`)); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Publish(t.Context(), seqEvent{Seq: 7}); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); handled.Load() < 1 || dead.Load() < 2; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); handled.Load() < 1 || dead.Load() < 3; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("handled %d (want 1), dead-lettered %d (want the 2 unreadable)", handled.Load(), dead.Load())
+			t.Fatalf("handled %d (want 1), dead-lettered %d (want the 2 unreadable and the one without an id)", handled.Load(), dead.Load())
 		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := handled.Load(); n != 1 {
+		t.Errorf("handled %d, want only the valid event", n)
 	}
 	info, err := js.ConsumerInfo(cfg.StreamName(seqEvent{}.EventName()), cfg.DurableName("h"))
 	if err != nil {
