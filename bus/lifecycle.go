@@ -404,8 +404,7 @@ func (b *Bus) closeTransport() error {
 // given to several handlers (equal values of another kind may be distinct
 // subscribers).
 func samePointer(a, b any) bool {
-	ta := reflect.TypeOf(a)
-	return ta == reflect.TypeOf(b) && ta != nil && ta.Kind() == reflect.Pointer && a == b
+	return reflect.ValueOf(a).Kind() == reflect.Pointer && sameValue(a, b)
 }
 
 // sameValue reports whether a and b are the same comparable value, without

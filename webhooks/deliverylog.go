@@ -203,13 +203,13 @@ type DeliveryQuery struct {
 // must not be negative. The error names every problem; it wraps
 // ErrInvalidDeliveryQuery, and ErrUnknownOutcome for an invalid outcome.
 func (q DeliveryQuery) Validate() error {
-	var (
-		problems   []string
-		anyUnknown bool
-	)
+	var problems []string
+	sentinels := []error{ErrInvalidDeliveryQuery}
 	unknown := func(o Outcome) {
 		problems = append(problems, "unknown outcome "+strconv.Quote(string(o)))
-		anyUnknown = true
+		if len(sentinels) == 1 {
+			sentinels = append(sentinels, ErrUnknownOutcome)
+		}
 	}
 	if q.Outcome != "" && len(q.Outcomes) > 0 {
 		problems = append(problems, "sets both Outcome and Outcomes")
@@ -228,10 +228,7 @@ func (q DeliveryQuery) Validate() error {
 	if len(problems) == 0 {
 		return nil
 	}
-	if anyUnknown {
-		return newDeliveryLogError("webhooks: delivery query: "+strings.Join(problems, "; "), ErrInvalidDeliveryQuery, ErrUnknownOutcome)
-	}
-	return newDeliveryLogError("webhooks: delivery query: "+strings.Join(problems, "; "), ErrInvalidDeliveryQuery)
+	return newDeliveryLogError("webhooks: delivery query: "+strings.Join(problems, "; "), sentinels...)
 }
 
 // DeliveryLog records every attempt and every delivery outcome. The delivery

@@ -19,10 +19,10 @@ import (
 // Publish validates e, refuses it with ErrPayloadTooLarge when its body is
 // over the limit, as the bus does with an error wrapping bus.ErrInvalidEvent
 // when it is not valid (wrapping ErrInvalidPayload too) or has an id
-// bus.CheckEventID refuses, and publishes it on the bus. The event is encoded once: the
-// bytes measured are the bytes sent. Publishing with the bus directly works
-// too; an oversized event is then refused at dispatch and recorded as
-// OutcomeRefused.
+// bus.CheckEventID refuses, and publishes it on the bus. The event is
+// encoded once: the bytes measured are the bytes sent. Publishing with the
+// bus directly works too; an oversized event is then refused at dispatch
+// and recorded as OutcomeRefused.
 //
 // On the bus's in-process transport (the zero bus.Config) the deliveries are
 // queued before Publish returns. A webhook whose queue is full makes Publish
